@@ -1,0 +1,53 @@
+# The two commands: `make run` (serve the embedded tier) and `make test` (everything CI runs).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+# Under CI=true the suite runs a second time against the real self-hosted services.
+CI_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+CI_REDIS_URL    ?= redis://127.0.0.1:6379/0
+
+.PHONY: install run test lint typecheck unit integration format bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/minifb db upgrade
+	$(BIN)/minifb serve --host $(HOST) --port $(PORT)
+
+test: install lint typecheck unit integration
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -q
+
+integration: install
+ifeq ($(CI),true)
+	MINIFB_TEST_DATABASE_URL=$(CI_DATABASE_URL) MINIFB_TEST_REDIS_URL=$(CI_REDIS_URL) \
+		$(BIN)/pytest -q
+else
+	@echo "integration pass (PostgreSQL + Redis) runs under CI=true"
+endif
+
+format: install
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
