@@ -1,0 +1,101 @@
+"""In-process event bus: a queue and a delivery task per consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from minifb.adapters.events.base import Event, Handler
+
+log = logging.getLogger("minifb.events")
+
+
+@dataclass
+class _Consumer:
+    name: str
+    types: frozenset[str]
+    handler: Handler
+    queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task[None] | None = None
+
+    def wants(self, event: Event) -> bool:
+        return "*" in self.types or event.type in self.types
+
+
+class MemoryEventBus:
+    """Delivers events to consumers in this process, retrying a failing handler.
+
+    Each consumer has its own queue so a slow one never delays the others, and
+    events reach a consumer in publication order.
+    """
+
+    def __init__(self, *, max_attempts: int = 5, retry_delay: float = 0.05) -> None:
+        self._consumers: list[_Consumer] = []
+        self._max_attempts = max_attempts
+        self._retry_delay = retry_delay
+        self._started = False
+        self.dead_letters: list[tuple[str, Event]] = []
+
+    def subscribe(self, consumer: str, types: Iterable[str], handler: Handler) -> None:
+        entry = _Consumer(consumer, frozenset(types), handler)
+        self._consumers.append(entry)
+        if self._started:
+            entry.task = asyncio.create_task(self._deliver(entry), name=f"consumer:{consumer}")
+
+    async def publish(self, event: Event) -> None:
+        for consumer in self._consumers:
+            if consumer.wants(event):
+                consumer.queue.put_nowait(event)
+
+    async def start(self) -> None:
+        self._started = True
+        for consumer in self._consumers:
+            if consumer.task is None:
+                consumer.task = asyncio.create_task(
+                    self._deliver(consumer), name=f"consumer:{consumer.name}"
+                )
+
+    async def drain(self) -> None:
+        for consumer in self._consumers:
+            if consumer.task is not None:
+                await consumer.queue.join()
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        for consumer in self._consumers:
+            if consumer.task is not None:
+                consumer.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await consumer.task
+                consumer.task = None
+        self._started = False
+
+    async def _deliver(self, consumer: _Consumer) -> None:
+        while True:
+            event = await consumer.queue.get()
+            try:
+                await self._handle(consumer, event)
+            finally:
+                consumer.queue.task_done()
+
+    async def _handle(self, consumer: _Consumer, event: Event) -> None:
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                await consumer.handler(event)
+                return
+            except Exception:
+                log.exception(
+                    "consumer %s failed on event %s (%s), attempt %d",
+                    consumer.name,
+                    event.id,
+                    event.type,
+                    attempt,
+                )
+                await asyncio.sleep(self._retry_delay * 2 ** (attempt - 1))
+        # Kept for inspection, like an SQS dead-letter queue.
+        self.dead_letters.append((consumer.name, event))

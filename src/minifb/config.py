@@ -1,0 +1,129 @@
+"""Settings: one URL per adapter, read from `MINIFB_*` and the seed's variable names."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _alias(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Everything the app reads from its environment.
+
+    Each adapter is picked by one URL. The seed's names (`DATABASE_URL`,
+    `RDS_*`, `REDIS_URL`, `ELASTICACHE_*`, ...) are accepted as well, so its
+    manifests work unchanged; a `MINIFB_*` name wins over a seed name.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MINIFB_", extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    environment: Literal["development", "production", "test"] = "development"
+    var_dir: Path = Path("var")
+
+    # Adapters: one URL each (DESIGN §1).
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./var/minifb.db",
+        validation_alias=_alias("MINIFB_DATABASE_URL", "DATABASE_URL"),
+    )
+    database_pool_size: int = Field(20, ge=1)
+    database_ca_cert: str | None = Field(
+        None, validation_alias=_alias("MINIFB_DATABASE_CA_CERT", "RDS_CA_CERT")
+    )
+    cache_url: str = Field("memory://", validation_alias=_alias("MINIFB_CACHE_URL", "REDIS_URL"))
+    cache_prefix: str = "minifb:"
+    events_url: str = "memory://"
+    storage_url: str = "file://./var/media"
+    search_url: str = Field(
+        "database://",
+        validation_alias=_alias("MINIFB_SEARCH_URL", "OPENSEARCH_ENDPOINT", "ELASTICSEARCH_URL"),
+    )
+    secrets_url: str = "env://"
+    aws_region: str = Field("us-east-1", validation_alias=_alias("MINIFB_AWS_REGION", "AWS_REGION"))
+
+    # Seed-style parts, composed into the URLs above when no URL is given.
+    rds_hostname: str | None = Field(None, validation_alias="RDS_HOSTNAME")
+    rds_proxy_endpoint: str | None = Field(None, validation_alias="RDS_PROXY_ENDPOINT")
+    rds_port: int = Field(5432, validation_alias="RDS_PORT")
+    rds_db_name: str | None = Field(None, validation_alias="RDS_DB_NAME")
+    rds_username: str | None = Field(None, validation_alias="RDS_USERNAME")
+    rds_password: str | None = Field(None, validation_alias="RDS_PASSWORD")
+    elasticache_endpoint: str | None = Field(None, validation_alias="ELASTICACHE_ENDPOINT")
+    elasticache_auth_token: str | None = Field(None, validation_alias="ELASTICACHE_AUTH_TOKEN")
+    elasticache_cluster_mode: bool = Field(False, validation_alias="ELASTICACHE_CLUSTER_MODE")
+    s3_bucket_name: str | None = Field(None, validation_alias="S3_BUCKET_NAME")
+
+    # auth
+    jwt_issuer: str = "minifb"
+    jwt_audience: str = "minifb-api"
+    access_token_ttl: int = Field(900, ge=60, le=3600)
+    refresh_token_ttl: int = Field(30 * 24 * 3600, ge=3600)
+    auth_throttle: bool = True
+
+    # gateway
+    rate_limit: str = Field("2000/5m", pattern=r"^(off|\d+/\d+[smh])$")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = 1024 * 1024
+    log_level: str = "INFO"
+    worker_id: int | None = Field(None, ge=0, le=1023)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_lists(cls, data: Any) -> Any:
+        # Lists come from the environment as comma-separated strings.
+        if isinstance(data, dict):
+            for name in ("trusted_proxies", "cors_origins"):
+                for key in (name, f"MINIFB_{name.upper()}"):
+                    value = data.get(key)
+                    if isinstance(value, str):
+                        data[key] = [p.strip() for p in value.split(",") if p.strip()]
+        return data
+
+    @model_validator(mode="after")
+    def _compose_seed_urls(self) -> Settings:
+        given = self.model_fields_set
+        host = self.rds_proxy_endpoint or self.rds_hostname
+        if "database_url" not in given and host and self.rds_db_name:
+            user = quote(self.rds_username or "postgres", safe="")
+            password = f":{quote(self.rds_password, safe='')}" if self.rds_password else ""
+            url = f"postgresql+asyncpg://{user}{password}@{host}:{self.rds_port}/{self.rds_db_name}"
+            object.__setattr__(self, "database_url", url)
+        if "cache_url" not in given and self.elasticache_endpoint:
+            scheme = "rediss+cluster" if self.elasticache_cluster_mode else "rediss"
+            token = self.elasticache_auth_token
+            auth = f":{quote(token, safe='')}@" if token else ""
+            endpoint = self.elasticache_endpoint
+            if ":" not in endpoint:
+                endpoint += ":6379"
+            object.__setattr__(self, "cache_url", f"{scheme}://{auth}{endpoint}")
+        if "storage_url" not in given and self.s3_bucket_name:
+            object.__setattr__(self, "storage_url", f"s3://{self.s3_bucket_name}")
+        return self
+
+    @property
+    def rate_limit_rule(self) -> tuple[int, int] | None:
+        """The per-IP limit as (requests, window seconds), or None when off."""
+        if self.rate_limit == "off":
+            return None
+        count, window = self.rate_limit.split("/")
+        seconds = int(window[:-1]) * {"s": 1, "m": 60, "h": 3600}[window[-1]]
+        return int(count), seconds
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def resolved_worker_id(self) -> int:
+        """Snowflake worker bits: configured, else derived from the process id."""
+        return self.worker_id if self.worker_id is not None else os.getpid() % 1024

@@ -1,0 +1,156 @@
+"""Transactional outbox: events are rows in the change's own transaction.
+
+`record_event` adds the row; when the request's transaction commits, the
+relay is woken and publishes unpublished rows to the bus in id order, then
+marks them sent. A rolled-back transaction leaves no row, so nothing is
+published. Consumers wrapped by `idempotent` record each handled event id in
+the same transaction as their effect, so a redelivery changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from minifb.adapters.events import Event, EventBus, Handler
+from minifb.kit.db import Database, insert_ignore, utcnow
+from minifb.kit.ids import new_id
+from minifb.models import OutboxEvent, ProcessedEvent
+
+log = logging.getLogger("minifb.outbox")
+PENDING_KEY = "minifb.outbox_pending"
+
+
+def record_event(
+    session: AsyncSession,
+    type_: str,
+    *,
+    actor_id: int | None,
+    data: dict[str, Any],
+    version: int = 1,
+) -> int:
+    """Write an event row in the session's transaction; returns the event id."""
+    event_id = new_id()
+    session.add(
+        OutboxEvent(
+            id=event_id,
+            type=type_,
+            version=version,
+            occurred_at=utcnow(),
+            actor_id=actor_id,
+            data=data,
+        )
+    )
+    session.info[PENDING_KEY] = True
+    return event_id
+
+
+def _to_event(row: OutboxEvent) -> Event:
+    return Event(
+        id=row.id,
+        type=row.type,
+        version=row.version,
+        occurred_at=row.occurred_at,
+        actor_id=row.actor_id,
+        data=row.data,
+    )
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows to the bus, at least once, in id order."""
+
+    def __init__(
+        self, db: Database, bus: EventBus, *, batch_size: int = 200, poll_interval: float = 1.0
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        # One batch at a time per process; other processes are kept apart by
+        # SKIP LOCKED on PostgreSQL (on SQLite a rare duplicate is possible,
+        # which idempotent consumers absorb).
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Called after a commit that wrote events, so they go out without waiting a poll."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                while await self.relay_once() == self._batch_size:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The bus or database is down: the rows stay unpublished and are retried.
+                log.exception("outbox relay failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+            self._wake.clear()
+
+    async def relay_once(self) -> int:
+        """Publish one batch of unpublished rows; returns how many went out."""
+        async with self._lock, self._db.transaction() as session:
+            query = (
+                select(OutboxEvent)
+                .where(OutboxEvent.published_at.is_(None))
+                .order_by(OutboxEvent.id)
+                .limit(self._batch_size)
+            )
+            if self._db.dialect == "postgresql":
+                # Several relays (one per process) share the work without double sends.
+                query = query.with_for_update(skip_locked=True)
+            rows = (await session.scalars(query)).all()
+            for row in rows:
+                await self._bus.publish(_to_event(row))
+            if rows:
+                await session.execute(
+                    update(OutboxEvent)
+                    .where(OutboxEvent.id.in_([r.id for r in rows]))
+                    .values(published_at=utcnow())
+                )
+            return len(rows)
+
+
+EventEffect = Callable[[AsyncSession, Event], Awaitable[None]]
+
+
+def idempotent(db: Database, consumer: str, effect: EventEffect) -> Handler:
+    """Wrap a consumer so each event id has its effect once, however often it arrives.
+
+    The processed-event row and the effect share one transaction: if the effect
+    fails, neither is kept and the redelivery tries again.
+    """
+
+    async def handle(event: Event) -> None:
+        async with db.transaction() as session:
+            claimed = await session.execute(
+                insert_ignore(session, ProcessedEvent).values(
+                    consumer=consumer, event_id=event.id, handled_at=utcnow()
+                )
+            )
+            if claimed.rowcount == 0:  # type: ignore[attr-defined]
+                log.info("consumer %s skips event %s: already handled", consumer, event.id)
+                return
+            await effect(session, event)
+
+    return handle

@@ -1,0 +1,25 @@
+"""SQLAlchemy tables, one module per aggregate; imported here so metadata is complete."""
+
+from minifb.kit.db import Base
+from minifb.models.block import Block
+from minifb.models.credential import Credential
+from minifb.models.follow import Follow
+from minifb.models.friendship import FriendRequest, Friendship
+from minifb.models.outbox import OutboxEvent, ProcessedEvent
+from minifb.models.session import AuthSession, RefreshToken
+from minifb.models.user import FriendRequestPolicy, User
+
+__all__ = [
+    "AuthSession",
+    "Base",
+    "Block",
+    "Credential",
+    "Follow",
+    "FriendRequest",
+    "FriendRequestPolicy",
+    "Friendship",
+    "OutboxEvent",
+    "ProcessedEvent",
+    "RefreshToken",
+    "User",
+]

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Enum, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from minifb.kit.db import Base, utcnow
+
+
+class FriendRequestPolicy(enum.StrEnum):
+    everyone = "everyone"
+    friends_of_friends = "friends_of_friends"
+    nobody = "nobody"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    # Stored lower-cased, so the unique index makes names unique ignoring case.
+    username: Mapped[str] = mapped_column(String(30), unique=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64))
+    bio: Mapped[str] = mapped_column(Text, default="")
+    avatar_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    friend_request_policy: Mapped[FriendRequestPolicy] = mapped_column(
+        Enum(FriendRequestPolicy, native_enum=False, length=24),
+        default=FriendRequestPolicy.everyone,
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

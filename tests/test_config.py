@@ -1,0 +1,83 @@
+"""Settings: MINIFB_ names, the seed's names, and composition of seed-style parts."""
+
+from __future__ import annotations
+
+import pytest
+
+from minifb.config import Settings
+
+
+def _settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+class TestSettings:
+    def test_defaults_are_the_embedded_tier(self) -> None:
+        s = Settings(_env_file=None)  # type: ignore[call-arg]
+        assert s.database_url.startswith("sqlite+aiosqlite://")
+        assert s.cache_url == "memory://"
+        assert s.rate_limit_rule == (2000, 300)
+
+    def test_seed_database_url_is_accepted(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        s = _settings(monkeypatch, DATABASE_URL="postgresql+asyncpg://u@db/app")
+        assert s.database_url == "postgresql+asyncpg://u@db/app"
+
+    def test_minifb_name_wins_over_seed_name(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        s = _settings(
+            monkeypatch,
+            DATABASE_URL="postgresql+asyncpg://seed/x",
+            MINIFB_DATABASE_URL="sqlite+aiosqlite:///a.db",
+        )
+        assert s.database_url == "sqlite+aiosqlite:///a.db"
+
+    def test_rds_parts_compose_a_url_preferring_the_proxy(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        s = _settings(
+            monkeypatch,
+            RDS_HOSTNAME="db.internal",
+            RDS_PROXY_ENDPOINT="proxy.internal",
+            RDS_PORT="6432",
+            RDS_DB_NAME="minifb",
+            RDS_USERNAME="app",
+            RDS_PASSWORD="p@ss/word",
+            RDS_CA_CERT="/etc/ssl/rds.pem",
+        )
+        assert s.database_url == "postgresql+asyncpg://app:p%40ss%2Fword@proxy.internal:6432/minifb"
+        assert s.database_ca_cert == "/etc/ssl/rds.pem"
+
+    def test_elasticache_parts_compose_a_tls_url(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        s = _settings(monkeypatch, ELASTICACHE_ENDPOINT="cache.aws", ELASTICACHE_AUTH_TOKEN="t0k")
+        assert s.cache_url == "rediss://:t0k@cache.aws:6379"
+
+    def test_redis_url_and_search_and_bucket_names(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        s = _settings(
+            monkeypatch,
+            REDIS_URL="redis://r:6379/1",
+            OPENSEARCH_ENDPOINT="opensearch+https://search",
+            S3_BUCKET_NAME="media-bucket",
+            AWS_REGION="eu-west-1",
+        )
+        assert (s.cache_url, s.search_url, s.storage_url, s.aws_region) == (
+            "redis://r:6379/1",
+            "opensearch+https://search",
+            "s3://media-bucket",
+            "eu-west-1",
+        )
+
+    def test_lists_and_switches(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        s = _settings(
+            monkeypatch,
+            MINIFB_TRUSTED_PROXIES="10.0.0.1, 10.1.0.0/16",
+            MINIFB_RATE_LIMIT="off",
+            MINIFB_AUTH_THROTTLE="off",
+        )
+        assert s.trusted_proxies == ["10.0.0.1", "10.1.0.0/16"]
+        assert s.rate_limit_rule is None
+        assert s.auth_throttle is False
+
+    def test_bad_rate_limit_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        with pytest.raises(ValueError, match="rate_limit"):
+            _settings(monkeypatch, MINIFB_RATE_LIMIT="lots")
