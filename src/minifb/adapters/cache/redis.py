@@ -1,0 +1,287 @@
+"""The cache on Redis (or ElastiCache / Valkey) through redis-py's asyncio client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import deque
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from minifb.adapters.cache.base import (
+    check_bytes,
+    check_keep,
+    check_page,
+    check_score,
+    ttl_to_ms,
+)
+
+log = logging.getLogger("minifb.cache")
+
+_TRUE_STRINGS = frozenset({"1", "T", "TRUE", "Y", "YES"})
+
+
+class RedisCache:
+    """A `Cache` on a Redis server, shared by every process that uses the same prefix.
+
+    The cache owns `client`: `close()` closes it. The client must not decode
+    responses, since values are bytes.
+    """
+
+    def __init__(self, client: Redis, prefix: str) -> None:
+        if client.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ValueError("RedisCache needs a client with decode_responses=False")
+        self._client = client
+        self.prefix = prefix
+        self._prefix_bytes = prefix.encode()
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, prefix: str = "", max_connections: int = 64, timeout: float = 5.0
+    ) -> RedisCache:
+        """A cache on the server at `url` (`redis://` or `rediss://`, TLS verified).
+
+        At most `max_connections` connections are opened (subscriptions hold
+        one each while open); a caller finding none free waits up to `timeout`
+        seconds, which also bounds connecting and each reply.
+        """
+        options: dict[str, Any] = {}
+        if urlsplit(url).scheme == "rediss":
+            _refuse_unverified_tls(url)
+            options.update(ssl_cert_reqs="required", ssl_check_hostname=True)
+        # Blocking: under load callers wait for a free connection instead of
+        # failing with "Too many connections" as a plain ConnectionPool does.
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=timeout,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            **options,
+        )
+        # from_pool: closing the client closes the pool as well.
+        return cls(Redis.from_pool(pool), prefix)
+
+    def _k(self, key: str) -> str:
+        return self.prefix + key
+
+    async def get(self, key: str) -> bytes | None:
+        # Bytes, never str: __init__ refused clients that decode responses.
+        return cast(bytes | None, await self._client.get(self._k(key)))
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []  # MGET with no keys is a syntax error
+        values = await self._client.mget([self._k(key) for key in keys])
+        return cast(list[bytes | None], values)
+
+    async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
+        check_bytes(value)
+        px = None if ttl is None else ttl_to_ms(ttl)
+        await self._client.set(self._k(key), value, px=px)
+
+    async def set_many(self, items: Mapping[str, bytes], *, ttl: float | None = None) -> None:
+        px = None if ttl is None else ttl_to_ms(ttl)
+        for value in items.values():
+            check_bytes(value)
+        if not items:
+            return
+        async with self._client.pipeline(transaction=True) as pipe:
+            for key, value in items.items():
+                pipe.set(self._k(key), value, px=px)
+            await pipe.execute()
+
+    async def delete(self, *keys: str) -> int:
+        if not keys:
+            return 0
+        removed: int = await self._client.delete(*(self._k(key) for key in keys))
+        return removed
+
+    async def incr(self, key: str, amount: int = 1, *, ttl: float) -> tuple[int, float]:
+        ms = ttl_to_ms(ttl)
+        name = self._k(key)
+        # One MULTI: no other client's command lands between these three, and
+        # PEXPIRE NX only sets an expiry when the key has none (i.e. INCRBY just
+        # created it), so the window is fixed and later calls never extend it.
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.incrby(name, amount)
+            pipe.pexpire(name, ms, nx=True)
+            pipe.pttl(name)
+            value, _, remaining_ms = await pipe.execute()
+        return int(value), max(int(remaining_ms), 0) / 1000
+
+    async def zadd(self, key: str, members: Mapping[str, float]) -> int:
+        scores = {member: check_score(score) for member, score in members.items()}
+        if not scores:
+            return 0  # ZADD with no members is a syntax error
+        # An int: the annotation allows for ZADD INCR, which we never send.
+        return int(await self._client.zadd(self._k(key), scores) or 0)
+
+    async def zrange_by_score(
+        self,
+        key: str,
+        *,
+        min: float = -math.inf,
+        max: float = math.inf,
+        reverse: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[tuple[str, float]]:
+        low, high = check_score(min, "min"), check_score(max, "max")
+        check_page(offset, limit)
+        # redis-py sends LIMIT only with both parts; a count of -1 means "all the rest".
+        start, num = (None, None) if offset == 0 and limit is None else (offset, limit)
+        if start is not None and num is None:
+            num = -1
+        name = self._k(key)
+        if reverse:
+            rows = await self._client.zrevrangebyscore(
+                name, high, low, start=start, num=num, withscores=True
+            )
+        else:
+            rows = await self._client.zrangebyscore(
+                name, low, high, start=start, num=num, withscores=True
+            )
+        pairs = cast(list[tuple[bytes, float]], rows)  # withscores=True, no decoding
+        return [(member.decode(), float(score)) for member, score in pairs]
+
+    async def zrem(self, key: str, *members: str) -> int:
+        if not members:
+            return 0
+        removed: int = await self._client.zrem(self._k(key), *members)
+        return removed
+
+    async def ztrim(self, key: str, keep: int) -> int:
+        check_keep(keep)
+        # Ranks count from the lowest score: drop everything below the top `keep`.
+        removed: int = await self._client.zremrangebyrank(self._k(key), 0, -(keep + 1))
+        return removed
+
+    async def zcard(self, key: str) -> int:
+        count: int = await self._client.zcard(self._k(key))
+        return count
+
+    async def zscore(self, key: str, member: str) -> float | None:
+        score: float | None = await self._client.zscore(self._k(key), member)
+        return score
+
+    async def expire(self, key: str, ttl: float) -> bool:
+        return bool(await self._client.pexpire(self._k(key), ttl_to_ms(ttl)))
+
+    async def exists(self, key: str) -> bool:
+        return bool(await self._client.exists(self._k(key)))
+
+    async def publish(self, channel: str, message: bytes) -> int:
+        check_bytes(message)
+        receivers: int = await self._client.publish(self._k(channel), message)
+        return receivers
+
+    def subscribe(self, *channels: str) -> _RedisSubscription:
+        if not channels:
+            raise ValueError("subscribe needs at least one channel")
+        names = tuple(dict.fromkeys(self._k(channel).encode() for channel in channels))
+        return _RedisSubscription(self._client.pubsub(), names, self._prefix_bytes)
+
+    async def ping(self) -> None:
+        await self._client.ping()
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class _RedisSubscription:
+    """One pub/sub connection, subscribed on enter and released on exit."""
+
+    def __init__(
+        self, pubsub: PubSub, channels: tuple[bytes, ...], prefix: bytes, timeout: float = 5.0
+    ) -> None:
+        self._pubsub = pubsub
+        self._channels = channels
+        self._prefix_len = len(prefix)
+        self._timeout = timeout
+        # Messages that arrived while we waited for the subscribe confirmations.
+        self._early: deque[tuple[str, bytes]] = deque()
+        self._closed = False
+
+    async def __aenter__(self) -> _RedisSubscription:
+        try:
+            await self._pubsub.subscribe(*self._channels)
+            # SUBSCRIBE only takes effect when the server has read it; waiting
+            # for its confirmations guarantees a PUBLISH sent after we return,
+            # on any connection, reaches us.
+            waiting = set(self._channels)
+            async with asyncio.timeout(self._timeout):
+                while waiting:
+                    message = await self._pubsub.get_message(timeout=None)
+                    if message is None:
+                        continue
+                    if message["type"] == "subscribe":
+                        waiting.discard(message["channel"])
+                    elif message["type"] == "message":
+                        self._early.append(self._decode(message))
+        except BaseException:
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._closed = True
+        try:
+            # Closing the connection alone would also unsubscribe, but only once
+            # the server notices; unsubscribing first means a publish right after
+            # we return no longer counts us. Skipped when cancelled or when the
+            # connection is gone: it would only reconnect to unsubscribe.
+            connection = self._pubsub.connection
+            if (
+                (exc_type is None or issubclass(exc_type, Exception))
+                and connection is not None
+                and connection.is_connected
+            ):
+                await self._pubsub.unsubscribe()
+                async with asyncio.timeout(self._timeout):
+                    while self._pubsub.subscribed:
+                        await self._pubsub.get_message(timeout=None)
+        except (RedisError, OSError) as error:  # TimeoutError is an OSError
+            log.warning("cache unsubscribe failed, closing the connection: %r", error)
+        finally:
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def __aiter__(self) -> _RedisSubscription:
+        return self
+
+    async def __anext__(self) -> tuple[str, bytes]:
+        if self._early and not self._closed:
+            return self._early.popleft()
+        while not self._closed:
+            message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+            if message is not None and message["type"] == "message":
+                return self._decode(message)
+        raise StopAsyncIteration
+
+    def _decode(self, message: dict[str, Any]) -> tuple[str, bytes]:
+        channel: bytes = message["channel"]
+        data: bytes = message["data"]
+        return channel[self._prefix_len :].decode(), data
+
+
+def _refuse_unverified_tls(url: str) -> None:
+    # Query options override keyword arguments in redis-py's from_url, so a
+    # URL could switch certificate checks off behind our back: refuse it.
+    query = parse_qs(urlsplit(url).query, keep_blank_values=True)
+    if any(value != "required" for value in query.get("ssl_cert_reqs", [])):
+        raise ValueError("rediss:// cache URLs must verify certificates (ssl_cert_reqs=required)")
+    hostname_checks = query.get("ssl_check_hostname", [])
+    if any(value.strip().upper() not in _TRUE_STRINGS for value in hostname_checks):
+        raise ValueError("rediss:// cache URLs must verify the host name (ssl_check_hostname)")

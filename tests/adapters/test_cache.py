@@ -1,0 +1,642 @@
+"""The cache contract: every test runs against MemoryCache and RedisCache alike.
+
+The Redis case uses `MINIFB_TEST_REDIS_URL` (default redis://127.0.0.1:6379/0).
+An unreachable server skips it locally and fails it under `CI=true`. Each test
+writes under a prefix of its own and deletes those keys afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+import redis.asyncio
+
+from minifb.adapters.cache import Cache, MemoryCache, RedisCache, create_cache
+from minifb.adapters.cache.memory import MemoryStore
+
+REDIS_URL_ENV = "MINIFB_TEST_REDIS_URL"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _unique_prefix() -> str:
+    return f"minifb-test:cache:{uuid.uuid4().hex}:"
+
+
+class Backend:
+    """Opens caches on one store (memory) or one server (redis) and cleans up after them."""
+
+    def __init__(self, name: str, redis_url: str | None) -> None:
+        self.name = name
+        self.redis_url = redis_url
+        self.store = MemoryStore()
+        self.prefixes: list[str] = []
+        self.caches: list[Cache] = []
+
+    @property
+    def prefix(self) -> str:
+        """The prefix of the test's `cache`."""
+        return self.prefixes[0]
+
+    def open(self, prefix: str) -> Cache:
+        """A new cache on the same backend; on Redis its own connection pool too."""
+        cache: Cache
+        if self.redis_url is None:
+            cache = MemoryCache(prefix, store=self.store)
+        else:
+            cache = RedisCache.from_url(self.redis_url, prefix=prefix)
+        self.prefixes.append(prefix)
+        self.caches.append(cache)
+        return cache
+
+    async def aclose(self) -> None:
+        for cache in self.caches:
+            await cache.close()
+        if self.redis_url is None:
+            return
+        client = redis.asyncio.Redis.from_url(self.redis_url)
+        try:
+            for prefix in self.prefixes:
+                keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
+                if keys:
+                    await client.delete(*keys)
+        finally:
+            await client.aclose()
+
+
+_BACKEND = pytest.StashKey[Backend]()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test server's URL, once checked to answer."""
+    url = os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        # Named by variable, not URL: the URL may hold a password.
+        source = REDIS_URL_ENV if os.environ.get(REDIS_URL_ENV) else DEFAULT_REDIS_URL
+        reason = f"Redis ({source}) is unreachable: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; under CI=true the Redis contract tests must run")
+        pytest.skip(f"{reason}; start Redis or point {REDIS_URL_ENV} at one to run these")
+    finally:
+        client.close()
+    return url
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("memory", id="memory"),
+        pytest.param("redis", id="redis", marks=pytest.mark.redis),
+    ]
+)
+async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
+    url: str | None = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    backend = Backend(request.param, url)
+    request.node.stash[_BACKEND] = backend
+    try:
+        yield backend.open(_unique_prefix())
+    finally:
+        await backend.aclose()
+
+
+@pytest.fixture
+def backend(cache: Cache, request: pytest.FixtureRequest) -> Backend:
+    """The backend behind `cache`, to open more caches on it."""
+    opened: Backend = request.node.stash[_BACKEND]
+    return opened
+
+
+async def _next(messages: AsyncIterator[tuple[str, bytes]]) -> tuple[str, bytes]:
+    async with asyncio.timeout(2):
+        return await anext(messages)
+
+
+# -- strings -----------------------------------------------------------------
+
+
+async def test_get_of_a_missing_key_is_none(cache: Cache) -> None:
+    assert await cache.get("nothing") is None
+    assert await cache.exists("nothing") is False
+
+
+async def test_set_then_get_returns_the_same_bytes(cache: Cache) -> None:
+    await cache.set("k", b"\x00binary\xff")
+    assert await cache.get("k") == b"\x00binary\xff"
+    assert await cache.exists("k") is True
+    await cache.set("k", b"second")
+    assert await cache.get("k") == b"second"
+
+
+async def test_a_key_set_with_a_ttl_expires(cache: Cache) -> None:
+    await cache.set("k", b"v", ttl=0.2)
+    await cache.set("gone", b"v", ttl=0.2)
+    await cache.set("forever", b"v")
+    assert await cache.get("k") == b"v"
+    await asyncio.sleep(0.3)
+    assert await cache.delete("gone") == 0  # an expired key no longer counts
+    assert await cache.get("k") is None
+    assert await cache.exists("k") is False
+    assert await cache.get("forever") == b"v"
+
+
+async def test_set_without_ttl_clears_an_earlier_expiry(cache: Cache) -> None:
+    await cache.set("k", b"old", ttl=0.2)
+    await cache.set("k", b"new")
+    await asyncio.sleep(0.3)
+    assert await cache.get("k") == b"new"
+
+
+async def test_get_many_keeps_order_and_returns_none_for_missing_keys(cache: Cache) -> None:
+    await cache.set("a", b"1")
+    await cache.set("c", b"3")
+    assert await cache.get_many(["a", "b", "c", "a"]) == [b"1", None, b"3", b"1"]
+    assert await cache.get_many([]) == []
+
+
+async def test_set_many_writes_every_item_with_the_ttl(cache: Cache) -> None:
+    await cache.set_many({"a": b"1", "b": b"2"}, ttl=0.2)
+    await cache.set_many({"c": b"3"})
+    await cache.set_many({})
+    assert await cache.get_many(["a", "b", "c"]) == [b"1", b"2", b"3"]
+    await asyncio.sleep(0.3)
+    assert await cache.get_many(["a", "b", "c"]) == [None, None, b"3"]
+
+
+async def test_delete_counts_only_keys_that_existed(cache: Cache) -> None:
+    await cache.set("a", b"1")
+    await cache.set("b", b"2")
+    await cache.zadd("z", {"m": 1})
+    assert await cache.delete("a", "b", "z", "missing") == 3
+    assert await cache.get_many(["a", "b"]) == [None, None]
+    assert await cache.exists("z") is False
+    assert await cache.delete("a") == 0
+    assert await cache.delete() == 0
+
+
+async def test_expire_sets_a_ttl_on_an_existing_key_only(cache: Cache) -> None:
+    await cache.set("k", b"v")
+    await cache.zadd("z", {"m": 1})
+    assert await cache.expire("k", 0.2) is True
+    assert await cache.expire("z", 0.2) is True
+    assert await cache.expire("missing", 1) is False
+    assert await cache.exists("missing") is False
+    await asyncio.sleep(0.3)
+    assert await cache.get("k") is None
+    assert await cache.zcard("z") == 0
+
+
+@pytest.mark.parametrize("ttl", [0, -1, float("nan"), float("inf")])
+async def test_a_ttl_must_be_a_positive_number_of_seconds(cache: Cache, ttl: float) -> None:
+    await cache.set("k", b"v")
+    with pytest.raises(ValueError, match="ttl"):
+        await cache.set("k", b"other", ttl=ttl)
+    with pytest.raises(ValueError, match="ttl"):
+        await cache.set_many({"k": b"other"}, ttl=ttl)
+    with pytest.raises(ValueError, match="ttl"):
+        await cache.incr("n", ttl=ttl)
+    with pytest.raises(ValueError, match="ttl"):
+        await cache.expire("k", ttl)
+    assert await cache.get("k") == b"v"
+    assert await cache.exists("n") is False
+
+
+async def test_values_must_be_bytes(cache: Cache) -> None:
+    with pytest.raises(TypeError, match="bytes"):
+        await cache.set("k", "text")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="bytes"):
+        await cache.publish("ch", "text")  # type: ignore[arg-type]
+    assert await cache.exists("k") is False
+
+
+# -- counters ----------------------------------------------------------------
+
+
+async def test_incr_counts_from_zero_and_reports_the_time_left(cache: Cache) -> None:
+    assert (await cache.incr("n", ttl=10))[0] == 1
+    value, left = await cache.incr("n", 5, ttl=10)
+    assert value == 6
+    assert 9 < left <= 10
+    assert (await cache.incr("n", -2, ttl=10))[0] == 4
+    assert await cache.get("n") == b"4"
+
+
+async def test_incr_fixes_the_window_when_it_creates_the_key(cache: Cache) -> None:
+    value, left = await cache.incr("n", ttl=0.5)
+    assert (value, left) == pytest.approx((1, 0.5), abs=0.01)
+    await asyncio.sleep(0.2)
+    # A longer ttl on a later call does not move the end of the window.
+    value, left = await cache.incr("n", ttl=10)
+    assert value == 2
+    assert left <= 0.35
+    await asyncio.sleep(left + 0.1)
+    assert await cache.get("n") is None
+    value, left = await cache.incr("n", ttl=10)
+    assert (value, left) == pytest.approx((1, 10), abs=0.05)
+
+
+async def test_incr_gives_a_key_without_expiry_one(cache: Cache) -> None:
+    await cache.set("n", b"41")
+    assert await cache.incr("n", ttl=0.2) == pytest.approx((42, 0.2), abs=0.01)
+    await asyncio.sleep(0.3)
+    assert await cache.exists("n") is False
+
+
+async def test_incr_of_a_non_integer_raises(cache: Cache) -> None:
+    await cache.set("n", b"abc")
+    # Which exception depends on the backend; the message says why.
+    with pytest.raises(Exception, match="integer"):
+        await cache.incr("n", ttl=1)
+    assert await cache.get("n") == b"abc"
+
+
+async def test_concurrent_incr_hands_out_each_value_once(cache: Cache) -> None:
+    results = await asyncio.gather(*(cache.incr("n", ttl=10) for _ in range(50)))
+    assert sorted(value for value, _ in results) == list(range(1, 51))
+    assert await cache.get("n") == b"50"
+
+
+async def test_incr_is_atomic_across_clients_sharing_a_prefix(
+    cache: Cache, backend: Backend
+) -> None:
+    other = backend.open(backend.prefix)
+    calls = [(cache if i % 2 else other).incr("n", ttl=10) for i in range(50)]
+    results = await asyncio.gather(*calls)
+    assert sorted(value for value, _ in results) == list(range(1, 51))
+
+
+# -- sorted sets -------------------------------------------------------------
+
+
+async def test_zadd_counts_new_members_and_updates_scores(cache: Cache) -> None:
+    assert await cache.zadd("z", {"a": 1, "b": 2.5}) == 2
+    assert await cache.zadd("z", {"a": 3, "c": -1}) == 1
+    assert await cache.zadd("z", {}) == 0
+    assert await cache.zscore("z", "a") == 3.0
+    assert await cache.zscore("z", "b") == 2.5
+    assert await cache.zscore("z", "missing") is None
+    assert await cache.zscore("no-such-set", "a") is None
+    assert await cache.zcard("z") == 3
+    assert await cache.zcard("no-such-set") == 0
+    assert await cache.zrange_by_score("z") == [("c", -1.0), ("b", 2.5), ("a", 3.0)]
+
+
+async def test_zrange_by_score_forward_reverse_and_bounds(cache: Cache) -> None:
+    await cache.zadd("z", {"one": 1, "two": 2, "three": 3, "four": 4})
+    assert await cache.zrange_by_score("z") == [
+        ("one", 1.0),
+        ("two", 2.0),
+        ("three", 3.0),
+        ("four", 4.0),
+    ]
+    assert [m for m, _ in await cache.zrange_by_score("z", reverse=True)] == [
+        "four",
+        "three",
+        "two",
+        "one",
+    ]
+    # Bounds are inclusive, in both directions.
+    assert [m for m, _ in await cache.zrange_by_score("z", min=2, max=3)] == ["two", "three"]
+    assert [m for m, _ in await cache.zrange_by_score("z", min=2, max=3, reverse=True)] == [
+        "three",
+        "two",
+    ]
+    assert [m for m, _ in await cache.zrange_by_score("z", min=3)] == ["three", "four"]
+    assert [m for m, _ in await cache.zrange_by_score("z", max=1.5, reverse=True)] == ["one"]
+    assert await cache.zrange_by_score("z", min=2.1, max=2.9) == []
+    assert await cache.zrange_by_score("z", min=3, max=2) == []
+    assert await cache.zrange_by_score("no-such-set") == []
+
+
+async def test_zrange_by_score_pages_with_offset_and_limit(cache: Cache) -> None:
+    await cache.zadd("z", {f"m{i}": i for i in range(1, 8)})
+
+    async def members(**kwargs: object) -> list[str]:
+        return [m for m, _ in await cache.zrange_by_score("z", **kwargs)]  # type: ignore[arg-type]
+
+    assert await members(offset=2, limit=3) == ["m3", "m4", "m5"]
+    assert await members(offset=5) == ["m6", "m7"]
+    assert await members(limit=2) == ["m1", "m2"]
+    assert await members(limit=0) == []
+    assert await members(offset=10) == []
+    assert await members(reverse=True, offset=1, limit=2) == ["m6", "m5"]
+    assert await members(reverse=True, offset=5) == ["m2", "m1"]
+    assert await members(min=3, max=6, offset=1, limit=2) == ["m4", "m5"]
+    assert await members(min=3, max=6, reverse=True, offset=1, limit=10) == ["m5", "m4", "m3"]
+    with pytest.raises(ValueError, match="offset"):
+        await members(offset=-1)
+    with pytest.raises(ValueError, match="limit"):
+        await members(limit=-1)
+
+
+async def test_equal_scores_are_ordered_by_member_like_redis(cache: Cache) -> None:
+    # "é" sorts after "z" (by UTF-8 bytes and by code point alike).
+    await cache.zadd("z", {"b": 1, "é": 1, "a": 1, "z": 1, "low": 0, "high": 2})
+    assert [m for m, _ in await cache.zrange_by_score("z")] == ["low", "a", "b", "z", "é", "high"]
+    assert [m for m, _ in await cache.zrange_by_score("z", reverse=True)] == [
+        "high",
+        "é",
+        "z",
+        "b",
+        "a",
+        "low",
+    ]
+    assert [m for m, _ in await cache.zrange_by_score("z", min=1, max=1, offset=1, limit=2)] == [
+        "b",
+        "z",
+    ]
+
+
+async def test_scores_keep_full_float_precision_and_infinities(cache: Cache) -> None:
+    await cache.zadd("z", {"tiny": 0.1 + 0.2, "big": 2.0**60, "top": float("inf")})
+    assert await cache.zrange_by_score("z") == [
+        ("tiny", 0.1 + 0.2),
+        ("big", 2.0**60),
+        ("top", float("inf")),
+    ]
+    with pytest.raises(ValueError, match="NaN"):
+        await cache.zadd("z", {"bad": float("nan")})
+
+
+async def test_ztrim_keeps_the_highest_scores(cache: Cache) -> None:
+    await cache.zadd("z", {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5})
+    assert await cache.ztrim("z", 3) == 2
+    assert [m for m, _ in await cache.zrange_by_score("z")] == ["c", "d", "e"]
+    assert await cache.ztrim("z", 3) == 0
+    assert await cache.ztrim("z", 10) == 0
+    assert await cache.zcard("z") == 3
+    assert await cache.ztrim("no-such-set", 1) == 0
+    assert await cache.ztrim("z", 0) == 3
+    assert await cache.exists("z") is False
+    with pytest.raises(ValueError, match="keep"):
+        await cache.ztrim("z", -1)
+
+
+async def test_zrem_counts_removed_members_and_drops_an_emptied_set(cache: Cache) -> None:
+    await cache.zadd("z", {"a": 1, "b": 2, "c": 3})
+    assert await cache.zrem("z", "a", "missing") == 1
+    assert await cache.zrem("z") == 0
+    assert await cache.zrange_by_score("z") == [("b", 2.0), ("c", 3.0)]
+    assert await cache.zrem("no-such-set", "a") == 0
+    assert await cache.zrem("z", "b", "c") == 2
+    assert await cache.exists("z") is False
+    assert await cache.zcard("z") == 0
+
+
+async def test_a_re_added_member_moves_to_its_new_place(cache: Cache) -> None:
+    await cache.zadd("z", {"a": 1, "b": 2, "c": 3})
+    await cache.zadd("z", {"a": 10})
+    assert [m for m, _ in await cache.zrange_by_score("z")] == ["b", "c", "a"]
+    assert await cache.zrem("z", "a") == 1
+    assert await cache.zrange_by_score("z") == [("b", 2.0), ("c", 3.0)]
+
+
+# -- pub/sub -----------------------------------------------------------------
+
+
+async def test_a_subscriber_receives_what_is_published_right_after_entering(
+    cache: Cache,
+) -> None:
+    async with cache.subscribe("news", "alerts") as messages:
+        assert await cache.publish("news", b"first") == 1
+        assert await cache.publish("alerts", b"second") == 1
+        assert await cache.publish("other", b"unheard") == 0
+        assert await _next(messages) == ("news", b"first")
+        assert await _next(messages) == ("alerts", b"second")
+
+
+async def test_every_subscriber_of_a_channel_receives_a_message(cache: Cache) -> None:
+    async with cache.subscribe("news") as one, cache.subscribe("news") as two:
+        assert await cache.publish("news", b"hello") == 2
+        assert await _next(one) == ("news", b"hello")
+        assert await _next(two) == ("news", b"hello")
+
+
+async def test_leaving_the_block_unsubscribes(cache: Cache) -> None:
+    async with cache.subscribe("news") as messages:
+        assert await cache.publish("news", b"1") == 1
+        assert await _next(messages) == ("news", b"1")
+    assert await cache.publish("news", b"2") == 0
+
+
+async def test_a_subscription_keeps_its_messages_until_read(cache: Cache) -> None:
+    async with cache.subscribe("news") as messages:
+        for i in range(5):
+            await cache.publish("news", str(i).encode())
+        received = [await _next(messages) for _ in range(5)]
+    assert received == [("news", str(i).encode()) for i in range(5)]
+
+
+async def test_subscribe_needs_a_channel(cache: Cache) -> None:
+    with pytest.raises(ValueError, match="channel"):
+        cache.subscribe()
+
+
+# -- isolation and health ----------------------------------------------------
+
+
+async def test_caches_with_different_prefixes_do_not_see_each_other(
+    cache: Cache, backend: Backend
+) -> None:
+    other = backend.open(_unique_prefix())
+    await cache.set("k", b"mine")
+    await cache.zadd("z", {"m": 1})
+    await cache.incr("n", ttl=10)
+    assert await other.get("k") is None
+    assert await other.get_many(["k"]) == [None]
+    assert await other.exists("k") is False
+    assert await other.zcard("z") == 0
+    assert await other.incr("n", ttl=10) == pytest.approx((1, 10), abs=0.05)
+    assert await other.delete("k", "z") == 0
+    assert await other.expire("k", 1) is False
+    await other.set("k", b"theirs")
+    assert await cache.get("k") == b"mine"
+    assert await cache.zcard("z") == 1
+    async with other.subscribe("ch") as theirs:
+        assert await cache.publish("ch", b"x") == 0
+        assert await other.publish("ch", b"y") == 1
+        assert await _next(theirs) == ("ch", b"y")
+
+
+async def test_caches_with_the_same_prefix_share_keys(cache: Cache, backend: Backend) -> None:
+    # The counterpart of the isolation test: proves `other` really shares the backend.
+    other = backend.open(backend.prefix)
+    await cache.set("k", b"shared")
+    assert await other.get("k") == b"shared"
+    async with other.subscribe("ch") as messages:
+        assert await cache.publish("ch", b"x") == 1
+        assert await _next(messages) == ("ch", b"x")
+
+
+async def test_ping_answers(cache: Cache) -> None:
+    await cache.ping()  # raises when the backend does not answer
+
+
+# -- redis only: what a real network adds ---------------------------------------
+
+
+class SlowLink:
+    """A TCP relay to Redis that holds every chunk, and the close, for `delay` seconds.
+
+    On a local server a command sent on one connection is in practice always
+    handled before one sent a moment later on another, which would hide a
+    subscription that is not yet in place; across a slow link it is not.
+    """
+
+    def __init__(self, url: str, delay: float) -> None:
+        self._target = urlsplit(url)
+        self._delay = delay
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: list[asyncio.StreamWriter] = []
+        self.url = ""
+
+    async def __aenter__(self) -> SlowLink:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        auth, at, _ = self._target.netloc.rpartition("@")
+        self.url = self._target._replace(netloc=f"{auth}{at}127.0.0.1:{port}").geturl()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._server.close()
+        # Clients close first, so each relay forwards the close and ends by itself;
+        # cancelling them instead would make asyncio log an error.
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+        for writer in self._writers:
+            writer.close()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=1)
+        await self._server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        host, port = self._target.hostname or "127.0.0.1", self._target.port or 6379
+        upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
+        self._writers += [writer, upstream_writer]
+        await asyncio.gather(
+            self._relay(reader, upstream_writer), self._relay(upstream_reader, writer)
+        )
+        for end in (writer, upstream_writer):
+            end.close()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                await asyncio.sleep(self._delay)
+                writer.write(data)
+                await writer.drain()
+            await asyncio.sleep(self._delay)
+            writer.write_eof()
+        except OSError:
+            writer.close()  # the other side went away: pass that on
+
+
+@pytest.mark.redis
+async def test_redis_subscription_is_in_place_on_enter_and_gone_on_exit_over_a_slow_link(
+    redis_url: str,
+) -> None:
+    if urlsplit(redis_url).scheme != "redis":
+        pytest.skip("the relay speaks plain TCP only")
+    prefix = _unique_prefix()
+    publisher = RedisCache.from_url(redis_url, prefix=prefix)
+    try:
+        async with SlowLink(redis_url, delay=0.1) as link:
+            subscriber = RedisCache.from_url(link.url, prefix=prefix)
+            try:
+                async with subscriber.subscribe("ch") as messages:
+                    assert await publisher.publish("ch", b"x") == 1
+                    assert await _next(messages) == ("ch", b"x")
+                assert await publisher.publish("ch", b"y") == 0
+            finally:
+                await subscriber.close()
+    finally:
+        await publisher.close()
+
+
+# -- construction ------------------------------------------------------------
+
+
+async def test_create_cache_picks_the_implementation_by_scheme() -> None:
+    memory = create_cache("memory://", prefix="p:")
+    assert isinstance(memory, MemoryCache)
+    assert memory.prefix == "p:"
+    for url in ("redis://127.0.0.1:6379/0", "rediss://cache.example.com:6379"):
+        remote = create_cache(url, prefix="p:")
+        assert isinstance(remote, RedisCache)
+        assert remote.prefix == "p:"
+        await remote.close()  # nothing connected yet: building a pool is lazy
+
+
+@pytest.mark.parametrize("url", ["memcached://host:11211", "rediss+cluster://host:6379", "x"])
+def test_create_cache_refuses_other_schemes_naming_them(url: str) -> None:
+    scheme = url.split("://")[0] if "://" in url else ""
+    with pytest.raises(ValueError, match=re.escape(f"unsupported cache URL scheme '{scheme}'")):
+        create_cache(url)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["ssl_cert_reqs=none", "ssl_cert_reqs=optional", "ssl_check_hostname=false"],
+)
+def test_rediss_urls_must_verify_the_server(query: str) -> None:
+    with pytest.raises(ValueError, match="verify"):
+        RedisCache.from_url(f"rediss://:secret@cache.example.com:6379/0?{query}")
+
+
+async def test_ping_raises_when_redis_is_unreachable() -> None:
+    cache = RedisCache.from_url("redis://127.0.0.1:1/0", timeout=1)
+    try:
+        with pytest.raises(redis.ConnectionError):
+            await cache.ping()
+    finally:
+        await cache.close()
+
+
+# -- memory only: what Redis does on the server --------------------------------
+
+
+async def test_memory_subscriber_that_falls_behind_loses_the_oldest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cache = MemoryCache(store=MemoryStore(queue_size=3))
+    async with cache.subscribe("ch") as messages:
+        with caplog.at_level(logging.WARNING, logger="minifb.cache"):
+            for i in range(5):
+                # The publisher is never blocked by a slow subscriber.
+                assert await cache.publish("ch", str(i).encode()) == 1
+        assert [await _next(messages) for _ in range(3)] == [
+            ("ch", b"2"),
+            ("ch", b"3"),
+            ("ch", b"4"),
+        ]
+    assert "not keeping up" in caplog.text
+
+
+async def test_memory_frees_expired_keys_nobody_reads_again() -> None:
+    now = [1000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    cache = MemoryCache("p:", store=store)
+    for i in range(100):
+        await cache.set(f"short{i}", b"v", ttl=1)
+    await cache.set("long", b"v", ttl=100)
+    await cache.incr("n", ttl=100)
+    assert len(store) == 102
+    now[0] += 2
+    await cache.exists("long")  # any access sweeps, not only one of the expired keys
+    assert len(store) == 2
+    # Re-setting a key's expiry over and over must not grow the bookkeeping either.
+    for _ in range(1000):
+        await cache.expire("long", 100)
+    assert len(store._heap) <= 2 * len(store.deadlines) + 64
