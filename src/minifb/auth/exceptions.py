@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from minifb.kit.errors import Forbidden, Unauthorized
+
+
+class InvalidCredentials(Unauthorized):
+    code = "invalid-credentials"
+
+    def __init__(self) -> None:
+        # One message for unknown account and wrong password: no account probing.
+        super().__init__("The login or the password is wrong.")
+
+
+class InvalidRefreshToken(Unauthorized):
+    code = "invalid-refresh-token"
+
+    def __init__(self, detail: str = "The refresh token is not valid.") -> None:
+        super().__init__(detail)
+
+
+class RefreshTokenReused(InvalidRefreshToken):
+    """A rotated token came back: the family is revoked, and that must be kept."""
+
+    keep_changes = True
+
+    def __init__(self) -> None:
+        super().__init__("The refresh token was already used; the session has been ended.")
+
+
+class WrongPassword(Forbidden):
+    code = "wrong-password"
+
+    def __init__(self) -> None:
+        super().__init__("The current password is wrong.")
