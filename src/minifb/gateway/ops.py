@@ -1,0 +1,125 @@
+"""Operations endpoints at the root: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any, Literal
+
+import orjson
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from minifb.kit.errors import PROBLEM_JSON, ServiceUnavailable, problem
+
+log = logging.getLogger("minifb.gateway")
+
+router = APIRouter(tags=["ops"])
+
+# Readiness must answer well inside a probe's own timeout (1 s by default in
+# Kubernetes), so one hung adapter cannot make the whole probe time out.
+READY_TIMEOUT = 0.8
+
+# (name in the answer, attribute of the container). Adapters a container does
+# not have are simply not checked, so later adapters join by being configured.
+ADAPTERS: tuple[tuple[str, str], ...] = (
+    ("database", "db"),
+    ("cache", "cache"),
+    ("events", "bus"),
+    ("storage", "storage"),
+    ("search", "search"),
+)
+
+CheckResult = Literal["ok", "down", "timeout"]
+
+
+class HealthRead(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyRead(BaseModel):
+    status: Literal["ready"]
+    checks: dict[str, CheckResult]
+
+
+class NotReadyProblem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    checks: dict[str, CheckResult]
+
+
+@router.get("/health", summary="Liveness: the process answers", response_model=HealthRead)
+async def health() -> HealthRead:
+    # No I/O: a slow database must not get healthy processes restarted.
+    return HealthRead(status="ok")
+
+
+async def _check(name: str, ping: Callable[[], Awaitable[object]]) -> CheckResult:
+    try:
+        async with asyncio.timeout(READY_TIMEOUT):
+            await ping()
+    except TimeoutError:
+        log.warning("readiness: %s did not answer within %.1f s", name, READY_TIMEOUT)
+        return "timeout"
+    except Exception:
+        # The reason goes to the log, not to the (unauthenticated) caller.
+        log.warning("readiness: %s is down", name, exc_info=True)
+        return "down"
+    return "ok"
+
+
+def _not_ready(detail: str, checks: dict[str, CheckResult]) -> Response:
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    body = {
+        "type": f"https://minifb.dev/problems/{ServiceUnavailable.code}",
+        "title": status.phrase,
+        "status": int(status),
+        "detail": detail,
+        "checks": checks,
+    }
+    return Response(orjson.dumps(body), int(status), media_type=PROBLEM_JSON)
+
+
+@router.get(
+    "/ready",
+    summary="Readiness: every configured adapter answers",
+    response_model=ReadyRead,
+    responses={503: {"model": NotReadyProblem, "content": {PROBLEM_JSON: {}}}},
+)
+async def ready(request: Request) -> ReadyRead | Response:
+    container: Any = getattr(request.app.state, "container", None)
+    if container is None:
+        return _not_ready("The service is still starting.", {})
+    pings: list[tuple[str, Callable[[], Awaitable[object]]]] = []
+    for name, attribute in ADAPTERS:
+        ping = getattr(getattr(container, attribute, None), "ping", None)
+        if callable(ping):
+            pings.append((name, ping))
+    # Concurrently: the probe waits for the slowest adapter, not their sum.
+    results = await asyncio.gather(*(_check(name, ping) for name, ping in pings))
+    checks: dict[str, CheckResult] = {name: r for (name, _), r in zip(pings, results, strict=True)}
+    down = [name for name, result in checks.items() if result != "ok"]
+    if down:
+        return _not_ready(f"Not ready: {', '.join(down)} unavailable.", checks)
+    return ReadyRead(status="ready", checks=checks)
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics of this process",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+)
+async def metrics(request: Request) -> Response:
+    container: Any = getattr(request.app.state, "container", None)
+    source: Any = getattr(container, "metrics", None) or getattr(request.app.state, "metrics", None)
+    if source is None:
+        return problem(503, "The service is still starting.", code=ServiceUnavailable.code)
+    body: bytes = source.render()
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
