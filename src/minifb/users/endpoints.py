@@ -1,0 +1,247 @@
+"""HTTP routes of the users service (mounted under /api/v1 by `minifb.api`).
+
+Every route needs a bearer token. Ids in paths are numeric strings: anything
+else is 422, an id nobody has (or someone hidden by a block) is 404.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from minifb.kit.deps import SessionDep
+from minifb.kit.pagination import PageDep
+from minifb.kit.schemas import Page
+from minifb.kit.security import CurrentUser
+from minifb.users import blocks, follows, friend_requests, friends
+from minifb.users import service as profiles
+from minifb.users.schemas import (
+    MAX_ID,
+    FriendRequestCreate,
+    FriendRequestRead,
+    PersonRead,
+    RequestDirection,
+    UserMe,
+    UserRead,
+    UserUpdate,
+)
+
+router = APIRouter(tags=["users"])
+
+UserIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A person's id.")]
+RequestIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A friend request's id.")]
+
+_AUTH: dict[int | str, dict[str, Any]] = {401: {"description": "No valid access token."}}
+_INVALID: dict[int | str, dict[str, Any]] = {422: {"description": "The request is not valid."}}
+_PERSON: dict[int | str, dict[str, Any]] = {
+    **_AUTH,
+    **_INVALID,
+    404: {"description": "No such person, or a block between you."},
+}
+_REQUEST: dict[int | str, dict[str, Any]] = {
+    **_AUTH,
+    **_INVALID,
+    403: {"description": "You are the other party of this request."},
+    404: {"description": "No such request among yours."},
+}
+
+
+def _no_content() -> Response:
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# Profiles
+
+
+@router.get("/users/me", response_model=UserMe, responses=_AUTH)
+async def get_me(principal: CurrentUser, session: SessionDep) -> UserMe:
+    """Your own profile, with your email and settings."""
+    return await profiles.get_me(session, principal.user_id)
+
+
+@router.patch("/users/me", response_model=UserMe, responses={**_AUTH, **_INVALID})
+async def update_me(body: UserUpdate, principal: CurrentUser, session: SessionDep) -> UserMe:
+    """Change your display name, bio or settings; any other field is refused (422)."""
+    return await profiles.update_me(session, principal.user_id, body)
+
+
+@router.get("/users", response_model=Page[UserRead], responses={**_AUTH, **_INVALID})
+async def lookup_user(
+    username: Annotated[str, Query(min_length=1, max_length=64)],
+    principal: CurrentUser,
+    session: SessionDep,
+) -> Page[UserRead]:
+    """Find a person by exact username (any case): zero or one item."""
+    return await profiles.lookup(session, principal.user_id, username)
+
+
+@router.get("/users/{user_id}", response_model=UserRead, responses=_PERSON)
+async def get_user(user_id: UserIdPath, principal: CurrentUser, session: SessionDep) -> UserRead:
+    """A person's public profile."""
+    return await profiles.get_profile(session, principal.user_id, user_id)
+
+
+# Friend requests
+
+
+@router.post(
+    "/friend-requests",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FriendRequestRead,
+    responses={
+        **_PERSON,
+        403: {"description": "The person does not accept friend requests from you."},
+        409: {"description": "Already friends, or a request of yours is already pending."},
+    },
+)
+async def send_friend_request(
+    body: FriendRequestCreate, principal: CurrentUser, session: SessionDep
+) -> FriendRequestRead:
+    """Ask someone to be friends (`status: "pending"`). If they had already asked you, you
+    become friends at once and the answer is their request with `status: "accepted"`."""
+    return await friend_requests.send(session, principal.user_id, body.user_id)
+
+
+@router.get(
+    "/friend-requests", response_model=Page[FriendRequestRead], responses={**_AUTH, **_INVALID}
+)
+async def list_friend_requests(
+    principal: CurrentUser,
+    session: SessionDep,
+    page: PageDep,
+    direction: RequestDirection = RequestDirection.incoming,
+) -> Page[FriendRequestRead]:
+    """Pending requests to you (`incoming`, the default) or from you (`outgoing`), newest first."""
+    return await friend_requests.list_requests(session, principal.user_id, direction, page)
+
+
+@router.post(
+    "/friend-requests/{request_id}/accept", response_model=FriendRequestRead, responses=_REQUEST
+)
+async def accept_friend_request(
+    request_id: RequestIdPath, principal: CurrentUser, session: SessionDep
+) -> FriendRequestRead:
+    """Accept a request sent to you: you become friends and follow each other."""
+    return await friend_requests.accept(session, principal.user_id, request_id)
+
+
+@router.post(
+    "/friend-requests/{request_id}/decline",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_REQUEST,
+)
+async def decline_friend_request(
+    request_id: RequestIdPath, principal: CurrentUser, session: SessionDep
+) -> Response:
+    """Decline a request sent to you."""
+    await friend_requests.decline(session, principal.user_id, request_id)
+    return _no_content()
+
+
+@router.delete(
+    "/friend-requests/{request_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_REQUEST
+)
+async def cancel_friend_request(
+    request_id: RequestIdPath, principal: CurrentUser, session: SessionDep
+) -> Response:
+    """Withdraw a request you sent."""
+    await friend_requests.cancel(session, principal.user_id, request_id)
+    return _no_content()
+
+
+# Friendships
+
+
+@router.get("/friends/suggestions", response_model=Page[PersonRead], responses=_AUTH)
+async def friend_suggestions(
+    principal: CurrentUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Page[PersonRead]:
+    """People you may know: friends of your friends, most mutual friends first."""
+    return await friends.suggestions(session, principal.user_id, limit=limit)
+
+
+@router.delete(
+    "/friends/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**_AUTH, **_INVALID, 404: {"description": "You are not friends."}},
+)
+async def unfriend(user_id: UserIdPath, principal: CurrentUser, session: SessionDep) -> Response:
+    """End a friendship; you also stop following each other."""
+    await friends.unfriend(session, principal.user_id, user_id)
+    return _no_content()
+
+
+@router.get("/users/{user_id}/friends", response_model=Page[PersonRead], responses=_PERSON)
+async def list_friends(
+    user_id: UserIdPath, principal: CurrentUser, session: SessionDep, page: PageDep
+) -> Page[PersonRead]:
+    """A person's friends, most recent friendship first, with mutual-friend counts."""
+    return await friends.list_friends(session, principal.user_id, user_id, page)
+
+
+@router.get("/users/{user_id}/mutual-friends", response_model=Page[PersonRead], responses=_PERSON)
+async def list_mutual_friends(
+    user_id: UserIdPath, principal: CurrentUser, session: SessionDep, page: PageDep
+) -> Page[PersonRead]:
+    """The friends you and this person have in common."""
+    return await friends.list_mutual_friends(session, principal.user_id, user_id, page)
+
+
+# Follows
+
+
+@router.put("/users/{user_id}/follow", status_code=status.HTTP_204_NO_CONTENT, responses=_PERSON)
+async def follow(user_id: UserIdPath, principal: CurrentUser, session: SessionDep) -> Response:
+    """Follow someone (doing it twice changes nothing)."""
+    await follows.follow(session, principal.user_id, user_id)
+    return _no_content()
+
+
+@router.delete("/users/{user_id}/follow", status_code=status.HTTP_204_NO_CONTENT, responses=_PERSON)
+async def unfollow(user_id: UserIdPath, principal: CurrentUser, session: SessionDep) -> Response:
+    """Stop following someone; a friendship stays."""
+    await follows.unfollow(session, principal.user_id, user_id)
+    return _no_content()
+
+
+@router.get("/users/{user_id}/followers", response_model=Page[PersonRead], responses=_PERSON)
+async def list_followers(
+    user_id: UserIdPath, principal: CurrentUser, session: SessionDep, page: PageDep
+) -> Page[PersonRead]:
+    """Who follows this person, newest first."""
+    return await follows.list_followers(session, principal.user_id, user_id, page)
+
+
+@router.get("/users/{user_id}/following", response_model=Page[PersonRead], responses=_PERSON)
+async def list_following(
+    user_id: UserIdPath, principal: CurrentUser, session: SessionDep, page: PageDep
+) -> Page[PersonRead]:
+    """Whom this person follows, newest first."""
+    return await follows.list_following(session, principal.user_id, user_id, page)
+
+
+# Blocks
+
+
+@router.put("/users/{user_id}/block", status_code=status.HTTP_204_NO_CONTENT, responses=_PERSON)
+async def block(user_id: UserIdPath, principal: CurrentUser, session: SessionDep) -> Response:
+    """Block someone: friendship, follows and requests between you end, and you
+    disappear from each other."""
+    await blocks.block(session, principal.user_id, user_id)
+    return _no_content()
+
+
+@router.delete("/users/{user_id}/block", status_code=status.HTTP_204_NO_CONTENT, responses=_PERSON)
+async def unblock(user_id: UserIdPath, principal: CurrentUser, session: SessionDep) -> Response:
+    """Lift your block (what it ended does not come back)."""
+    await blocks.unblock(session, principal.user_id, user_id)
+    return _no_content()
+
+
+@router.get("/blocks", response_model=Page[UserRead], responses=_AUTH)
+async def list_blocks(principal: CurrentUser, session: SessionDep, page: PageDep) -> Page[UserRead]:
+    """The people you blocked, most recent first."""
+    return await blocks.list_blocks(session, principal.user_id, page)

@@ -1,0 +1,175 @@
+"""Queries about people: profiles, who is hidden from whom, mutual-friend counts, blocks.
+
+Friend requests and friendships live in `friends_repository.py`, follows in
+`follows_repository.py`. Lists fetch `limit + 1` rows ordered by their cursor
+key (a time-ordered id) descending, and return `(user, key)` pairs for
+`kit.pagination.page_of`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    CursorResult,
+    Result,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute, aliased
+
+from minifb.kit.db import insert_ignore
+from minifb.models import Block, Friendship, User
+
+UserRow = tuple[User, int]
+
+
+def affected(result: Result[Any]) -> int:
+    """How many rows an INSERT, UPDATE or DELETE changed."""
+    return cast(CursorResult[Any], result).rowcount
+
+
+def hidden_from(viewer_id: int) -> CompoundSelect[int]:
+    """The ids of people `viewer_id` blocked or was blocked by: they see nothing of each other."""
+    return (
+        select(Block.blocked_id)
+        .where(Block.blocker_id == viewer_id)
+        .union(select(Block.blocker_id).where(Block.blocked_id == viewer_id))
+    )
+
+
+def visible_to(
+    viewer_id: int, column: InstrumentedAttribute[int] | ColumnElement[int]
+) -> ColumnElement[bool]:
+    """A filter keeping the people (ids in `column`) that `viewer_id` may see."""
+    return column.not_in(hidden_from(viewer_id))
+
+
+def older_than(key: InstrumentedAttribute[int], after: int | None) -> list[ColumnElement[bool]]:
+    """The cursor condition: rows strictly older than the last one of the previous page."""
+    return [] if after is None else [key < after]
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def get_users(session: AsyncSession, user_ids: Collection[int]) -> dict[int, User]:
+    """Several people by id, in one query."""
+    if not user_ids:
+        return {}
+    rows = await session.scalars(select(User).where(User.id.in_(list(user_ids))))
+    return {u.id: u for u in rows}
+
+
+async def username_exists(session: AsyncSession, username: str) -> bool:
+    return bool(await session.scalar(select(exists().where(User.username == username))))
+
+
+async def email_exists(session: AsyncSession, email: str) -> bool:
+    return bool(await session.scalar(select(exists().where(User.email == email))))
+
+
+async def find_by_login(session: AsyncSession, login: str) -> User | None:
+    """A person by username or email (both stored lower-cased)."""
+    login = login.strip().lower()
+    column = User.email if "@" in login else User.username
+    return await session.scalar(select(User).where(column == login))
+
+
+async def find_visible_by_username(
+    session: AsyncSession, viewer_id: int, username: str
+) -> User | None:
+    """The person with exactly this (lower-cased) username, unless hidden from the viewer."""
+    query = select(User).where(User.username == username, visible_to(viewer_id, User.id))
+    return await session.scalar(query)
+
+
+async def is_blocked_either_way(session: AsyncSession, a: int, b: int) -> bool:
+    query = select(
+        exists().where(
+            or_(
+                (Block.blocker_id == a) & (Block.blocked_id == b),
+                (Block.blocker_id == b) & (Block.blocked_id == a),
+            )
+        )
+    )
+    return bool(await session.scalar(query))
+
+
+async def mutual_friend_counts(
+    session: AsyncSession, viewer_id: int, user_ids: Collection[int]
+) -> dict[int, int]:
+    """How many friends each of `user_ids` shares with the viewer: one grouped query."""
+    ids = [i for i in user_ids if i != viewer_id]
+    if not ids:
+        return {}
+    mine = aliased(Friendship)
+    theirs = aliased(Friendship)
+    query = (
+        select(theirs.user_id, func.count())
+        .select_from(mine)
+        .join(theirs, theirs.friend_id == mine.friend_id)
+        .where(mine.user_id == viewer_id, theirs.user_id.in_(ids))
+        .group_by(theirs.user_id)
+    )
+    return dict((await session.execute(query)).all())
+
+
+async def has_mutual_friend(session: AsyncSession, a: int, b: int) -> bool:
+    mine = aliased(Friendship)
+    theirs = aliased(Friendship)
+    query = select(
+        exists()
+        .where(mine.user_id == a, theirs.user_id == b, theirs.friend_id == mine.friend_id)
+        .select_from(mine, theirs)
+    )
+    return bool(await session.scalar(query))
+
+
+# Blocks
+
+
+async def is_blocking(session: AsyncSession, blocker_id: int, blocked_id: int) -> bool:
+    query = select(exists().where(Block.blocker_id == blocker_id, Block.blocked_id == blocked_id))
+    return bool(await session.scalar(query))
+
+
+async def insert_block(
+    session: AsyncSession, *, block_id: int, blocker_id: int, blocked_id: int
+) -> bool:
+    """Record a block; False when it was already there."""
+    result = await session.execute(
+        insert_ignore(session, Block).values(
+            id=block_id, blocker_id=blocker_id, blocked_id=blocked_id
+        )
+    )
+    return affected(result) > 0
+
+
+async def delete_block(session: AsyncSession, blocker_id: int, blocked_id: int) -> bool:
+    result = await session.execute(
+        delete(Block).where(Block.blocker_id == blocker_id, Block.blocked_id == blocked_id)
+    )
+    return affected(result) > 0
+
+
+async def blocked_by(
+    session: AsyncSession, blocker_id: int, *, after: int | None, limit: int
+) -> Sequence[UserRow]:
+    """The people `blocker_id` blocked, most recent block first."""
+    query = (
+        select(User, Block.id)
+        .join(Block, Block.blocked_id == User.id)
+        .where(Block.blocker_id == blocker_id, *older_than(Block.id, after))
+        .order_by(Block.id.desc())
+        .limit(limit + 1)
+    )
+    return (await session.execute(query)).all()

@@ -1,0 +1,211 @@
+"""Person A tries every id-taking operation on other people's objects: none succeeds,
+nothing changes.
+
+The world: B has sent C a friend request, E has sent B one, B and D are
+friends, B follows F, B blocks G. A is a stranger to all of them. Each case
+runs on a fresh world, and the state of every person, read over HTTP by its
+owner, must be the same before and after.
+
+To add a service's operations (posts, messages, ...): add the objects to
+`build_world` (their ids become template keys), the views their owners see to
+`VIEWS`, and the attempts to `CASES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.factories import PASSWORD, Person, befriend, register
+
+API = "/api/v1"
+B_PASSWORD = "b's own very secret passphrase"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One attempt by A: a method, a path and body templated with the world's ids, the
+    status A must get (a refusal, or the no-op answer of an idempotent operation)."""
+
+    name: str
+    method: str
+    path: str
+    expected: int
+    body: dict[str, Any] | None = None
+
+
+CASES: list[Case] = [
+    # Friend requests A is not party to: they do not exist for A.
+    Case("accept B's request to C", "POST", "/friend-requests/{req_b_c}/accept", 404),
+    Case("decline B's request to C", "POST", "/friend-requests/{req_b_c}/decline", 404),
+    Case("cancel B's request to C", "DELETE", "/friend-requests/{req_b_c}", 404),
+    Case("accept E's request to B", "POST", "/friend-requests/{req_e_b}/accept", 404),
+    Case("decline E's request to B", "POST", "/friend-requests/{req_e_b}/decline", 404),
+    Case("cancel E's request to B", "DELETE", "/friend-requests/{req_e_b}", 404),
+    Case("accept a request by a person's id", "POST", "/friend-requests/{b}/accept", 404),
+    Case(
+        "send a request on B's behalf",
+        "POST",
+        "/friend-requests",
+        422,
+        {"user_id": "{c}", "from_user_id": "{b}"},
+    ),
+    # Friendships A is not part of.
+    Case("end B and D's friendship", "DELETE", "/friends/{d}", 404),
+    Case("end a friendship with B", "DELETE", "/friends/{b}", 404),
+    # Follows and blocks act on A's own rows only: B's stay.
+    Case("end B's follow of F", "DELETE", "/users/{f}/follow", 204),
+    Case("lift B's block of G", "DELETE", "/users/{g}/block", 204),
+    # Profile: only A's own, only declared fields.
+    Case("become B", "PATCH", "/users/me", 422, {"id": "{b}"}),
+    Case("take B's username", "PATCH", "/users/me", 422, {"username": "{b_username}"}),
+    Case("take B's email", "PATCH", "/users/me", 422, {"email": "{b_email}"}),
+    Case("edit B's profile", "PATCH", "/users/me", 422, {"user_id": "{b}", "bio": "hacked"}),
+    # Auth: a password change is the caller's, proven by the caller's password.
+    Case(
+        "change B's password with B's password",
+        "POST",
+        "/auth/password",
+        403,
+        {"current_password": B_PASSWORD, "new_password": "a brand new passphrase 42"},
+    ),
+    Case(
+        "change a password naming B",
+        "POST",
+        "/auth/password",
+        422,
+        {"current_password": PASSWORD, "new_password": "a new passphrase 42", "user_id": "{b}"},
+    ),
+]
+
+# (owner, path, query): what each person sees of their own state.
+VIEWS: list[tuple[str, str, dict[str, str]]] = [
+    *[(p, "/users/me", {}) for p in "abcdefg"],
+    *[(p, "/friend-requests", {"direction": d}) for p in "abce" for d in ("incoming", "outgoing")],
+    *[
+        (p, f"/users/{{{p}}}/{kind}", {})
+        for p in "abdf"
+        for kind in ("friends", "followers", "following")
+    ],
+    *[(p, "/blocks", {}) for p in "abg"],
+]
+
+
+@dataclass
+class World:
+    people: dict[str, Person]
+    ids: dict[str, str] = field(default_factory=dict)
+
+    def fill(self, value: Any) -> Any:
+        """Put the world's ids into a template (a string, or the strings of a body)."""
+        if isinstance(value, str):
+            return value.format(**self.ids)
+        if isinstance(value, dict):
+            return {k: self.fill(v) for k, v in value.items()}
+        return value
+
+
+async def build_world(client: httpx.AsyncClient) -> World:
+    people = {p: await register(client, f"person_{p}_x") for p in "acdefg"}
+    people["b"] = await register(client, "person_b_x", password=B_PASSWORD)
+    world = World(people)
+    world.ids.update({p: person.id for p, person in people.items()})
+    world.ids["b_username"] = people["b"].username
+    world.ids["b_email"] = people["b"].email
+    a, b, c, d, e, f, g = (people[p] for p in "abcdefg")
+
+    async def pending(sender: Person, to: Person) -> str:
+        response = await client.post(
+            f"{API}/friend-requests", json={"user_id": to.id}, headers=sender.headers
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    world.ids["req_b_c"] = await pending(b, c)
+    world.ids["req_e_b"] = await pending(e, b)
+    await befriend(client, b, d)
+    for response in (
+        await client.put(f"{API}/users/{f.id}/follow", headers=b.headers),
+        await client.put(f"{API}/users/{g.id}/block", headers=b.headers),
+    ):
+        assert response.status_code == 204, response.text
+    del a
+    return world
+
+
+async def snapshot(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
+    """Everything the owners see, plus whether B can still log in with B's password."""
+    seen: dict[str, Any] = {}
+    for owner, path, params in VIEWS:
+        response = await client.get(
+            API + world.fill(path), params=params, headers=world.people[owner].headers
+        )
+        seen[f"{owner} {path} {params}"] = (response.status_code, response.json())
+    login = await client.post(
+        f"{API}/auth/login", json={"login": world.people["b"].username, "password": B_PASSWORD}
+    )
+    seen["b can log in"] = login.status_code
+    return seen
+
+
+class TestStrangerCannotTouchOthersObjects:
+    @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
+    async def test_refused_and_nothing_changes(self, client: httpx.AsyncClient, case: Case) -> None:
+        world = await build_world(client)
+        before = await snapshot(client, world)
+        assert before["b can log in"] == 200
+        response = await client.request(
+            case.method,
+            API + world.fill(case.path),
+            json=world.fill(case.body) if case.body is not None else None,
+            headers=world.people["a"].headers,
+        )
+        assert response.status_code == case.expected, response.text
+        if case.expected >= 400:
+            assert response.headers["content-type"].startswith("application/problem+json")
+        after = await snapshot(client, world)
+        assert after == before
+
+
+# Every users-service operation, with a well-formed path: each needs a bearer token.
+USERS_OPERATIONS: list[tuple[str, str]] = [
+    ("GET", "/users/me"),
+    ("PATCH", "/users/me"),
+    ("GET", "/users?username=someone"),
+    ("GET", "/users/1"),
+    ("POST", "/friend-requests"),
+    ("GET", "/friend-requests"),
+    ("POST", "/friend-requests/1/accept"),
+    ("POST", "/friend-requests/1/decline"),
+    ("DELETE", "/friend-requests/1"),
+    ("GET", "/users/1/friends"),
+    ("GET", "/users/1/mutual-friends"),
+    ("DELETE", "/friends/1"),
+    ("GET", "/friends/suggestions"),
+    ("PUT", "/users/1/follow"),
+    ("DELETE", "/users/1/follow"),
+    ("GET", "/users/1/followers"),
+    ("GET", "/users/1/following"),
+    ("PUT", "/users/1/block"),
+    ("DELETE", "/users/1/block"),
+    ("GET", "/blocks"),
+]
+
+
+class TestEveryOperationNeedsAToken:
+    @pytest.mark.parametrize(("method", "path"), USERS_OPERATIONS)
+    @pytest.mark.parametrize(
+        "headers",
+        [{}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic YTpi"}],
+        ids=["none", "garbage", "basic"],
+    )
+    async def test_401(
+        self, client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str]
+    ) -> None:
+        body = {"user_id": "1"} if method == "POST" and path == "/friend-requests" else None
+        response = await client.request(method, API + path, json=body, headers=headers)
+        assert response.status_code == 401, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
