@@ -1,0 +1,34 @@
+"""The routers of each service, so `minifb serve --service NAME` can mount a subset."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from fastapi import APIRouter
+
+from minifb.auth.endpoints import router as auth_router
+from minifb.auth.endpoints import well_known as auth_well_known
+from minifb.users.endpoints import router as users_router
+
+PREFIX = "/api/v1"
+
+# service name -> (routers under /api/v1, routers at the root)
+SERVICES: dict[str, tuple[list[APIRouter], list[APIRouter]]] = {
+    "auth": ([auth_router], [auth_well_known]),
+    "users": ([users_router], []),
+}
+
+
+def routers_for(services: Iterable[str] | None) -> tuple[list[APIRouter], list[APIRouter]]:
+    """The prefixed and root routers of the named services (all when None)."""
+    names = list(SERVICES) if services is None else list(services)
+    unknown = [n for n in names if n not in SERVICES and n != "gateway"]
+    if unknown:
+        raise ValueError(f"unknown service(s): {', '.join(unknown)}; known: {', '.join(SERVICES)}")
+    prefixed: list[APIRouter] = []
+    root: list[APIRouter] = []
+    for name in names:
+        if name in SERVICES:
+            prefixed.extend(SERVICES[name][0])
+            root.extend(SERVICES[name][1])
+    return prefixed, root

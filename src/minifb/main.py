@@ -1,0 +1,73 @@
+"""create_app(settings): the lifespan builds the adapters once and mounts the routers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from minifb import __version__
+from minifb.adapters.telemetry.logging import configure_logging
+from minifb.adapters.telemetry.metrics import Metrics
+from minifb.api import PREFIX, routers_for
+from minifb.bootstrap import Container, build_container
+from minifb.config import Settings
+from minifb.gateway import install_gateway
+from minifb.gateway.ops import router as ops_router
+from minifb.kit.errors import install_error_handlers
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services: Iterable[str] | None = None,
+    container: Container | None = None,
+) -> FastAPI:
+    """Assemble the app; `services` limits it to those services' routes (default: all).
+
+    A prebuilt `container` may be passed (tests, workers); it is then owned by
+    the caller and not closed at shutdown.
+    """
+    settings = settings or (container.settings if container else Settings())
+    configure_logging(settings.log_level)
+    metrics = container.metrics if container else Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if container is not None:
+            app.state.container = container
+            yield
+            return
+        built = await build_container(settings, metrics=metrics)
+        app.state.container = built
+        await built.start()
+        try:
+            yield
+        finally:
+            await built.close()
+
+    app = FastAPI(
+        title="mini-facebook",
+        version=__version__,
+        description="The backend of a small Facebook.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    install_gateway(app, settings, metrics)
+    prefixed, root = routers_for(services)
+    for router in prefixed:
+        app.include_router(router, prefix=PREFIX)
+    for router in root:
+        app.include_router(router)
+    app.include_router(ops_router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` workers: services come from `MINIFB_SERVICES`."""
+    services = [s for s in os.environ.get("MINIFB_SERVICES", "").split(",") if s]
+    return create_app(services=services or None)

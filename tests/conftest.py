@@ -1,0 +1,193 @@
+"""Fixtures shared by every suite: an app per test over a real database and cache.
+
+By default the database is SQLite (a copy of a migrated template per test) and
+the cache is in-process. With `MINIFB_TEST_DATABASE_URL` (a PostgreSQL server
+URL) and `MINIFB_TEST_REDIS_URL` the same tests run against those servers: the
+run creates its own database and drops it at the end, and touches only Redis
+keys under its own prefix. Under `CI=true` an unreachable service fails the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from minifb.config import Settings
+from minifb.main import create_app
+from minifb.migrations import upgrade
+
+CI = os.environ.get("CI") == "true"
+PG_SERVER_URL = os.environ.get("MINIFB_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("MINIFB_TEST_REDIS_URL")
+
+
+def _run_sync(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
+    """Run a coroutine to completion in a thread of its own (outside the test loops)."""
+    result: list[Any] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(coro_fn()))  # type: ignore[arg-type]
+        except BaseException as exc:
+            error.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
+    return result[0] if result else None
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database: a SQLite file to copy, or a PostgreSQL database of this run."""
+    if not PG_SERVER_URL:
+        path = tmp_path_factory.mktemp("template") / "minifb.db"
+        upgrade(f"sqlite+aiosqlite:///{path}")
+        yield str(path)
+        return
+    import asyncpg
+
+    name = f"minifb_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(_asyncpg_dsn(PG_SERVER_URL))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    _run_sync(lambda: admin(f'CREATE DATABASE "{name}"'))
+    url = _with_database(PG_SERVER_URL, name)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        _run_sync(lambda: admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+TABLES_TO_KEEP = {"alembic_version"}
+
+
+@pytest.fixture
+async def database_url(database_template: str, tmp_path: Path) -> str:
+    """A clean database for one test."""
+    if not PG_SERVER_URL:
+        path = tmp_path / "minifb.db"
+        shutil.copyfile(database_template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    import asyncpg
+
+    conn = await asyncpg.connect(_asyncpg_dsn(database_template))
+    try:
+        tables = [
+            r["tablename"]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            if r["tablename"] not in TABLES_TO_KEEP
+        ]
+        if tables:
+            await conn.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+    finally:
+        await conn.close()
+    return database_template
+
+
+@pytest.fixture
+async def cache_prefix() -> AsyncIterator[str]:
+    """A key prefix of this test's own; its Redis keys are removed afterwards."""
+    prefix = f"minifb-test:{uuid.uuid4().hex}:"
+    yield prefix
+    if REDIS_URL:
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(REDIS_URL)
+        try:
+            keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=500)]
+            if keys:
+                await client.delete(*keys)
+        finally:
+            await client.aclose()
+
+
+@pytest.fixture
+def settings(database_url: str, cache_prefix: str, tmp_path: Path) -> Settings:
+    """Test settings: throttles off (tests sign up many people from one address)."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        environment="test",
+        database_url=database_url,
+        cache_url=REDIS_URL or "memory://",
+        cache_prefix=cache_prefix,
+        var_dir=tmp_path / "var",
+        auth_throttle=False,
+        log_level="WARNING",
+    )
+
+
+def client_for(app: FastAPI, client_ip: str) -> httpx.AsyncClient:
+    """Another client of a running app, speaking from another address."""
+    transport = httpx.ASGITransport(app=app, client=(client_ip, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+AppFactory = Callable[..., Awaitable[tuple[FastAPI, httpx.AsyncClient]]]
+
+
+@pytest.fixture
+async def make_client(settings: Settings) -> AsyncIterator[AppFactory]:
+    """Build an app (settings overridden by keyword) and a client speaking HTTP to it."""
+    stack: list[tuple[LifespanManager, httpx.AsyncClient]] = []
+
+    async def factory(
+        *, services: list[str] | None = None, client_ip: str = "127.0.0.1", **overrides: Any
+    ) -> tuple[FastAPI, httpx.AsyncClient]:
+        app_settings = settings.model_copy(update=overrides)
+        app = create_app(app_settings, services=services)
+        manager = LifespanManager(app)
+        await manager.__aenter__()
+        transport = httpx.ASGITransport(app=manager.app, client=(client_ip, 40000))
+        client = httpx.AsyncClient(transport=transport, base_url="http://test")
+        stack.append((manager, client))
+        return app, client
+
+    yield factory
+    for manager, client in reversed(stack):
+        await client.aclose()
+        await manager.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def app_client(make_client: AppFactory) -> tuple[FastAPI, httpx.AsyncClient]:
+    return await make_client()
+
+
+@pytest.fixture
+def app(app_client: tuple[FastAPI, httpx.AsyncClient]) -> FastAPI:
+    return app_client[0]
+
+
+@pytest.fixture
+def client(app_client: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
+    return app_client[1]
