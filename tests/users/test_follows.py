@@ -82,13 +82,19 @@ class TestFollow:
 
 
 class TestUnfollow:
-    async def test_unfollows(self, client: httpx.AsyncClient, people: People) -> None:
+    async def test_unfollows(
+        self, client: httpx.AsyncClient, people: People, events: Events
+    ) -> None:
         alice, bob = await people(2)
         await follow(client, alice, bob)
         response = await client.delete(f"{API}/users/{bob.id}/follow", headers=alice.headers)
         assert response.status_code == 204
         assert await following(client, alice) == []
         assert await followers(client, bob) == []
+        assert await events("follow.deleted") == [{"follower_id": alice.id, "followee_id": bob.id}]
+        # Unfollowing again changes nothing and says nothing.
+        await client.delete(f"{API}/users/{bob.id}/follow", headers=alice.headers)
+        assert len(await events("follow.deleted")) == 1
 
     async def test_keeps_the_friendship(self, client: httpx.AsyncClient, people: People) -> None:
         alice, bob = await people(2)

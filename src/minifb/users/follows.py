@@ -26,12 +26,21 @@ async def follow(session: AsyncSession, viewer_id: int, user_id: int) -> None:
 
 
 async def unfollow(session: AsyncSession, viewer_id: int, user_id: int) -> None:
-    """Stop following someone (idempotent); a friendship stays a friendship."""
+    """Stop following someone (idempotent); a friendship stays a friendship.
+
+    Emits `follow.deleted` when a follow ended, so feeds drop that person's posts.
+    """
     profiles.refuse_self(
         viewer_id, user_id, "You cannot unfollow yourself.", loc=["path", "user_id"]
     )
     await profiles.get_visible_user(session, viewer_id, user_id)
-    await follows_repo.delete_follow(session, viewer_id, user_id)
+    if await follows_repo.delete_follow(session, viewer_id, user_id):
+        record_event(
+            session,
+            "follow.deleted",
+            actor_id=viewer_id,
+            data={"follower_id": str(viewer_id), "followee_id": str(user_id)},
+        )
 
 
 async def list_followers(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.kit.ids import new_id
+from minifb.kit.outbox import record_event
 from minifb.kit.pagination import PageParams
 from minifb.kit.schemas import Page
 from minifb.users import follows_repository as follows_repo
@@ -31,12 +32,19 @@ async def unfriend(session: AsyncSession, viewer_id: int, user_id: int) -> None:
     """End a friendship (both rows) and the follows both ways, as Facebook's unfriend does.
 
     Not being friends (including with oneself, or with someone hidden) is 404.
+    Emits `friend.removed`, so each feed drops the other's posts.
     """
     if viewer_id == user_id or not await friends_repo.delete_friendship(
         session, viewer_id, user_id
     ):
         raise NotFriends()
     await follows_repo.delete_follows_between(session, viewer_id, user_id)
+    record_event(
+        session,
+        "friend.removed",
+        actor_id=viewer_id,
+        data={"user_id": str(viewer_id), "friend_id": str(user_id)},
+    )
 
 
 async def list_friends(
