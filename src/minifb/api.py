@@ -8,6 +8,8 @@ from fastapi import APIRouter
 
 from minifb.auth.endpoints import router as auth_router
 from minifb.auth.endpoints import well_known as auth_well_known
+from minifb.posts.endpoints import router as posts_router
+from minifb.posts.feed_endpoints import router as feed_router
 from minifb.users.endpoints import router as users_router
 
 PREFIX = "/api/v1"
@@ -16,6 +18,7 @@ PREFIX = "/api/v1"
 SERVICES: dict[str, tuple[list[APIRouter], list[APIRouter]]] = {
     "auth": ([auth_router], [auth_well_known]),
     "users": ([users_router], []),
+    "posts": ([posts_router, feed_router], []),
 }
 
 

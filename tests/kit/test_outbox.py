@@ -162,3 +162,23 @@ class TestIdempotentConsumers:
         await container.bus.publish(event)
         await container.bus.drain()
         assert sorted(effects) == ["one", "two"]
+
+
+class TestAfterCommit:
+    async def test_runs_after_commit_and_never_after_rollback(self, app: FastAPI) -> None:
+        from minifb.kit.db import after_commit
+
+        container = _container(app)
+        ran: list[str] = []
+
+        async def note(name: str) -> None:
+            ran.append(name)
+
+        async with container.db.transaction() as session:
+            after_commit(session, lambda: note("committed"))
+            assert ran == []
+        with pytest.raises(RuntimeError):
+            async with container.db.transaction() as session:
+                after_commit(session, lambda: note("rolled back"))
+                raise RuntimeError("abort")
+        assert ran == ["committed"]

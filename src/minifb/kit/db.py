@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -79,8 +80,10 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session whose transaction commits on success and rolls back on error."""
-        async with self.sessionmaker() as session, session.begin():
-            yield session
+        async with self.sessionmaker() as session:
+            async with session.begin():
+                yield session
+            await run_after_commit(session)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -88,6 +91,29 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+AFTER_COMMIT_KEY = "minifb.after_commit"
+log = logging.getLogger("minifb.db")
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
+    """Run `callback` once the session's transaction has committed (never on rollback).
+
+    For side effects outside the database that must not get ahead of it, such
+    as dropping a cache entry: dropped earlier, a concurrent reader could cache
+    the old row again before the commit.
+    """
+    session.info.setdefault(AFTER_COMMIT_KEY, []).append(callback)
+
+
+async def run_after_commit(session: AsyncSession) -> None:
+    for callback in session.info.pop(AFTER_COMMIT_KEY, []):
+        try:
+            await callback()
+        except Exception:
+            # The change is committed; a failed follow-up must not turn it into an error.
+            log.exception("after-commit callback failed")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
@@ -111,4 +137,12 @@ def insert_ignore(session: AsyncSession, table: Any) -> Insert:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
-__all__ = ["Base", "BigInteger", "Database", "UTCDateTime", "insert_ignore", "utcnow"]
+__all__ = [
+    "Base",
+    "BigInteger",
+    "Database",
+    "UTCDateTime",
+    "after_commit",
+    "insert_ignore",
+    "utcnow",
+]

@@ -2,10 +2,13 @@
 
 from minifb.kit.db import Base
 from minifb.models.block import Block
+from minifb.models.comment import Comment
 from minifb.models.credential import Credential
 from minifb.models.follow import Follow
 from minifb.models.friendship import FriendRequest, Friendship
 from minifb.models.outbox import OutboxEvent, ProcessedEvent
+from minifb.models.post import Post, Visibility
+from minifb.models.reaction import IdempotencyKey, Reaction, ReactionType, TargetKind
 from minifb.models.session import AuthSession, RefreshToken
 from minifb.models.user import FriendRequestPolicy, User
 
@@ -13,13 +16,20 @@ __all__ = [
     "AuthSession",
     "Base",
     "Block",
+    "Comment",
     "Credential",
     "Follow",
     "FriendRequest",
+    "IdempotencyKey",
     "FriendRequestPolicy",
     "Friendship",
     "OutboxEvent",
+    "Post",
     "ProcessedEvent",
+    "Reaction",
+    "ReactionType",
     "RefreshToken",
+    "TargetKind",
     "User",
+    "Visibility",
 ]

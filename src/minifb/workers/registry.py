@@ -1,0 +1,22 @@
+"""The event consumers of every service, by name (`minifb worker NAME` runs one).
+
+Each entry subscribes its handlers to the container's bus. In the embedded
+tier every consumer runs inside the server process; elsewhere a worker
+process (or a Lambda) runs the ones it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from minifb.bootstrap import Container
+
+Registration = Callable[[Container], None]
+
+CONSUMERS: dict[str, Registration] = {}
+
+
+def subscribe_all(container: Container, names: list[str] | None = None) -> None:
+    """Subscribe the named consumers (all when None) to the container's bus."""
+    for name in names if names is not None else list(CONSUMERS):
+        CONSUMERS[name](container)
