@@ -177,8 +177,11 @@ class TestAfterCommit:
         async with container.db.transaction() as session:
             after_commit(session, lambda: note("committed"))
             assert ran == []
-        with pytest.raises(RuntimeError):
+        async def abort() -> None:
             async with container.db.transaction() as session:
                 after_commit(session, lambda: note("rolled back"))
                 raise RuntimeError("abort")
+
+        with pytest.raises(RuntimeError):
+            await abort()
         assert ran == ["committed"]
