@@ -162,3 +162,15 @@ class TestInTheFullApp:
         scrape = await client.get("/metrics")
         assert 'route="/health"' in scrape.text
         assert 'route="<unmatched>"' in scrape.text
+
+
+class TestRouteLabelsOfTheWholeApp:
+    async def test_prefixed_routes_keep_their_full_template(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        await client.get("/api/v1/users/123456")
+        await client.get("/api/v1/users/654321/friends")
+        scrape = (await client.get("/metrics")).text
+        assert 'route="/api/v1/users/{user_id}"' in scrape
+        assert 'route="/api/v1/users/{user_id}/friends"' in scrape
+        assert 'route="/users/{user_id}"' not in scrape

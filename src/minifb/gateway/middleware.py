@@ -74,7 +74,20 @@ def route_template(scope: Scope) -> str:
     if isinstance(route, Mount):
         # A mounted non-router app (static files): everything below is one route.
         return f"{path}/{{path}}"
-    return path
+    return _with_prefix(scope, path)
+
+
+def _with_prefix(scope: Scope, template: str) -> str:
+    # FastAPI routers included with a prefix hand over the route with its own,
+    # unprefixed template: take the prefix from the concrete path, whose last
+    # segments are the ones the template matched.
+    concrete = scope.get("path", "")
+    if concrete == template or not isinstance(concrete, str):
+        return template
+    template_parts = template.strip("/").split("/")
+    path_parts = concrete.strip("/").split("/")
+    prefix = path_parts[: max(len(path_parts) - len(template_parts), 0)]
+    return "/" + "/".join([*prefix, *template_parts]) if prefix else template
 
 
 class GatewayMiddleware:

@@ -45,7 +45,12 @@ def configure_logging(level: str = "INFO") -> None:
     handler.setFormatter(JsonFormatter())
     root.handlers = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers = []
         logger.propagate = True
+    # The gateway writes one access line per request, with the request id and
+    # route template; the server's own access log would only repeat it.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers = []
+    access.propagate = False
