@@ -40,6 +40,7 @@ class Container:
         await self.bus.close()
         await self.cache.close()
         await self.db.dispose()
+        self.passwords.close()
 
 
 async def build_container(settings: Settings, *, metrics: Metrics | None = None) -> Container:

@@ -58,6 +58,10 @@ class PasswordHasher:
             max_workers=os.cpu_count() or 1, thread_name_prefix="argon2"
         )
 
+    def close(self) -> None:
+        """Stop the hashing threads (at shutdown)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
     def hash(self, password: str) -> str:
         """The encoded hash (`$argon2id$v=19$m=...`) of the whole password."""
         return self._hasher.hash(password)
