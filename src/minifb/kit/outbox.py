@@ -103,8 +103,11 @@ class OutboxRelay:
             except Exception:
                 # The bus or database is down: the rows stay unpublished and are retried.
                 log.exception("outbox relay failed; retrying")
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+            # cancellation that lands as the event fires, and stop() then hangs.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                async with asyncio.timeout(self._poll_interval):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def relay_once(self) -> int:
