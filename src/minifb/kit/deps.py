@@ -17,7 +17,9 @@ from minifb.kit.errors import AppError
 from minifb.kit.outbox import PENDING_KEY
 
 
-def get_container(request: Request) -> Container:
+# Every dependency here is `async def`: FastAPI runs a plain `def` dependency in
+# a worker thread, a hop that costs more than the work on the hot paths.
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -55,15 +57,15 @@ async def _commit(container: Container, session: AsyncSession) -> None:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def get_settings(container: ContainerDep) -> Settings:
+async def get_settings(container: ContainerDep) -> Settings:
     return container.settings
 
 
-def get_cache(container: ContainerDep) -> Cache:
+async def get_cache(container: ContainerDep) -> Cache:
     return container.cache
 
 
-def get_events(container: ContainerDep) -> EventBus:
+async def get_events(container: ContainerDep) -> EventBus:
     return container.bus
 
 

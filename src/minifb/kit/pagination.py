@@ -44,7 +44,7 @@ class PageParams:
     limit: int
 
 
-def _page_params(
+async def _page_params(
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> PageParams:
