@@ -2,7 +2,8 @@
 nothing changes.
 
 The world: B has sent C a friend request, E has sent B one, B and D are
-friends, B follows F, B blocks G. A is a stranger to all of them. Each case
+friends, B follows F, B blocks G. B has a public post (D commented on it, B
+replied, D likes it) and a friends-only post. A is a stranger to all of them. Each case
 runs on a fresh world, and the state of every person, read over HTTP by its
 owner, must be the same before and after.
 
@@ -81,6 +82,50 @@ CASES: list[Case] = [
     ),
 ]
 
+# Posts, comments and reactions: A sees B's public post but may change nothing of it.
+CASES += [
+    Case("edit B's public post", "PATCH", "/posts/{post_b}", 403, {"text": "hacked"}),
+    Case("delete B's public post", "DELETE", "/posts/{post_b}", 403),
+    Case("edit B's friends-only post", "PATCH", "/posts/{post_b_friends}", 404, {"text": "x"}),
+    Case("delete B's friends-only post", "DELETE", "/posts/{post_b_friends}", 404),
+    Case("read B's friends-only post", "GET", "/posts/{post_b_friends}", 404),
+    Case(
+        "comment on B's friends-only post",
+        "POST",
+        "/posts/{post_b_friends}/comments",
+        404,
+        {"text": "hi"},
+    ),
+    Case(
+        "react to B's friends-only post",
+        "PUT",
+        "/posts/{post_b_friends}/reaction",
+        404,
+        {"type": "like"},
+    ),
+    Case(
+        "list reactions on B's friends-only post", "GET", "/posts/{post_b_friends}/reactions", 404
+    ),
+    Case("post as B", "POST", "/posts", 422, {"text": "hi", "author_id": "{b}"}),
+    Case("move B's post to A", "PATCH", "/posts/{post_b}", 422, {"author_id": "{a}"}),
+    Case("edit D's comment", "PATCH", "/comments/{comment_d}", 403, {"text": "hacked"}),
+    Case("delete D's comment", "DELETE", "/comments/{comment_d}", 403),
+    Case("delete B's reply", "DELETE", "/comments/{reply_b}", 403),
+    Case(
+        "move D's comment", "PATCH", "/comments/{comment_d}", 422, {"post_id": "{post_b_friends}"}
+    ),
+    # Reactions act on A's own reaction only: D's stays.
+    Case("remove D's reaction", "DELETE", "/posts/{post_b}/reaction", 204),
+    Case("remove D's comment reaction", "DELETE", "/comments/{comment_d}/reaction", 204),
+    Case(
+        "reply under B's post with a comment of another post",
+        "POST",
+        "/posts/{post_b_friends}/comments",
+        404,
+        {"text": "x", "parent_id": "{comment_d}"},
+    ),
+]
+
 # (owner, path, query): what each person sees of their own state.
 VIEWS: list[tuple[str, str, dict[str, str]]] = [
     *[(p, "/users/me", {}) for p in "abcdefg"],
@@ -91,6 +136,12 @@ VIEWS: list[tuple[str, str, dict[str, str]]] = [
         for kind in ("friends", "followers", "following")
     ],
     *[(p, "/blocks", {}) for p in "abg"],
+    *[(p, "/users/{b}/posts", {}) for p in "bd"],
+    *[(p, path, {}) for p in "bd" for path in ("/posts/{post_b}", "/posts/{post_b_friends}")],
+    ("b", "/posts/{post_b}/comments", {}),
+    ("b", "/posts/{post_b}/comments", {"parent_id": "{comment_d}"}),
+    ("b", "/posts/{post_b}/reactions", {}),
+    ("b", "/comments/{comment_d}/reactions", {}),
 ]
 
 
@@ -133,6 +184,24 @@ async def build_world(client: httpx.AsyncClient) -> World:
     ):
         assert response.status_code == 204, response.text
     del a
+
+    async def created(path: str, body: dict[str, Any], who: Person) -> str:
+        response = await client.post(f"{API}{path}", json=body, headers=who.headers)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    post_b = await created("/posts", {"text": "B's public post"}, b)
+    world.ids["post_b"] = post_b
+    world.ids["post_b_friends"] = await created(
+        "/posts", {"text": "B's friends post", "visibility": "friends"}, b
+    )
+    world.ids["comment_d"] = await created(f"/posts/{post_b}/comments", {"text": "D's"}, d)
+    world.ids["reply_b"] = await created(
+        f"/posts/{post_b}/comments", {"text": "B's", "parent_id": world.ids["comment_d"]}, b
+    )
+    for path in (f"/posts/{post_b}/reaction", f"/comments/{world.ids['comment_d']}/reaction"):
+        response = await client.put(f"{API}{path}", json={"type": "like"}, headers=d.headers)
+        assert response.status_code == 200, response.text
     return world
 
 
@@ -141,7 +210,7 @@ async def snapshot(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for owner, path, params in VIEWS:
         response = await client.get(
-            API + world.fill(path), params=params, headers=world.people[owner].headers
+            API + world.fill(path), params=world.fill(params), headers=world.people[owner].headers
         )
         seen[f"{owner} {path} {params}"] = (response.status_code, response.json())
     login = await client.post(
@@ -193,10 +262,26 @@ USERS_OPERATIONS: list[tuple[str, str]] = [
     ("DELETE", "/users/1/block"),
     ("GET", "/blocks"),
 ]
+POSTS_OPERATIONS: list[tuple[str, str]] = [
+    ("POST", "/posts"),
+    ("GET", "/posts/1"),
+    ("PATCH", "/posts/1"),
+    ("DELETE", "/posts/1"),
+    ("GET", "/users/1/posts"),
+    ("POST", "/posts/1/comments"),
+    ("GET", "/posts/1/comments"),
+    ("PATCH", "/comments/1"),
+    ("DELETE", "/comments/1"),
+    *[
+        (method, f"/{kind}/1/{path}")
+        for kind in ("posts", "comments")
+        for method, path in (("PUT", "reaction"), ("DELETE", "reaction"), ("GET", "reactions"))
+    ],
+]
 
 
 class TestEveryOperationNeedsAToken:
-    @pytest.mark.parametrize(("method", "path"), USERS_OPERATIONS)
+    @pytest.mark.parametrize(("method", "path"), USERS_OPERATIONS + POSTS_OPERATIONS)
     @pytest.mark.parametrize(
         "headers",
         [{}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic YTpi"}],

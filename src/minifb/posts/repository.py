@@ -1,0 +1,262 @@
+"""Queries about posts, the viewer's ties that decide visibility, and idempotency keys.
+
+Comments live in `comments_repository.py`, reactions in
+`reactions_repository.py`. The read path selects columns (SQLAlchemy Core
+rows), never ORM objects. `FOR UPDATE` (ignored on SQLite, whose writers are
+serialised anyway) takes rows in one order everywhere: post, then comment,
+then reaction, so concurrent writers queue instead of deadlocking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Result,
+    String,
+    delete,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from minifb.kit.db import insert_ignore
+from minifb.models import Block, Comment, Friendship, IdempotencyKey, Post, Reaction, User
+from minifb.models.post import Visibility
+from minifb.models.reaction import TargetKind
+
+REACTION_TYPES = ("like", "love", "haha", "wow", "sad", "angry")
+
+
+def affected(result: Result[Any]) -> int:
+    """How many rows an INSERT, UPDATE or DELETE changed."""
+    return cast(CursorResult[Any], result).rowcount
+
+
+def hidden_from(viewer_id: int) -> Any:
+    """The ids of the people the viewer blocked or was blocked by."""
+    return (
+        select(Block.blocked_id)
+        .where(Block.blocker_id == viewer_id)
+        .union(select(Block.blocker_id).where(Block.blocked_id == viewer_id))
+    )
+
+
+# Render path
+
+
+def render_columns() -> list[Any]:
+    return [
+        Post.id,
+        Post.author_id,
+        Post.text,
+        Post.visibility,
+        Post.created_at,
+        Post.edited_at,
+        Post.comment_count,
+        *(getattr(Post, f"{t}_count") for t in REACTION_TYPES),
+        User.username,
+        User.display_name,
+        User.avatar_url,
+    ]
+
+
+async def load_posts(session: AsyncSession, post_ids: Collection[int]) -> Sequence[Any]:
+    """The posts with their authors, in one query (order not kept)."""
+    query = (
+        select(*render_columns())
+        .join(User, User.id == Post.author_id)
+        .where(Post.id.in_(list(post_ids)))
+    )
+    return (await session.execute(query)).all()
+
+
+async def viewer_context(
+    session: AsyncSession, viewer_id: int, *, people: Collection[int], post_ids: Collection[int]
+) -> list[tuple[str, int, str | None]]:
+    """In one query: the viewer's reactions to `post_ids` (`'r', post id, type`), friendships
+    with `people` (`'f', id, None`) and blocks either way with them (`'b', id, None`)."""
+    typ = String(8)
+    parts: list[Any] = []
+    if post_ids:
+        parts.append(
+            select(literal("r", typ), Reaction.target_id, Reaction.type.cast(typ)).where(
+                Reaction.user_id == viewer_id,
+                Reaction.target_kind == TargetKind.post,
+                Reaction.target_id.in_(list(post_ids)),
+            )
+        )
+    if people:
+        ids = list(people)
+        parts += [
+            select(literal("f", typ), Friendship.friend_id, null().cast(typ)).where(
+                Friendship.user_id == viewer_id, Friendship.friend_id.in_(ids)
+            ),
+            select(literal("b", typ), Block.blocked_id, null().cast(typ)).where(
+                Block.blocker_id == viewer_id, Block.blocked_id.in_(ids)
+            ),
+            select(literal("b", typ), Block.blocker_id, null().cast(typ)).where(
+                Block.blocked_id == viewer_id, Block.blocker_id.in_(ids)
+            ),
+        ]
+    if not parts:
+        return []
+    query: Any = parts[0] if len(parts) == 1 else union_all(*parts)
+    rows: Sequence[Any] = (await session.execute(query)).all()
+    return [(str(kind), int(i), None if t is None else str(t)) for kind, i, t in rows]
+
+
+# Posts
+
+
+async def insert_post(
+    session: AsyncSession,
+    *,
+    post_id: int,
+    author_id: int,
+    text: str,
+    visibility: Visibility,
+    created_at: datetime,
+) -> None:
+    session.add(
+        Post(
+            id=post_id,
+            author_id=author_id,
+            text=text,
+            visibility=visibility,
+            created_at=created_at,
+            comment_count=0,
+            like_count=0,
+            love_count=0,
+            haha_count=0,
+            wow_count=0,
+            sad_count=0,
+            angry_count=0,
+        )
+    )
+    await session.flush()
+
+
+async def post_meta(
+    session: AsyncSession, post_id: int, *, lock: bool = False
+) -> tuple[int, Visibility] | None:
+    """(author id, visibility) of a post; `lock` holds its row until the transaction ends."""
+    query = select(Post.author_id, Post.visibility).where(Post.id == post_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await session.execute(query)).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def update_post(session: AsyncSession, post_id: int, values: dict[str, Any]) -> None:
+    await session.execute(update(Post).where(Post.id == post_id).values(**values))
+
+
+async def add_comment_count(session: AsyncSession, post_id: int, delta: int) -> bool:
+    """Atomically change a post's comment count; False when the post is gone."""
+    result = await session.execute(
+        update(Post).where(Post.id == post_id).values(comment_count=Post.comment_count + delta)
+    )
+    return affected(result) > 0
+
+
+async def delete_post(session: AsyncSession, post_id: int) -> bool:
+    """Delete a post, its comments and every reaction to either (the post row is locked)."""
+    comment_ids = list(
+        (await session.scalars(select(Comment.id).where(Comment.post_id == post_id))).all()
+    )
+    # Comments first: a concurrent reaction holding a comment row makes this wait,
+    # so the reaction delete below (a later statement) sees its row.
+    await session.execute(delete(Comment).where(Comment.post_id == post_id))
+    targets: list[ColumnElement[bool]] = [
+        (Reaction.target_kind == TargetKind.post) & (Reaction.target_id == post_id)
+    ]
+    if comment_ids:
+        targets.append(
+            (Reaction.target_kind == TargetKind.comment) & Reaction.target_id.in_(comment_ids)
+        )
+    await session.execute(delete(Reaction).where(or_(*targets)))
+    return affected(await session.execute(delete(Post).where(Post.id == post_id))) > 0
+
+
+async def timeline_ids(
+    session: AsyncSession,
+    author_id: int,
+    levels: Sequence[Visibility],
+    *,
+    before: int | None,
+    limit: int,
+) -> list[int]:
+    """Ids of an author's posts with these visibilities, newest first (`limit + 1`)."""
+    if not levels:
+        return []
+    query = select(Post.id).where(Post.author_id == author_id, Post.visibility.in_(levels))
+    if before is not None:
+        query = query.where(Post.id < before)
+    query = query.order_by(Post.id.desc()).limit(limit + 1)
+    return list((await session.scalars(query)).all())
+
+
+async def user_exists(session: AsyncSession, user_id: int) -> bool:
+    return (await session.scalar(select(User.id).where(User.id == user_id))) is not None
+
+
+# Idempotency keys
+
+
+async def drop_expired_key(
+    session: AsyncSession, user_id: int, key: str, *, before: datetime
+) -> None:
+    await session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.user_id == user_id,
+            IdempotencyKey.key == key,
+            IdempotencyKey.created_at < before,
+        )
+    )
+
+
+async def claim_key(
+    session: AsyncSession, user_id: int, key: str, *, fingerprint: str, created_at: datetime
+) -> bool:
+    """Insert the key row (status 0: in progress); False when it already exists.
+
+    On PostgreSQL a concurrent claim of the same key waits here until the first
+    transaction ends; on SQLite the write lock queues it the same way.
+    """
+    result = await session.execute(
+        insert_ignore(session, IdempotencyKey).values(
+            user_id=user_id,
+            key=key,
+            fingerprint=fingerprint,
+            status=0,
+            body=b"",
+            created_at=created_at,
+        )
+    )
+    return affected(result) > 0
+
+
+async def get_key(session: AsyncSession, user_id: int, key: str) -> Any:
+    query = select(IdempotencyKey.fingerprint, IdempotencyKey.status, IdempotencyKey.body).where(
+        IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
+    )
+    return (await session.execute(query)).first()
+
+
+async def store_response(
+    session: AsyncSession, user_id: int, key: str, *, status: int, body: bytes
+) -> None:
+    await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+        .values(status=status, body=body)
+    )

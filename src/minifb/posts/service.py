@@ -1,0 +1,133 @@
+"""Posts: writing, changing, deleting, reading one, and a person's timeline.
+
+Answers are the JSON bytes of `views.py`. Every change writes its event in the
+request's transaction and drops the post's cache entries after the commit.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from minifb.adapters.cache import Cache
+from minifb.kit.db import utcnow
+from minifb.kit.ids import new_id
+from minifb.kit.outbox import record_event
+from minifb.kit.pagination import PageParams, page_of
+from minifb.models.post import Visibility
+from minifb.posts import repository as repo
+from minifb.posts import views
+from minifb.posts.exceptions import NotThePostAuthor, PostNotFound
+from minifb.posts.schemas import PostCreate, PostUpdate
+from minifb.posts.visibility import may_see, relations, visible_levels
+from minifb.users.exceptions import UserNotFound
+
+
+async def create_post(
+    session: AsyncSession, cache: Cache, author_id: int, body: PostCreate
+) -> bytes:
+    """Publish a post; emits `post.created`. Returns the post as its author sees it."""
+    post_id, now = new_id(), utcnow()
+    await repo.insert_post(
+        session,
+        post_id=post_id,
+        author_id=author_id,
+        text=body.text,
+        visibility=body.visibility,
+        created_at=now,
+    )
+    record_event(
+        session,
+        "post.created",
+        actor_id=author_id,
+        data={
+            "post_id": str(post_id),
+            "author_id": str(author_id),
+            "visibility": str(body.visibility),
+            "created_at": now.isoformat(),
+        },
+    )
+    return await views.render_post(session, cache, author_id, post_id, fresh=True)
+
+
+async def get_post(session: AsyncSession, cache: Cache, viewer_id: int, post_id: int) -> bytes:
+    """A post the viewer may see; anything else is `PostNotFound`."""
+    return await views.render_post(session, cache, viewer_id, post_id)
+
+
+async def _own_post(session: AsyncSession, viewer_id: int, post_id: int) -> Visibility:
+    """Lock the viewer's own post; 404 when they may not see it, 403 when it is not theirs."""
+    meta = await repo.post_meta(session, post_id, lock=True)
+    if meta is None:
+        raise PostNotFound()
+    author_id, visibility = meta
+    if author_id != viewer_id:
+        if may_see(
+            viewer_id, author_id, visibility, await relations(session, viewer_id, [author_id])
+        ):
+            raise NotThePostAuthor()
+        raise PostNotFound()
+    return visibility
+
+
+async def update_post(
+    session: AsyncSession, cache: Cache, viewer_id: int, post_id: int, body: PostUpdate
+) -> bytes:
+    """Change the text and/or visibility of one's own post; emits `post.updated` if anything
+    changed (with the previous visibility, so feeds can drop it from people who lost it)."""
+    previous = await _own_post(session, viewer_id, post_id)
+    fields = body.model_dump(exclude_unset=True)
+    if fields:
+        await repo.update_post(session, post_id, {**fields, "edited_at": utcnow()})
+        record_event(
+            session,
+            "post.updated",
+            actor_id=viewer_id,
+            data={
+                "post_id": str(post_id),
+                "author_id": str(viewer_id),
+                "fields": sorted(fields),
+                "visibility": str(fields.get("visibility", previous)),
+                "previous_visibility": str(previous),
+            },
+        )
+        views.invalidate(session, cache, post_id)
+    return await views.render_post(session, cache, viewer_id, post_id, fresh=True)
+
+
+async def delete_post(session: AsyncSession, cache: Cache, viewer_id: int, post_id: int) -> None:
+    """Delete one's own post with its comments and all reactions; emits `post.deleted`."""
+    visibility = await _own_post(session, viewer_id, post_id)
+    if not await repo.delete_post(session, post_id):
+        raise PostNotFound()
+    record_event(
+        session,
+        "post.deleted",
+        actor_id=viewer_id,
+        data={
+            "post_id": str(post_id),
+            "author_id": str(viewer_id),
+            "visibility": str(visibility),
+        },
+    )
+    views.invalidate(session, cache, post_id)
+
+
+async def timeline(
+    session: AsyncSession, cache: Cache, viewer_id: int, author_id: int, params: PageParams
+) -> bytes:
+    """A person's posts the viewer may see, newest first, as a page body.
+
+    A person who does not exist, or is blocked either way, is `UserNotFound`.
+    """
+    rel = await relations(session, viewer_id, [author_id])
+    if author_id in rel.hidden:
+        raise UserNotFound()
+    levels = visible_levels(viewer_id, author_id, rel)
+    rows = await repo.timeline_ids(
+        session, author_id, levels, before=params.after, limit=params.limit
+    )
+    # Only an empty page needs to ask whether the person exists at all.
+    if not rows and not await repo.user_exists(session, author_id):
+        raise UserNotFound()
+    ids, cursor = page_of(rows, params, key=lambda post_id: post_id)
+    return views.page_body(await views.render_posts(session, cache, viewer_id, ids), cursor)

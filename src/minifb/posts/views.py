@@ -1,0 +1,164 @@
+"""The post read path, shared by every endpoint that answers posts and by the feed.
+
+A post is cached in two parts, both already-serialised JSON (orjson):
+
+- `post:{id}` (`BODY_KEY`): everything that is the same for every viewer and
+  changes only when the post is edited: `{id, author, text, visibility, media,
+  created_at, edited_at}`;
+- `post:{id}:counts` (`COUNTS_KEY`): `{comments, reactions: {like, ...}}`,
+  which changes with every comment and reaction without rebuilding the body.
+
+Writers drop the keys after their transaction commits (`invalidate`); both
+expire after `CACHE_TTL` seconds anyway, which bounds how long an author's
+renamed profile, or a value cached by a reader that raced a writer, can
+outlive its change. A page costs one cache round trip for both keys of every
+post, at most one query for the misses (posts joined with their authors,
+written back with `set_many`) and one query for the viewer's own reactions
+and ties with the authors. Visibility is decided by `visibility.may_see`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from minifb.adapters.cache import Cache
+from minifb.kit.db import after_commit
+from minifb.posts import repository as repo
+from minifb.posts.exceptions import PostNotFound
+from minifb.posts.visibility import may_see, relations_of
+
+BODY_KEY = "post:{id}"
+COUNTS_KEY = "post:{id}:counts"
+CACHE_KEYS = (BODY_KEY, COUNTS_KEY)
+"""Every cache key of one post (format with `id=`): what to drop when it changes."""
+CACHE_TTL = 3600.0
+
+_REACTIONS = {t: orjson.dumps(t) for t in repo.REACTION_TYPES}
+
+
+def post_keys(post_id: int) -> list[str]:
+    return [key.format(id=post_id) for key in CACHE_KEYS]
+
+
+def invalidate(session: AsyncSession, cache: Cache, post_id: int, *, body: bool = True) -> None:
+    """Drop a post's cached parts once the transaction commits (only its counts unless
+    `body`)."""
+    keys = post_keys(post_id) if body else [COUNTS_KEY.format(id=post_id)]
+
+    async def drop() -> None:
+        await cache.delete(*keys)
+
+    after_commit(session, drop)
+
+
+def _body(row: Any) -> bytes:
+    return orjson.dumps(
+        {
+            "id": str(row.id),
+            "author": {
+                "id": str(row.author_id),
+                "username": row.username,
+                "display_name": row.display_name,
+                "avatar_url": row.avatar_url,
+            },
+            "text": row.text,
+            "visibility": str(row.visibility),
+            "media": [],
+            "created_at": row.created_at,
+            "edited_at": row.edited_at,
+        },
+        option=orjson.OPT_UTC_Z,
+    )
+
+
+def _counts(row: Any) -> bytes:
+    reactions = {t: getattr(row, f"{t}_count") for t in repo.REACTION_TYPES}
+    return orjson.dumps({"comments": row.comment_count, "reactions": reactions})
+
+
+def _splice(body: bytes, counts: bytes, reaction: str | None) -> bytes:
+    # The body is a JSON object: reopen it to append the per-viewer fields.
+    mine = _REACTIONS[reaction] if reaction else b"null"
+    return b"".join((body[:-1], b',"counts":', counts, b',"viewer_reaction":', mine, b"}"))
+
+
+async def render_posts(
+    session: AsyncSession, cache: Cache, viewer_id: int, post_ids: Sequence[int]
+) -> list[bytes]:
+    """The JSON of each post the viewer may see, in the given order (others dropped)."""
+    return await _render(session, cache, viewer_id, post_ids, use_cache=True)
+
+
+async def render_post(
+    session: AsyncSession, cache: Cache, viewer_id: int, post_id: int, *, fresh: bool = False
+) -> bytes:
+    """One post as `viewer_id` sees it; `PostNotFound` when missing or not visible.
+
+    `fresh` reads the database and leaves the cache alone: for answers built
+    inside a writing transaction, which must neither read the old cached
+    version nor cache what is not yet committed.
+    """
+    blobs = await _render(session, cache, viewer_id, [post_id], use_cache=not fresh)
+    if not blobs:
+        raise PostNotFound()
+    return blobs[0]
+
+
+async def _render(
+    session: AsyncSession,
+    cache: Cache,
+    viewer_id: int,
+    post_ids: Sequence[int],
+    *,
+    use_cache: bool,
+) -> list[bytes]:
+    ids = list(dict.fromkeys(post_ids))
+    if not ids:
+        return []
+    bodies: dict[int, bytes] = {}
+    counts: dict[int, bytes] = {}
+    meta: dict[int, tuple[int, str]] = {}
+    missing = ids
+    if use_cache:
+        values = await cache.get_many([k for i in ids for k in post_keys(i)])
+        missing = []
+        for n, post_id in enumerate(ids):
+            body, count = values[2 * n], values[2 * n + 1]
+            if body is None or count is None:
+                missing.append(post_id)
+                continue
+            bodies[post_id], counts[post_id] = body, count
+            shared = orjson.loads(body)
+            meta[post_id] = (int(shared["author"]["id"]), shared["visibility"])
+    if missing:
+        fill: dict[str, bytes] = {}
+        for row in await repo.load_posts(session, missing):
+            bodies[row.id], counts[row.id] = _body(row), _counts(row)
+            meta[row.id] = (row.author_id, str(row.visibility))
+            body_key, counts_key = post_keys(row.id)
+            fill[body_key], fill[counts_key] = bodies[row.id], counts[row.id]
+        if fill and use_cache:
+            await cache.set_many(fill, ttl=CACHE_TTL)
+    found = [i for i in ids if i in meta]
+    if not found:
+        return []
+    authors = {meta[i][0] for i in found} - {viewer_id}
+    rows = await repo.viewer_context(session, viewer_id, people=authors, post_ids=found)
+    rel = relations_of(rows)
+    mine = {i: t for kind, i, t in rows if kind == "r"}
+    return [
+        _splice(bodies[i], counts[i], mine.get(i))
+        for i in found
+        if may_see(viewer_id, meta[i][0], meta[i][1], rel)
+    ]
+
+
+def page_body(blobs: list[bytes], next_cursor: str | None) -> bytes:
+    """A list page `{"items": [...], "next_cursor": ...}` spliced from post blobs."""
+    return b"".join(
+        (b'{"items":[', b",".join(blobs), b'],"next_cursor":', orjson.dumps(next_cursor), b"}")
+    )
