@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     refresh_token_ttl: int = Field(30 * 24 * 3600, ge=3600)
     auth_throttle: bool = True
 
+    # news feed (DESIGN §5)
+    feed_size: int = Field(800, ge=1, le=10_000)
+    """How many post ids each person's feed keeps (older ones fall off; a rebuild reads as many)."""
+    feed_fanout_limit: int = Field(5000, ge=0)
+    """Authors with more followers are not fanned out: their posts are merged in at read time."""
+    feed_merge_authors: int = Field(100, ge=0, le=1000)
+    """At most this many such followed authors are merged into one feed read."""
+
     # gateway
     rate_limit: str = Field("2000/5m", pattern=r"^(off|\d+/\d+[smh])$")
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import re
 import uuid
@@ -20,6 +21,7 @@ import redis
 import redis.asyncio
 
 from minifb.adapters.cache import Cache, MemoryCache, RedisCache, create_cache
+from minifb.adapters.cache.base import ZRange
 from minifb.adapters.cache.memory import MemoryStore
 
 REDIS_URL_ENV = "MINIFB_TEST_REDIS_URL"
@@ -398,6 +400,94 @@ async def test_a_re_added_member_moves_to_its_new_place(cache: Cache) -> None:
     assert [m for m, _ in await cache.zrange_by_score("z")] == ["b", "c", "a"]
     assert await cache.zrem("z", "a") == 1
     assert await cache.zrange_by_score("z") == [("b", 2.0), ("c", 3.0)]
+
+
+async def test_zread_reads_several_ranges_in_one_call(cache: Cache) -> None:
+    await cache.zadd("z", {f"m{i}": i for i in range(1, 8)})
+    await cache.zadd("other", {"x": 1.5, "top": math.inf})
+    found = await cache.zread(
+        [
+            ZRange("z", max=5, reverse=True, limit=3),
+            ZRange("z", min=2, max=6, offset=1, limit=2),
+            ZRange("other", min=math.inf),
+            ZRange("no-such-set"),
+            ZRange("z", limit=0),
+        ]
+    )
+    assert found.ranges == [
+        [("m5", 5.0), ("m4", 4.0), ("m3", 3.0)],
+        [("m3", 3.0), ("m4", 4.0)],
+        [("top", math.inf)],
+        [],
+        [],
+    ]
+    assert found.values == []
+    assert (await cache.zread([])).ranges == []
+
+
+async def test_zread_fetches_the_values_one_range_names(cache: Cache) -> None:
+    await cache.zadd("feed", {"1": 1, "2": 2, "3": 3})
+    await cache.set_many({"post:1:v": b"one", "post:3:v": b"three", "n:3": b"3"})
+    await cache.zadd("post:2:v", {"wrong": 1})  # another kind of value reads as missing
+    found = await cache.zread(
+        [ZRange("other"), ZRange("feed", reverse=True)], values_of=1, value_keys=["post:{}:v"]
+    )
+    assert found.ranges[1] == [("3", 3.0), ("2", 2.0), ("1", 1.0)]
+    assert found.values == [b"three", None, b"one"]
+    both = await cache.zread(
+        [ZRange("feed", min=2, reverse=True)], values_of=0, value_keys=["post:{}:v", "n:{}"]
+    )
+    assert both.values == [b"three", b"3", None, None]
+    empty = await cache.zread([ZRange("feed", min=10)], values_of=0, value_keys=["post:{}"])
+    assert empty.ranges == [[]]
+    assert empty.values == []
+
+
+async def test_zread_refuses_bad_arguments(cache: Cache) -> None:
+    for templates in (["post:"], ["{}:{}"], []):
+        with pytest.raises(ValueError, match="value_keys"):
+            await cache.zread([ZRange("z")], values_of=0, value_keys=templates)
+    with pytest.raises(IndexError):
+        await cache.zread([ZRange("z")], values_of=1)
+    with pytest.raises(ValueError, match="offset"):
+        await cache.zread([ZRange("z", offset=-1)])
+    with pytest.raises(ValueError, match="NaN"):
+        await cache.zread([ZRange("z", max=math.nan)])
+
+
+async def test_zread_keeps_exact_members_and_scores(cache: Cache) -> None:
+    # 64-bit ids do not fit a float: members carry them exactly, scores may tie.
+    big = [2**62 + 1, 2**62 + 2, 2**62 + 3]
+    await cache.zadd("z", {str(i): float(i >> 12) for i in big})
+    found = await cache.zread([ZRange("z", reverse=True)])
+    assert [int(m) for m, _ in found.ranges[0]] == big[::-1]
+    assert {s for _, s in found.ranges[0]} == {float(2**50)}
+
+
+async def test_zadd_many_adds_to_each_set_and_trims(cache: Cache) -> None:
+    await cache.zadd("a", {"old": 0})
+    await cache.zadd_many(
+        {"a": {"x": 1, "y": 2, "z": 3}, "b": {"x": 5}, "c": {}},
+        keep=2,
+    )
+    assert await cache.zrange_by_score("a") == [("y", 2.0), ("z", 3.0)]
+    assert await cache.zrange_by_score("b") == [("x", 5.0)]
+    assert await cache.exists("c") is False
+    await cache.zadd_many({"a": {"w": 10}})
+    assert await cache.zcard("a") == 3
+    await cache.zadd_many({})
+    with pytest.raises(ValueError, match="keep"):
+        await cache.zadd_many({"a": {"v": 1}}, keep=-1)
+    with pytest.raises(ValueError, match="NaN"):
+        await cache.zadd_many({"a": {"v": math.nan}})
+    assert await cache.zscore("a", "v") is None
+
+
+async def test_zadd_many_reaches_thousands_of_sets(cache: Cache) -> None:
+    keys = [f"feed:{i}" for i in range(2500)]
+    await cache.zadd_many({key: {"p": 7} for key in keys}, keep=10)
+    assert await cache.zscore("feed:0", "p") == 7.0
+    assert await cache.zscore("feed:2499", "p") == 7.0
 
 
 # -- pub/sub -----------------------------------------------------------------

@@ -10,10 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from minifb.bootstrap import Container
+from minifb.posts import handlers as posts_handlers
 
 Registration = Callable[[Container], None]
 
-CONSUMERS: dict[str, Registration] = {}
+CONSUMERS: dict[str, Registration] = {
+    # The news feed: fan-out of new posts, and relationship changes (DESIGN §5).
+    "feed": posts_handlers.register,
+}
 
 
 def subscribe_all(container: Container, names: list[str] | None = None) -> None:

@@ -5,12 +5,33 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from typing import Protocol
 
 Messages = AsyncIterator[tuple[str, bytes]]
 """What a subscription yields: (channel without the prefix, message)."""
 
 Subscription = AbstractAsyncContextManager[Messages]
+
+
+@dataclass(frozen=True, slots=True)
+class ZRange:
+    """One `zrange_by_score` request (same arguments, same meaning), for `zread`."""
+
+    key: str
+    min: float = -math.inf
+    max: float = math.inf
+    reverse: bool = False
+    offset: int = 0
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ZRead:
+    """What `zread` found: each range's (member, score) pairs, and the values asked for."""
+
+    ranges: list[list[tuple[str, float]]]
+    values: list[bytes | None] = field(default_factory=list)
 
 
 class Cache(Protocol):
@@ -78,6 +99,32 @@ class Cache(Protocol):
         Equal scores are ordered by member, lexicographically by UTF-8 bytes,
         reversed along with the scores when `reverse` is set. `offset` and
         `limit` page through the result, applied after ordering.
+        """
+
+    async def zread(
+        self,
+        ranges: Sequence[ZRange],
+        *,
+        values_of: int | None = None,
+        value_keys: Sequence[str] = ("{}",),
+    ) -> ZRead:
+        """Several `zrange_by_score` reads, plus the values their members name, in one round trip.
+
+        With `values_of` (an index into `ranges`), `values` holds, for each
+        member that range found and in order, the value at
+        `template.format(member)` for each template of `value_keys`, None for
+        each one missing (like `get_many`): `[m1k1, m1k2, m2k1, m2k2, ...]`.
+        The hot read of a feed is one page of ids and the cached posts they
+        name: one trip instead of two. At most a few thousand values per call.
+        """
+
+    async def zadd_many(
+        self, items: Mapping[str, Mapping[str, float]], *, keep: int | None = None
+    ) -> None:
+        """`zadd` to each sorted set in `items`, then `ztrim` it to `keep` when given.
+
+        For fan-out: one round trip per thousand keys instead of one per key.
+        Not atomic across keys.
         """
 
     async def zrem(self, key: str, *members: str) -> int:
@@ -149,6 +196,25 @@ def check_page(offset: int, limit: int | None) -> None:
         raise ValueError(f"offset must be >= 0, got {offset}")
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0 or None, got {limit}")
+
+
+def check_range(zrange: ZRange) -> tuple[float, float]:
+    """Validate one `zread` range like `zrange_by_score` does; returns its (min, max)."""
+    check_page(zrange.offset, zrange.limit)
+    return check_score(zrange.min, "min"), check_score(zrange.max, "max")
+
+
+def split_value_keys(templates: Sequence[str]) -> list[tuple[str, str]]:
+    """The parts of each `zread` value-key template before and after its one `{}`."""
+    parts = []
+    for template in templates:
+        head, marker, tail = template.partition("{}")
+        if not marker or "{}" in tail:
+            raise ValueError(f"value_keys need exactly one '{{}}' each, got {template!r}")
+        parts.append((head, tail))
+    if not parts:
+        raise ValueError("value_keys must name at least one key")
+    return parts
 
 
 def check_keep(keep: int) -> None:

@@ -16,10 +16,14 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 
 from minifb.adapters.cache.base import (
+    ZRange,
+    ZRead,
     check_bytes,
     check_keep,
     check_page,
+    check_range,
     check_score,
+    split_value_keys,
     ttl_to_ms,
 )
 
@@ -257,6 +261,9 @@ class MemoryCache:
         return self._bytes(key)
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return self._get_many(keys)
+
+    def _get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         self.store.purge()
         values = [self.store.data.get(self._k(key)) for key in keys]
         # Like MGET: a key holding a sorted set reads as missing rather than failing.
@@ -325,6 +332,48 @@ class MemoryCache:
         if zset is None or low > high:
             return []
         return zset.range_by_score(low, high, reverse, offset, limit)
+
+    async def zread(
+        self,
+        ranges: Sequence[ZRange],
+        *,
+        values_of: int | None = None,
+        value_keys: Sequence[str] = ("{}",),
+    ) -> ZRead:
+        # Validate everything first, as the Redis script is refused as a whole.
+        bounds = [check_range(zrange) for zrange in ranges]
+        templates = split_value_keys(value_keys)
+        if values_of is not None and not 0 <= values_of < len(ranges):
+            raise IndexError(f"values_of {values_of} is not a range index")
+        found: list[list[tuple[str, float]]] = []
+        for zrange, (low, high) in zip(ranges, bounds, strict=True):
+            zset = self._zset(zrange.key)
+            if zset is None or low > high:
+                found.append([])
+            else:
+                found.append(
+                    zset.range_by_score(low, high, zrange.reverse, zrange.offset, zrange.limit)
+                )
+        if values_of is None:
+            return ZRead(found)
+        keys = [
+            f"{head}{member}{tail}" for member, _ in found[values_of] for head, tail in templates
+        ]
+        return ZRead(found, self._get_many(keys))
+
+    async def zadd_many(
+        self, items: Mapping[str, Mapping[str, float]], *, keep: int | None = None
+    ) -> None:
+        if keep is not None:
+            check_keep(keep)
+        checked = {
+            key: {member: check_score(score) for member, score in members.items()}
+            for key, members in items.items()
+        }
+        for key, members in checked.items():
+            await self.zadd(key, members)
+            if keep is not None:
+                await self.ztrim(key, keep)
 
     async def zrem(self, key: str, *members: str) -> int:
         zset = self._zset(key)

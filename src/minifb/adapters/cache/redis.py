@@ -16,14 +16,62 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from minifb.adapters.cache.base import (
+    ZRange,
+    ZRead,
     check_bytes,
     check_keep,
     check_page,
+    check_range,
     check_score,
+    split_value_keys,
     ttl_to_ms,
 )
 
 log = logging.getLogger("minifb.cache")
+
+# zread in one round trip. KEYS are the sorted sets, one per range; ARGV holds
+# five arguments per range (min, max, reverse, offset, count; -1 is "all"),
+# then the index (1-based, 0 for none) of the range whose members name the
+# values to MGET, and (prefix, suffix) pairs, each turning a member into a key.
+# The value keys are not declared in KEYS: fine on one server, not on a cluster.
+_ZREAD = """
+local out = {}
+local a = 1
+for i = 1, #KEYS do
+  local lo, hi, off, count = ARGV[a], ARGV[a + 1], ARGV[a + 3], ARGV[a + 4]
+  if ARGV[a + 2] == '1' then
+    out[i] = redis.call('ZRANGE', KEYS[i], hi, lo, 'BYSCORE', 'REV', 'LIMIT', off, count,
+                        'WITHSCORES')
+  else
+    out[i] = redis.call('ZRANGE', KEYS[i], lo, hi, 'BYSCORE', 'LIMIT', off, count, 'WITHSCORES')
+  end
+  a = a + 5
+end
+local which = tonumber(ARGV[a])
+if which > 0 then
+  local rows, keys = out[which], {}
+  for j = 1, #rows, 2 do
+    for t = a + 1, #ARGV, 2 do
+      keys[#keys + 1] = ARGV[t] .. rows[j] .. ARGV[t + 1]
+    end
+  end
+  if #keys > 0 then
+    out[#KEYS + 1] = redis.call('MGET', unpack(keys))
+  else
+    out[#KEYS + 1] = {}
+  end
+end
+return out
+"""
+
+# Keys per pipeline in zadd_many: bounds the buffers of one round trip.
+_FANOUT_CHUNK = 1000
+
+
+def _score_arg(score: float) -> str:
+    # repr keeps every bit of the float; Redis parses "inf" and "-inf" too.
+    return repr(score)
+
 
 _TRUE_STRINGS = frozenset({"1", "T", "TRUE", "Y", "YES"})
 
@@ -41,6 +89,8 @@ class RedisCache:
         self._client = client
         self.prefix = prefix
         self._prefix_bytes = prefix.encode()
+        # EVALSHA, loading the script again if the server lost it (restart, FLUSH).
+        self._zread_script = client.register_script(_ZREAD)
 
     @classmethod
     def from_url(
@@ -151,6 +201,55 @@ class RedisCache:
             )
         pairs = cast(list[tuple[bytes, float]], rows)  # withscores=True, no decoding
         return [(member.decode(), float(score)) for member, score in pairs]
+
+    async def zread(
+        self,
+        ranges: Sequence[ZRange],
+        *,
+        values_of: int | None = None,
+        value_keys: Sequence[str] = ("{}",),
+    ) -> ZRead:
+        templates = split_value_keys(value_keys)
+        if values_of is not None and not 0 <= values_of < len(ranges):
+            raise IndexError(f"values_of {values_of} is not a range index")
+        if not ranges:
+            return ZRead([])
+        args: list[str | int] = []
+        for zrange in ranges:
+            low, high = check_range(zrange)
+            count = -1 if zrange.limit is None else zrange.limit
+            args += [_score_arg(low), _score_arg(high), int(zrange.reverse), zrange.offset, count]
+        which = 0 if values_of is None else values_of + 1
+        args.append(which)
+        for head, tail in templates:
+            args += [self.prefix + head, tail]
+        keys = [self._k(zrange.key) for zrange in ranges]
+        reply = await self._zread_script(keys=keys, args=args)
+        found: list[list[tuple[str, float]]] = []
+        for rows in reply[: len(ranges)]:
+            found.append([(rows[j].decode(), float(rows[j + 1])) for j in range(0, len(rows), 2)])
+        if values_of is None:
+            return ZRead(found)
+        return ZRead(found, cast(list[bytes | None], reply[len(ranges)]))
+
+    async def zadd_many(
+        self, items: Mapping[str, Mapping[str, float]], *, keep: int | None = None
+    ) -> None:
+        if keep is not None:
+            check_keep(keep)
+        checked = [
+            (key, {member: check_score(score) for member, score in members.items()})
+            for key, members in items.items()
+        ]
+        for start in range(0, len(checked), _FANOUT_CHUNK):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key, members in checked[start : start + _FANOUT_CHUNK]:
+                    if not members:
+                        continue
+                    pipe.zadd(self._k(key), members)
+                    if keep is not None:
+                        pipe.zremrangebyrank(self._k(key), 0, -(keep + 1))
+                await pipe.execute()
 
     async def zrem(self, key: str, *members: str) -> int:
         if not members:

@@ -1,0 +1,306 @@
+"""The news feed (DESIGN §5): fan-out on write into a sorted set per person, read by cursor.
+
+Cache keys (all through the `Cache` port, so every tier runs this code):
+
+- `feed:{user_id}` (`FEED_KEY`): the post ids of a person's feed, member = the
+  id as a string (exact), score = `score(id)`. The member `COMPLETE` (score
+  +inf) marks a feed built from the database: a feed without it is missing or
+  holds only what fan-out added since, and is rebuilt on the next read. It
+  also keeps an empty feed from being rebuilt on every read.
+- `feed:{user_id}:big` (`BIG_FOLLOWED_KEY`): the authors this person follows
+  whose posts are not fanned out (too many followers); merged in at read time.
+- `feed:big` (`BIG_AUTHORS_KEY`): every such author (member id, score the
+  followers counted), so a follow or rebuild knows them.
+
+Scores: ids are 64-bit and a float holds 53 bits exactly, so a score is
+`id >> 12` (milliseconds and worker bits, exact). Ids sharing a score differ
+only in their 12 sequence bits and have as many digits, so Redis's tie order
+(members compared as strings) is their numeric order: pages stay in id order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from minifb.adapters.cache import Cache
+from minifb.adapters.cache.base import ZRange
+from minifb.config import Settings
+from minifb.kit.ids import SEQUENCE_BITS
+from minifb.kit.pagination import encode_cursor
+from minifb.models.post import Visibility
+from minifb.posts import feed_repository as repo
+from minifb.posts import repository as posts_repo
+from minifb.posts import views
+from minifb.posts.visibility import may_see, relations_of
+
+FEED_KEY = "feed:{}"
+BIG_FOLLOWED_KEY = "feed:{}:big"
+BIG_AUTHORS_KEY = "feed:big"
+COMPLETE = "*"
+# Above every post score (ids < 2**63, so scores < 2**51), below COMPLETE's +inf.
+MAX_POST_SCORE = float(2**52)
+# Hydration may drop posts the reader may no longer see; fetching further ids
+# to fill the page is bounded to this many batches per request.
+MAX_BATCHES = 3
+# Extra ids read on a cursor page: ids sharing the cursor's score that were
+# already shown are skipped client-side, and there are rarely more than one.
+_TIE_SLACK = 2
+_VALUE_KEYS = [key.format(id="{}") for key in (views.BODY_KEY, views.COUNTS_KEY)]
+_REACTIONS = {t: orjson.dumps(t) for t in posts_repo.REACTION_TYPES}
+
+
+def score(post_id: int) -> float:
+    """A post's score in a feed: exact in a float, ordered like the ids."""
+    return float(post_id >> SEQUENCE_BITS)
+
+
+def feed_key(user_id: int) -> str:
+    return FEED_KEY.format(user_id)
+
+
+def big_followed_key(user_id: int) -> str:
+    return BIG_FOLLOWED_KEY.format(user_id)
+
+
+# -- writing ------------------------------------------------------------------
+
+
+async def fan_out(
+    session: AsyncSession,
+    cache: Cache,
+    settings: Settings,
+    *,
+    post_id: int,
+    author_id: int,
+    visibility: Visibility,
+) -> None:
+    """Add a new post to its author's feed and to the feed of each follower allowed to see it.
+
+    An author with more than `feed_fanout_limit` followers is fanned out to
+    nobody but themselves: their followers merge their posts in when reading.
+    """
+    targets = {author_id}
+    limit = settings.feed_fanout_limit
+    if await repo.follower_count(session, author_id, cap=limit + 1) > limit:
+        await _mark_big(session, cache, author_id, limit + 1)
+    else:
+        targets.update(await repo.recipients(session, author_id, visibility))
+    member = {str(post_id): score(post_id)}
+    await cache.zadd_many({feed_key(t): member for t in targets}, keep=settings.feed_size + 1)
+
+
+async def _mark_big(session: AsyncSession, cache: Cache, author_id: int, followers: int) -> None:
+    # Once per author: tell every follower's feed to merge this author in from
+    # now on. Marks stay if the author later falls below the limit, so the
+    # posts they made meanwhile are still merged (duplicates are dropped).
+    if await cache.zscore(BIG_AUTHORS_KEY, str(author_id)) is not None:
+        return
+    mark = {str(author_id): float(author_id >> SEQUENCE_BITS)}
+    everyone = await repo.followers(session, author_id)
+    await cache.zadd_many({big_followed_key(f): mark for f in everyone})
+    await cache.zadd(BIG_AUTHORS_KEY, {str(author_id): float(followers)})
+
+
+async def add_author(
+    session: AsyncSession, cache: Cache, settings: Settings, viewer_id: int, author_id: int
+) -> None:
+    """`viewer_id` now follows (or befriended) `author_id`: backfill their recent visible posts.
+
+    Feeds that are not complete are left alone: their rebuild will read them.
+    """
+    if await cache.zscore(feed_key(viewer_id), COMPLETE) is None:
+        return
+    if await cache.zscore(BIG_AUTHORS_KEY, str(author_id)) is not None:
+        mark = {str(author_id): float(author_id >> SEQUENCE_BITS)}
+        await cache.zadd(big_followed_key(viewer_id), mark)
+        return
+    ids = await repo.posts_of(session, [author_id], viewer_id=viewer_id, limit=settings.feed_size)
+    members = {str(i): score(i) for i in ids}
+    await cache.zadd_many({feed_key(viewer_id): members}, keep=settings.feed_size + 1)
+
+
+async def drop_author(
+    session: AsyncSession, cache: Cache, settings: Settings, viewer_id: int, author_id: int
+) -> None:
+    """`viewer_id` no longer follows or may no longer see `author_id`: take their posts out."""
+    await cache.zrem(big_followed_key(viewer_id), str(author_id))
+    ids = await repo.posts_of(session, [author_id], viewer_id=None, limit=settings.feed_size)
+    if ids:
+        await cache.zrem(feed_key(viewer_id), *(str(i) for i in ids))
+
+
+async def rebuild(
+    session: AsyncSession, cache: Cache, settings: Settings, viewer_id: int
+) -> tuple[list[int], list[int]]:
+    """Build a feed from the database; returns (its post ids newest first, big authors).
+
+    Merges into what fan-out may have added meanwhile instead of replacing
+    it, so a post fanned out while this ran is not lost.
+    """
+    ids = await repo.feed_ids(session, viewer_id, limit=settings.feed_size)
+    big = [int(m) for m, _ in await cache.zrange_by_score(BIG_AUTHORS_KEY)]
+    authors = await repo.followed_among(session, viewer_id, big, limit=settings.feed_merge_authors)
+    members = {str(i): score(i) for i in ids}
+    members[COMPLETE] = math.inf
+    items = {feed_key(viewer_id): members}
+    if authors:
+        items[big_followed_key(viewer_id)] = {str(a): float(a >> SEQUENCE_BITS) for a in authors}
+    await cache.zadd_many(items, keep=settings.feed_size + 1)
+    return ids, authors
+
+
+# -- reading ------------------------------------------------------------------
+
+
+@dataclass
+class _Window:
+    """The next ids of a feed after a position, with the cached posts they name."""
+
+    ids: list[int]
+    cached: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
+    authors: list[int] = field(default_factory=list)
+
+
+async def read_feed(
+    session: AsyncSession,
+    cache: Cache,
+    settings: Settings,
+    viewer_id: int,
+    *,
+    after: int | None,
+    limit: int,
+) -> bytes:
+    """A page of the viewer's feed as JSON bytes: `{"items": [post...], "next_cursor"}`.
+
+    Newest first, posts older than `after` when given. Posts the viewer may no
+    longer see are dropped and further ids read instead (up to `MAX_BATCHES`
+    batches), so a page is full whenever enough visible posts remain. Warm,
+    this costs one cache round trip and the one query of the viewer's ties.
+    """
+    items: list[bytes] = []
+    before = after
+    authors: list[int] | None = None  # learnt on the first read of this request
+    more = False
+    for _ in range(MAX_BATCHES):
+        want = limit - len(items)
+        window = await _window(session, cache, settings, viewer_id, before, want + 1, authors)
+        authors = window.authors
+        batch = window.ids[:want]
+        more = len(window.ids) > want
+        if not batch:
+            break
+        items += await _render(session, cache, viewer_id, batch, window.cached)
+        before = batch[-1]
+        if len(items) == limit or not more:
+            break
+    return views.page_body(items, encode_cursor(before) if more and before is not None else None)
+
+
+async def _window(
+    session: AsyncSession,
+    cache: Cache,
+    settings: Settings,
+    viewer_id: int,
+    before: int | None,
+    count: int,
+    authors: list[int] | None,
+) -> _Window:
+    """Up to `count` ids older than `before`, from the feed and the merged big authors."""
+    window = await _read(cache, settings, viewer_id, before, count, head=authors is None)
+    if window is None:  # not complete: build it, then page the fresh ids
+        ids, authors = await rebuild(session, cache, settings, viewer_id)
+        window = _Window([i for i in ids if before is None or i < before][:count])
+    elif authors is None:
+        authors = window.authors
+    window.authors = authors
+    if authors:
+        merged = await repo.posts_of(
+            session, authors, viewer_id=viewer_id, before=before, limit=count
+        )
+        window.ids = sorted(set(window.ids).union(merged), reverse=True)[:count]
+    return window
+
+
+async def _read(
+    cache: Cache,
+    settings: Settings,
+    viewer_id: int,
+    before: int | None,
+    count: int,
+    *,
+    head: bool,
+) -> _Window | None:
+    """One cache round trip: the ids, their cached posts and, with `head`, whether the feed is
+    complete (None when not) and its big authors."""
+    key = feed_key(viewer_id)
+    top = MAX_POST_SCORE if before is None else score(before)
+    slack = 0 if before is None else _TIE_SLACK
+    while True:
+        ranges = [ZRange(key, max=top, reverse=True, limit=count + slack)]
+        if head:
+            ranges += [
+                ZRange(key, min=math.inf),
+                ZRange(big_followed_key(viewer_id), limit=settings.feed_merge_authors),
+            ]
+        found = await cache.zread(ranges, values_of=0, value_keys=_VALUE_KEYS)
+        if head and not found.ranges[1]:
+            return None
+        rows = found.ranges[0]
+        window = _Window([])
+        for n, (member, _) in enumerate(rows):
+            post_id = int(member)
+            if before is not None and post_id >= before:
+                continue  # shown on an earlier page (same score as the cursor)
+            window.ids.append(post_id)
+            body, counts = found.values[2 * n], found.values[2 * n + 1]
+            if body is not None and counts is not None:
+                window.cached[post_id] = (body, counts)
+        if head:
+            window.authors = [int(m) for m, _ in found.ranges[2]]
+        # Only when many ids tie with the cursor did the slack run out: read further.
+        if len(window.ids) >= count or len(rows) < count + slack:
+            window.ids = window.ids[:count]
+            return window
+        slack = slack * 8 + count
+
+
+async def _render(
+    session: AsyncSession,
+    cache: Cache,
+    viewer_id: int,
+    post_ids: Sequence[int],
+    cached: dict[int, tuple[bytes, bytes]],
+) -> list[bytes]:
+    """`views.render_posts` for ids whose posts came with the ids (no second cache trip).
+
+    When any is missing from the cache, `views.render_posts` does it all
+    (and fills the cache). Otherwise the same steps as there, on the blobs in
+    hand: one query for the viewer's reactions and ties with the authors.
+    """
+    if any(i not in cached for i in post_ids):
+        return await views.render_posts(session, cache, viewer_id, post_ids)
+    meta: dict[int, tuple[int, str]] = {}
+    for post_id in post_ids:
+        shared = orjson.loads(cached[post_id][0])
+        meta[post_id] = (int(shared["author"]["id"]), shared["visibility"])
+    authors = {author for author, _ in meta.values()} - {viewer_id}
+    rows = await posts_repo.viewer_context(session, viewer_id, people=authors, post_ids=post_ids)
+    rel = relations_of(rows)
+    mine = {i: t for kind, i, t in rows if kind == "r"}
+    return [
+        _splice(*cached[i], mine.get(i))
+        for i in post_ids
+        if may_see(viewer_id, meta[i][0], meta[i][1], rel)
+    ]
+
+
+def _splice(body: bytes, counts: bytes, reaction: str | None) -> bytes:
+    # As views does (a test holds the two to the same bytes): reopen the
+    # shared body to append the counts and the viewer's own reaction.
+    mine = _REACTIONS[reaction] if reaction else b"null"
+    return b"".join((body[:-1], b',"counts":', counts, b',"viewer_reaction":', mine, b"}"))

@@ -1,0 +1,87 @@
+"""Event consumers of the posts service: the news feed's fan-out and its relationship rules.
+
+One consumer, `feed`, handles every event that changes what a feed holds;
+`kit.outbox.idempotent` makes each event count once however often it arrives.
+Cache writes are themselves idempotent (adding or removing the same ids), so
+a handler that fails after writing and is retried does no harm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from minifb.adapters.events import Event
+from minifb.bootstrap import Container
+from minifb.kit.outbox import idempotent
+from minifb.models.post import Visibility
+from minifb.posts import feed
+
+CONSUMER = "feed"
+Effect = Callable[[AsyncSession, Event], Awaitable[None]]
+
+
+def _effects(container: Container) -> dict[str, Effect]:
+    cache, settings = container.cache, container.settings
+
+    async def post_created(session: AsyncSession, event: Event) -> None:
+        await feed.fan_out(
+            session,
+            cache,
+            settings,
+            post_id=int(event.data["post_id"]),
+            author_id=int(event.data["author_id"]),
+            visibility=Visibility(event.data["visibility"]),
+        )
+
+    async def post_deleted(session: AsyncSession, event: Event) -> None:
+        # Other feeds keep the id until it falls off: reading drops a missing
+        # post, and removing it would cost a round trip per follower.
+        author = int(event.data["author_id"])
+        await cache.zrem(feed.feed_key(author), event.data["post_id"])
+
+    async def followed(session: AsyncSession, event: Event) -> None:
+        follower, followee = int(event.data["follower_id"]), int(event.data["followee_id"])
+        await feed.add_author(session, cache, settings, follower, followee)
+
+    async def unfollowed(session: AsyncSession, event: Event) -> None:
+        follower, followee = int(event.data["follower_id"]), int(event.data["followee_id"])
+        await feed.drop_author(session, cache, settings, follower, followee)
+
+    async def befriended(session: AsyncSession, event: Event) -> None:
+        # Befriending follows both ways without a follow.created of its own.
+        a, b = int(event.data["from_user_id"]), int(event.data["to_user_id"])
+        await feed.add_author(session, cache, settings, a, b)
+        await feed.add_author(session, cache, settings, b, a)
+
+    async def unfriended(session: AsyncSession, event: Event) -> None:
+        # Unfriending ends the follows both ways too.
+        a, b = int(event.data["user_id"]), int(event.data["friend_id"])
+        await feed.drop_author(session, cache, settings, a, b)
+        await feed.drop_author(session, cache, settings, b, a)
+
+    async def blocked(session: AsyncSession, event: Event) -> None:
+        a, b = int(event.data["blocker_id"]), int(event.data["blocked_id"])
+        await feed.drop_author(session, cache, settings, a, b)
+        await feed.drop_author(session, cache, settings, b, a)
+
+    return {
+        "post.created": post_created,
+        "post.deleted": post_deleted,
+        "follow.created": followed,
+        "follow.deleted": unfollowed,
+        "friend.accepted": befriended,
+        "friend.removed": unfriended,
+        "block.created": blocked,
+    }
+
+
+def register(container: Container) -> None:
+    """Subscribe the feed consumer to the container's bus."""
+    effects = _effects(container)
+
+    async def dispatch(session: AsyncSession, event: Event) -> None:
+        await effects[event.type](session, event)
+
+    container.bus.subscribe(CONSUMER, list(effects), idempotent(container.db, CONSUMER, dispatch))

@@ -1,0 +1,383 @@
+"""GET /feed: fan-out on write, paging, rebuilds, relationship changes, big authors.
+
+Fan-out is asynchronous (outbox -> bus -> the `feed` consumer); `settle`
+waits for it deterministically. The same tests run on the in-process cache
+and on Redis (`MINIFB_TEST_REDIS_URL`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import event as sa_event
+from sqlalchemy import select
+
+from minifb.adapters.cache import Cache
+from minifb.adapters.events import Event
+from minifb.models import OutboxEvent
+from minifb.posts import feed
+from tests.factories import Person, befriend, register
+from tests.users.conftest import QueryLog
+
+API = "/api/v1"
+
+
+async def settle(app: FastAPI) -> None:
+    """Wait until every committed event has been relayed and handled by every consumer."""
+    container = app.state.container
+    for _ in range(3):  # handlers may record events of their own
+        while await container.relay.relay_once():
+            pass
+        await container.bus.drain()
+
+
+def cache_of(app: FastAPI) -> Cache:
+    cache: Cache = app.state.container.cache
+    return cache
+
+
+async def post(
+    client: httpx.AsyncClient, author: Person, text: str = "hello", visibility: str = "public"
+) -> str:
+    response = await client.post(
+        f"{API}/posts", json={"text": text, "visibility": visibility}, headers=author.headers
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def read(client: httpx.AsyncClient, who: Person, **params: Any) -> dict[str, Any]:
+    response = await client.get(f"{API}/feed", headers=who.headers, params=params)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def feed_ids(client: httpx.AsyncClient, who: Person, **params: Any) -> list[str]:
+    return [item["id"] for item in (await read(client, who, **params))["items"]]
+
+
+async def all_feed_ids(client: httpx.AsyncClient, who: Person, *, limit: int) -> list[str]:
+    """Every id of a feed, following cursors page by page."""
+    found: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        body = await read(client, who, **params)
+        assert len(body["items"]) <= limit
+        found += [item["id"] for item in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return found
+
+
+async def stored(app: FastAPI, who: Person) -> list[str]:
+    """The post ids in someone's cached feed, newest first (without the completeness mark)."""
+    rows = await cache_of(app).zrange_by_score(
+        feed.feed_key(int(who.id)), max=feed.MAX_POST_SCORE, reverse=True
+    )
+    return [member for member, _ in rows]
+
+
+async def put(client: httpx.AsyncClient, path: str, who: Person) -> None:
+    response = await client.put(f"{API}{path}", headers=who.headers)
+    assert response.status_code == 204, response.text
+
+
+async def delete(client: httpx.AsyncClient, path: str, who: Person) -> None:
+    response = await client.delete(f"{API}{path}", headers=who.headers)
+    assert response.status_code == 204, response.text
+
+
+async def people(client: httpx.AsyncClient, n: int) -> list[Person]:
+    return [await register(client) for _ in range(n)]
+
+
+def newest_first(ids: list[str]) -> list[str]:
+    return sorted(ids, key=int, reverse=True)
+
+
+@pytest.fixture
+def queries(app: FastAPI) -> Iterator[QueryLog]:
+    """The SQL the app runs while `recording` (the users suite's fixture, for this app)."""
+    log = QueryLog()
+    engine = app.state.container.db.engine.sync_engine
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if log.recording:
+            log.statements.append(statement)
+
+    sa_event.listen(engine, "before_cursor_execute", record)
+    yield log
+    sa_event.remove(engine, "before_cursor_execute", record)
+
+
+class TestFanOut:
+    async def test_followers_and_the_author_get_a_public_post(
+        self, app: FastAPI, client: httpx.AsyncClient
+    ) -> None:
+        author, follower, stranger = await people(client, 3)
+        await put(client, f"/users/{author.id}/follow", follower)
+        first = await post(client, author, "first")
+        second = await post(client, author, "second")
+        await settle(app)
+        assert await stored(app, follower) == [second, first]
+        assert await stored(app, author) == [second, first]
+        assert await stored(app, stranger) == []
+        assert await feed_ids(client, follower) == [second, first]
+        assert await feed_ids(client, author) == [second, first]
+        assert await feed_ids(client, stranger) == []
+
+    async def test_items_are_the_posts_as_the_reader_sees_them(
+        self, app: FastAPI, client: httpx.AsyncClient
+    ) -> None:
+        author, reader = await people(client, 2)
+        await put(client, f"/users/{author.id}/follow", reader)
+        post_id = await post(client, author, "with a reaction")
+        reaction = await client.put(
+            f"{API}/posts/{post_id}/reaction", json={"type": "love"}, headers=reader.headers
+        )
+        assert reaction.status_code in (200, 201, 204), reaction.text
+        await settle(app)
+        single = await client.get(f"{API}/posts/{post_id}", headers=reader.headers)
+        for _ in range(2):  # cold, then from the post cache
+            body = await read(client, reader)
+            assert body == {"items": [single.json()], "next_cursor": None}
+            assert body["items"][0]["viewer_reaction"] == "love"
+
+    async def test_friends_posts_reach_friends_only_and_only_me_nobody(
+        self, app: FastAPI, client: httpx.AsyncClient
+    ) -> None:
+        author, friend, follower = await people(client, 3)
+        await befriend(client, author, friend)
+        await put(client, f"/users/{author.id}/follow", follower)
+        public = await post(client, author, visibility="public")
+        friends = await post(client, author, visibility="friends")
+        private = await post(client, author, visibility="only_me")
+        await settle(app)
+        assert await stored(app, friend) == [friends, public]
+        assert await stored(app, follower) == [public]
+        assert await stored(app, author) == [private, friends, public]
+
+    async def test_the_consumer_is_idempotent(
+        self, app: FastAPI, client: httpx.AsyncClient
+    ) -> None:
+        author, follower = await people(client, 2)
+        assert await feed_ids(client, follower) == []  # built: later changes apply to it
+        await put(client, f"/users/{author.id}/follow", follower)
+        post_id = await post(client, author)
+        await settle(app)
+        await delete(client, f"/users/{author.id}/follow", follower)
+        await settle(app)
+        assert await stored(app, follower) == []
+        await put(client, f"/users/{author.id}/follow", follower)
+        await settle(app)
+        assert await stored(app, follower) == [post_id]
+        # The bus delivers at least once: the old follow.deleted arriving again changes nothing.
+        async with app.state.container.db.transaction() as session:
+            row = await session.scalar(
+                select(OutboxEvent).where(OutboxEvent.type == "follow.deleted")
+            )
+            assert row is not None
+            event = Event(row.id, row.type, row.occurred_at, row.actor_id, dict(row.data))
+        await app.state.container.bus.publish(event)
+        await settle(app)
+        assert await stored(app, follower) == [post_id]
+
+
+class TestPaging:
+    async def test_pages_newest_first_with_cursors(
+        self, app: FastAPI, client: httpx.AsyncClient
+    ) -> None:
+        author, reader = await people(client, 2)
+        await put(client, f"/users/{author.id}/follow", reader)
+        posted = [await post(client, author, f"post {n}") for n in range(25)]
+        await settle(app)
+        assert await all_feed_ids(client, reader, limit=10) == newest_first(posted)
+        assert await all_feed_ids(client, reader, limit=1) == newest_first(posted)
+        assert len(await feed_ids(client, reader)) == 20  # the default page
+        last = await read(client, reader, limit=25)
+        assert last["next_cursor"] is None
+
+    @pytest.mark.parametrize(
+        "params", [{"limit": 0}, {"limit": 101}, {"cursor": "nope"}, {"limit": "x"}]
+    )
+    async def test_refuses_bad_parameters(
+        self, client: httpx.AsyncClient, params: dict[str, Any]
+    ) -> None:
+        (reader,) = await people(client, 1)
+        response = await client.get(f"{API}/feed", headers=reader.headers, params=params)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+
+    async def test_needs_a_token(self, client: httpx.AsyncClient) -> None:
+        assert (await client.get(f"{API}/feed")).status_code == 401
+
+    async def test_a_page_is_full_when_hidden_posts_are_dropped(
+        self, app: FastAPI, client: httpx.AsyncClient
+    ) -> None:
+        author, reader = await people(client, 2)
+        await put(client, f"/users/{author.id}/follow", reader)
+        posted = [await post(client, author, f"post {n}") for n in range(12)]
+        await settle(app)
+        # Made private after fan-out: still in the feed, no longer visible.
+        hidden = set(posted[3:9])
+        for post_id in hidden:
+            response = await client.patch(
+                f"{API}/posts/{post_id}", json={"visibility": "only_me"}, headers=author.headers
+            )
+            assert response.status_code == 200, response.text
+        visible = [p for p in newest_first(posted) if p not in hidden]
+        assert await feed_ids(client, reader, limit=3) == visible[:3]
+        assert await all_feed_ids(client, reader, limit=3) == visible
+        assert await all_feed_ids(client, reader, limit=4) == visible
+
+    async def test_a_deleted_post_never_shows(
+        self, app: FastAPI, client: httpx.AsyncClient
+    ) -> None:
+        author, reader = await people(client, 2)
+        await put(client, f"/users/{author.id}/follow", reader)
+        kept, gone = await post(client, author, "kept"), await post(client, author, "gone")
+        await settle(app)
+        assert await feed_ids(client, reader) == [gone, kept]  # cached by this read
+        await delete(client, f"/posts/{gone}", author)
+        assert await feed_ids(client, reader) == [kept]  # before the event is handled
+        await settle(app)
+        assert await feed_ids(client, reader) == [kept]
+        assert await feed_ids(client, author) == [kept]
+        assert await stored(app, author) == [kept]
+
+
+class CacheCalls:
+    """Counts the cache operations (each one round trip on Redis) the app makes."""
+
+    OPERATIONS = (
+        "get",
+        "get_many",
+        "set",
+        "set_many",
+        "exists",
+        "zread",
+        "zrange_by_score",
+        "zscore",
+        "zadd",
+        "zadd_many",
+        "zrem",
+        "zcard",
+        "incr",
+        "delete",
+        "expire",
+    )
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, cache: Cache) -> None:
+        self.calls: list[str] = []
+        for name in self.OPERATIONS:
+            monkeypatch.setattr(cache, name, self._counting(name, getattr(cache, name)))
+
+    def _counting(self, name: str, method: Any) -> Any:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append(name)
+            return await method(*args, **kwargs)
+
+        return call
+
+
+class TestCost:
+    async def test_queries_do_not_grow_with_the_page(
+        self, app: FastAPI, client: httpx.AsyncClient, queries: QueryLog
+    ) -> None:
+        author, reader = await people(client, 2)
+        await put(client, f"/users/{author.id}/follow", reader)
+        for n in range(60):
+            await post(client, author, f"post {n}")
+        await settle(app)
+        await feed_ids(client, reader, limit=100)  # builds the feed and caches the posts
+        counts = []
+        for limit in (5, 50):
+            queries.statements.clear()
+            queries.recording = True
+            assert len(await feed_ids(client, reader, limit=limit)) == limit
+            queries.recording = False
+            counts.append(len(queries.selects()))
+        assert counts[0] == counts[1] == 1  # the reader's reactions and ties with the authors
+
+    async def test_a_warm_page_is_one_cache_round_trip(
+        self, app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        author, reader = await people(client, 2)
+        await put(client, f"/users/{author.id}/follow", reader)
+        for n in range(30):
+            await post(client, author, f"post {n}")
+        await settle(app)
+        await feed_ids(client, reader, limit=30)
+        calls = CacheCalls(monkeypatch, cache_of(app))
+        body = await read(client, reader, limit=20)
+        assert len(body["items"]) == 20
+        # The gateway's rate limit (incr) and the token's session check (exists)
+        # come with every request; the page and its posts are one more.
+        assert calls.calls == ["incr", "exists", "zread"]
+        calls.calls.clear()
+        assert len(await feed_ids(client, reader, limit=20, cursor=body["next_cursor"])) == 10
+        assert calls.calls == ["incr", "exists", "zread"]
+
+
+class TestRebuild:
+    async def test_a_missing_feed_is_rebuilt_from_the_database(
+        self, app: FastAPI, client: httpx.AsyncClient
+    ) -> None:
+        author, friend, reader = await people(client, 3)
+        await befriend(client, author, reader)
+        await put(client, f"/users/{friend.id}/follow", reader)
+        mine = await post(client, reader, "mine")
+        expected = [mine]
+        for n in range(3):
+            expected.append(await post(client, author, f"public {n}"))
+            expected.append(await post(client, author, f"friends {n}", "friends"))
+            expected.append(await post(client, friend, f"public {n}"))
+            await post(client, author, f"private {n}", "only_me")
+            await post(client, friend, f"friends {n}", "friends")  # not the reader's friend
+        await settle(app)
+        for _ in range(2):  # a new cache, then a flushed one
+            await cache_of(app).delete(feed.feed_key(int(reader.id)))
+            assert await all_feed_ids(client, reader, limit=4) == newest_first(expected)
+            assert await stored(app, reader) == newest_first(expected)
+
+    async def test_an_empty_feed_is_not_rebuilt_on_every_read(
+        self, app: FastAPI, client: httpx.AsyncClient, queries: QueryLog
+    ) -> None:
+        (reader,) = await people(client, 1)
+        assert await read(client, reader) == {"items": [], "next_cursor": None}
+        queries.recording = True
+        assert await read(client, reader) == {"items": [], "next_cursor": None}
+        queries.recording = False
+        assert queries.selects() == []
+
+    async def test_fan_out_to_a_missing_feed_is_completed_by_the_rebuild(
+        self, app: FastAPI, client: httpx.AsyncClient
+    ) -> None:
+        author, reader = await people(client, 2)
+        await put(client, f"/users/{author.id}/follow", reader)
+        older = await post(client, author, "before the flush")
+        await settle(app)
+        await cache_of(app).delete(feed.feed_key(int(reader.id)))
+        newer = await post(client, author, "after the flush")
+        await settle(app)
+        assert await stored(app, reader) == [newer]  # fan-out alone: not complete
+        assert await feed_ids(client, reader) == [newer, older]
+
+    async def test_a_feed_keeps_the_newest_feed_size_posts(self, make_client: Any) -> None:
+        app, client = await make_client(feed_size=5)
+        author, reader = await people(client, 2)
+        await put(client, f"/users/{author.id}/follow", reader)
+        assert await feed_ids(client, reader) == []
+        posted = [await post(client, author, f"post {n}") for n in range(8)]
+        await settle(app)
+        assert await stored(app, reader) == newest_first(posted)[:5]
+        assert await all_feed_ids(client, reader, limit=2) == newest_first(posted)[:5]
+        await cache_of(app).delete(feed.feed_key(int(reader.id)))
+        assert await all_feed_ids(client, reader, limit=3) == newest_first(posted)[:5]
