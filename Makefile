@@ -28,8 +28,8 @@ run: install
 test: install lint typecheck unit integration
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 typecheck: install
 	$(BIN)/mypy
@@ -46,8 +46,13 @@ else
 endif
 
 format: install
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+# Load test (bench/run.py, docs/performance.md): BENCH_TIERS=embedded,selfhosted picks the tiers.
+BENCH_TIERS ?= embedded,selfhosted
+bench: install
+	BENCH_TIERS=$(BENCH_TIERS) $(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -10,7 +10,8 @@ from sqlalchemy import create_engine, func, select
 from typer.testing import CliRunner
 
 from minifb.cli import app
-from minifb.models import Follow, Friendship, User
+from minifb.kit.ids import id_time
+from minifb.models import Comment, Follow, Friendship, Post, Reaction, User
 
 runner = CliRunner()
 
@@ -66,6 +67,92 @@ class TestSeed:
         assert runner.invoke(app, ["seed", "--users", "20"]).exit_code == 0
         assert _count(fresh_db, select(func.count()).select_from(User)) == 40
 
+    def test_adds_posts_comments_and_reactions_with_matching_counters(self, fresh_db: Path) -> None:
+        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+        result = runner.invoke(app, ["seed", "--users", "200", "--posts-per-user", "4"])
+        assert result.exit_code == 0, result.output
+        assert "800 posts" in result.output
+        assert _count(fresh_db, select(func.count()).select_from(Post)) == 800
+        assert _count(fresh_db, select(func.count()).select_from(Comment)) > 0
+        assert _count(fresh_db, select(func.count()).select_from(Reaction)) > 800
+        comments = select(func.count()).where(Comment.post_id == Post.id).scalar_subquery()
+        wrong = select(func.count()).select_from(Post).where(Post.comment_count != comments)
+        assert _count(fresh_db, wrong) == 0
+        reply = Comment.__table__.alias("reply")
+        replies = select(func.count()).where(reply.c.parent_id == Comment.id).scalar_subquery()
+        wrong = select(func.count()).select_from(Comment).where(Comment.reply_count != replies)
+        assert _count(fresh_db, wrong) == 0
+        for kind, model in (("post", Post), ("comment", Comment)):
+            for type_ in ("like", "love", "haha", "wow", "sad", "angry"):
+                counted = (
+                    select(func.count())
+                    .where(
+                        Reaction.target_kind == kind,
+                        Reaction.target_id == model.id,
+                        Reaction.type == type_,
+                    )
+                    .scalar_subquery()
+                )
+                column = getattr(model, f"{type_}_count")
+                wrong = select(func.count()).select_from(model).where(column != counted)
+                assert _count(fresh_db, wrong) == 0, (kind, type_)
+
+    def test_ids_carry_each_rows_creation_time(self, fresh_db: Path) -> None:
+        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+        assert runner.invoke(app, ["seed", "--users", "50"]).exit_code == 0
+        engine = create_engine(f"sqlite:///{fresh_db}")
+        try:
+            with engine.connect() as conn:
+                for model in (User, Post, Comment, Reaction, Follow):
+                    rows = conn.execute(select(model.id, model.created_at)).all()
+                    assert rows, model
+                    for id_, created_at in rows:
+                        assert id_time(id_).replace(tzinfo=None) == created_at.replace(tzinfo=None)
+                # Comments come after their post.
+                late = conn.scalar(
+                    select(func.count())
+                    .select_from(Comment)
+                    .join(Post, Post.id == Comment.post_id)
+                    .where(Comment.created_at < Post.created_at)
+                )
+                assert late == 0
+        finally:
+            engine.dispose()
+
+    def test_visibility_is_mostly_public(self, fresh_db: Path) -> None:
+        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+        assert (
+            runner.invoke(app, ["seed", "--users", "100", "--posts-per-user", "10"]).exit_code == 0
+        )
+        public = _count(
+            fresh_db, select(func.count()).select_from(Post).where(Post.visibility == "public")
+        )
+        assert 600 < public < 950
+
+    def test_celebrities_are_followed_by_many_without_being_friends(self, fresh_db: Path) -> None:
+        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+        result = runner.invoke(app, ["seed", "--users", "300", "--celebrities", "2"])
+        assert result.exit_code == 0, result.output
+        followers = (
+            select(func.count()).select_from(Follow).group_by(Follow.followee_id).subquery().c[0]
+        )
+        assert _count(fresh_db, select(func.max(followers))) > 50
+        friendships = _count(fresh_db, select(func.count()).select_from(Friendship))
+        assert _count(fresh_db, select(func.count()).select_from(Follow)) > friendships + 100
+
+    def test_the_same_rng_seed_gives_the_same_network(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        counts = []
+        for name in ("a", "b"):
+            path = tmp_path / f"{name}.db"
+            monkeypatch.setenv("MINIFB_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+            assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+            result = runner.invoke(app, ["seed", "--users", "60", "--seed", "7"])
+            assert result.exit_code == 0, result.output
+            counts.append(result.output.split("added", 1)[1].split(";")[0])
+        assert counts[0] == counts[1]
+
 
 class TestOpenapi:
     def test_prints_the_spec(self) -> None:
@@ -81,3 +168,47 @@ class TestServe:
         result = runner.invoke(app, ["serve", "--service", "nonsense"])
         assert result.exit_code == 2
         assert "unknown service" in result.output
+
+    def test_unknown_server_is_refused(self) -> None:
+        result = runner.invoke(app, ["serve", "--server", "gunicorn"])
+        assert result.exit_code == 2
+
+    def test_granian_is_the_default_and_gets_the_app_factory(
+        self, monkeypatch: pytest.MonkeyPatch, fresh_db: Path
+    ) -> None:
+        import granian
+
+        calls: list[dict[str, object]] = []
+
+        class FakeGranian:
+            def __init__(self, target: str, **options: object) -> None:
+                calls.append({"target": target, **options})
+
+            def serve(self) -> None:
+                calls.append({"served": True})
+
+        monkeypatch.setenv("MINIFB_SERVICES", "")  # serve sets it; restored after the test
+        monkeypatch.setattr(granian, "Granian", FakeGranian)
+        result = runner.invoke(app, ["serve", "--port", "8123", "--workers", "2"])
+        assert result.exit_code == 0, result.output
+        options, served = calls
+        assert options["target"] == "minifb.main:app_from_env"
+        assert options["factory"] is True
+        assert (options["address"], options["port"], options["workers"]) == ("127.0.0.1", 8123, 2)
+        assert str(options["interface"]) in ("asgi", "Interfaces.ASGI")
+        assert served == {"served": True}
+
+    def test_uvicorn_on_request(self, monkeypatch: pytest.MonkeyPatch, fresh_db: Path) -> None:
+        import uvicorn
+
+        calls: list[tuple[str, dict[str, object]]] = []
+        monkeypatch.setenv("MINIFB_SERVICES", "")
+        monkeypatch.setattr(uvicorn, "run", lambda target, **kw: calls.append((target, kw)))
+        result = runner.invoke(
+            app, ["serve", "--server", "uvicorn", "--host", "127.0.0.2", "--service", "posts"]
+        )
+        assert result.exit_code == 0, result.output
+        [(target, options)] = calls
+        assert target == "minifb.main:app_from_env"
+        assert options["factory"] is True
+        assert options["host"] == "127.0.0.2"

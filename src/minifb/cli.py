@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from minifb.config import Settings
 
@@ -25,6 +33,14 @@ def _prepare_sqlite(settings: Settings) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
+class ServerKind(enum.StrEnum):
+    granian = "granian"
+    uvicorn = "uvicorn"
+
+
+APP_FACTORY = "minifb.main:app_from_env"
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -34,10 +50,14 @@ def serve(
         list[str] | None,
         typer.Option("--service", help="Serve only this service's routes (repeatable)."),
     ] = None,
+    server: Annotated[
+        ServerKind,
+        typer.Option(
+            help="HTTP server: granian (measured faster, docs/performance.md) or uvicorn."
+        ),
+    ] = ServerKind.granian,
 ) -> None:
     """Run the HTTP server (every service in one process unless --service is given)."""
-    import uvicorn
-
     from minifb.api import routers_for
 
     services = service or []
@@ -46,9 +66,19 @@ def serve(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--service") from None
     os.environ["MINIFB_SERVICES"] = ",".join(services)
-    _prepare_sqlite(Settings())
+    settings = Settings()
+    _prepare_sqlite(settings)
+    if server is ServerKind.granian:
+        _serve_granian(host, port, workers, settings.log_level)
+    else:
+        _serve_uvicorn(host, port, workers)
+
+
+def _serve_uvicorn(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
     uvicorn.run(
-        "minifb.main:app_from_env",
+        APP_FACTORY,
         factory=True,
         host=host,
         port=port,
@@ -57,6 +87,26 @@ def serve(
         log_config=None,
         access_log=False,
     )
+
+
+def _serve_granian(host: str, port: int, workers: int, log_level: str) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+
+    level = log_level.lower()
+    Granian(
+        APP_FACTORY,
+        address=host,
+        port=port,
+        workers=workers,
+        factory=True,
+        # ASGI with lifespan: the app builds its adapters once per worker at start-up.
+        interface=Interfaces.ASGI,
+        # Granian reads no proxy headers; the gateway decides whom to trust.
+        log_level=LogLevels(level) if level in LogLevels.__members__ else LogLevels.info,
+        log_access=False,
+    ).serve()
 
 
 @db_app.command("upgrade")
@@ -83,11 +133,22 @@ def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1") -> None:
 def seed(
     users: Annotated[int, typer.Option(min=1, help="How many demo people to add.")] = 100,
     friends: Annotated[int, typer.Option(min=1, help="Average friends a newcomer adds.")] = 8,
+    posts_per_user: Annotated[
+        int, typer.Option(min=0, help="Average posts per person (the bench uses 50).")
+    ] = 5,
+    celebrities: Annotated[
+        int | None,
+        typer.Option(min=0, help="People followed by many (default: one per 2,000 people)."),
+    ] = None,
+    rng_seed: Annotated[int, typer.Option("--seed", help="Seed of the random generator.")] = 42,
 ) -> None:
-    """Add demo people and friendships (password: minifb-demo-password)."""
+    """Add demo people, friends, posts, comments, reactions (password: minifb-demo-password)."""
+    import random
+
     from minifb.kit import ids
     from minifb.kit.db import Database
-    from minifb.seed import DEMO_PASSWORD, seed_people
+    from minifb.seed import DEMO_PASSWORD
+    from minifb.seed import seed as seed_demo
 
     settings = Settings()
     ids.configure(settings.resolved_worker_id)
@@ -95,24 +156,35 @@ def seed(
     async def run() -> None:
         db = Database(settings.database_url, ca_cert=settings.database_ca_cert)
         columns = (
-            TextColumn("{task.description}"),
+            TextColumn("{task.description:<18}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
         )
         try:
             with Progress(*columns) as progress:
-                task = progress.add_task("people", total=users)
-                result = await seed_people(
+                tasks: dict[str, TaskID] = {}
+
+                def advance(phase: str, step: int, total: int) -> None:
+                    if phase not in tasks:
+                        tasks[phase] = progress.add_task(phase, total=total)
+                    progress.update(tasks[phase], advance=step, total=total)
+
+                result = await seed_demo(
                     db,
                     users,
                     friends_per_person=friends,
-                    progress=lambda n: progress.advance(task, n),
+                    posts_per_user=posts_per_user,
+                    celebrities=celebrities,
+                    rng=random.Random(rng_seed),  # noqa: S311 - demo data, not secrets
+                    progress=advance,
                 )
         finally:
             await db.dispose()
         typer.echo(
-            f"added {result.users} people and {result.friendships} friendships; "
+            f"added {result.users} people and {result.friendships} friendships "
+            f"(+{result.follows} celebrity follows), {result.posts} posts, "
+            f"{result.comments} comments, {result.reactions} reactions; "
             f"log in as demo_0 .. with password {DEMO_PASSWORD!r}"
         )
 

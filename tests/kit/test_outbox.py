@@ -177,6 +177,7 @@ class TestAfterCommit:
         async with container.db.transaction() as session:
             after_commit(session, lambda: note("committed"))
             assert ran == []
+
         async def abort() -> None:
             async with container.db.transaction() as session:
                 after_commit(session, lambda: note("rolled back"))

@@ -1,0 +1,464 @@
+"""Load-test each tier: bare ASGI ceiling, GET /api/v1/feed and POST /api/v1/posts.
+
+For each tier (embedded: SQLite + in-process cache; selfhosted: PostgreSQL +
+Redis on localhost) this generates the bench data (or reuses it), starts one
+worker of the app on each server (uvicorn, granian) and the bare ASGI app on
+each, warms every feed up (each token's person's first read rebuilds it),
+then runs interleaved rounds of `wrk -t2 -c64 -d10s --latency` and prints the
+medians and each route's ratio to the bare app on uvicorn of the same run.
+
+    python bench/run.py --tiers embedded,selfhosted --rounds 3
+
+Only 127.0.0.1 is loaded. The selfhosted tier uses its own database
+(`minifb_bench`, dropped at the end unless --keep) and its own Redis key
+prefix (`minifb-bench:`, deleted key by key at the end; never FLUSHDB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+import redis.asyncio as aioredis
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+DATA = BENCH / "data"
+HOST = "127.0.0.1"
+PG_SERVER = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_DATABASE = "minifb_bench"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_PREFIX = "minifb-bench:"
+FEED_PATH = os.environ.get("BENCH_FEED_PATH", "/api/v1/feed?limit=20")
+PORTS = {"bare-uvicorn": 8100, "bare-granian": 8101, "uvicorn": 8110, "granian": 8111}
+CEILING = "bare-uvicorn"
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int = 0
+    socket_errors: int = 0
+
+
+@dataclass
+class Row:
+    tier: str
+    server: str
+    route: str
+    rounds: list[WrkResult] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)
+
+
+def _duration_ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
+
+
+def parse_wrk(output: str) -> WrkResult:
+    """Requests/s, p50, p99 and error counts from `wrk --latency` output."""
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p50 = re.search(r"^\s+50%\s+(\S+)", output, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.M)
+    total = re.search(r"(\d+) requests in", output)
+    if not (rps and p50 and p99 and total):
+        raise ValueError(f"unexpected wrk output:\n{output}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    return WrkResult(
+        rps=float(rps.group(1)),
+        p50_ms=_duration_ms(p50.group(1)),
+        p99_ms=_duration_ms(p99.group(1)),
+        requests=int(total.group(1)),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=sum(int(g) for g in sockets.groups()) if sockets else 0,
+    )
+
+
+def run_wrk(
+    url: str, *, script: Path | None, tokens: Path | None, args: argparse.Namespace
+) -> WrkResult:
+    command = [
+        "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{args.duration}s",
+        "--latency",
+    ]
+    if script is not None:
+        command += ["-s", str(script)]
+    command.append(url)
+    if tokens is not None:
+        command += ["--", str(tokens)]
+    done = subprocess.run(  # noqa: S603 - our own fixed command line
+        command, capture_output=True, text=True, timeout=args.duration + 60, check=True
+    )
+    return parse_wrk(done.stdout)
+
+
+# --- servers ---------------------------------------------------------------------------
+
+
+def _minifb() -> str:
+    beside = Path(sys.executable).parent / "minifb"
+    return str(beside) if beside.exists() else "minifb"
+
+
+def server_command(name: str) -> list[str]:
+    if name == "bare-uvicorn":
+        return [
+            sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH), "bare:app",
+            "--host", HOST, "--port", str(PORTS[name]), "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
+    if name == "bare-granian":
+        return [
+            sys.executable, "-m", "granian", "--interface", "asgi", "--working-dir", str(BENCH),
+            "--host", HOST, "--port", str(PORTS[name]), "--log-level", "warning", "bare:app",
+        ]  # fmt: skip
+    return [_minifb(), "serve", "--server", name, "--host", HOST, "--port", str(PORTS[name])]
+
+
+@contextmanager
+def started(names: list[str], env: dict[str, str], logs: Path) -> Iterator[None]:
+    """Start each server in a process group of its own; stop every one on the way out."""
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    logs.mkdir(parents=True, exist_ok=True)
+    try:
+        for name in names:
+            with (logs / f"{name}.log").open("wb") as log:
+                procs[name] = subprocess.Popen(  # noqa: S603 - our own fixed command line
+                    server_command(name),
+                    env=env,
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        for name in names:
+            wait_ready(name, procs[name], logs)
+        yield
+    finally:
+        for name, proc in procs.items():
+            stop(name, proc)
+
+
+def wait_ready(name: str, proc: subprocess.Popen[bytes], logs: Path, timeout: float = 60) -> None:
+    path = "/" if name.startswith("bare") else "/health"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited: see {logs / (name + '.log')}")
+        try:
+            if httpx.get(f"http://{HOST}:{PORTS[name]}{path}", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} did not answer within {timeout:.0f} s")
+
+
+def stop(name: str, proc: subprocess.Popen[bytes]) -> None:
+    # The group holds the server and any worker it forked; it was started by us.
+    for sig, wait in ((signal.SIGINT, 10), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        if proc.poll() is not None:
+            break
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            print(f"{name} ignored {sig.name}", flush=True)
+
+
+# --- tiers -----------------------------------------------------------------------------
+
+
+def tier_env(tier: str) -> dict[str, str]:
+    home = DATA / tier
+    env = {
+        **os.environ,
+        "MINIFB_ENVIRONMENT": "development",
+        "MINIFB_VAR_DIR": str(home / "var"),
+        "MINIFB_STORAGE_URL": f"file://{home / 'var' / 'media'}",
+        "MINIFB_EVENTS_URL": "memory://",
+        "MINIFB_RATE_LIMIT": "off",
+        "MINIFB_AUTH_THROTTLE": "off",
+        "MINIFB_LOG_LEVEL": "WARNING",
+        "MINIFB_ACCESS_TOKEN_TTL": "3600",
+    }
+    if tier == "embedded":
+        env["MINIFB_DATABASE_URL"] = f"sqlite+aiosqlite:///{home / 'minifb.db'}"
+        env["MINIFB_CACHE_URL"] = "memory://"
+    elif tier == "selfhosted":
+        base = PG_SERVER.rpartition("/")[0]
+        env["MINIFB_DATABASE_URL"] = (
+            f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{PG_DATABASE}"
+        )
+        env["MINIFB_CACHE_URL"] = REDIS_URL
+        env["MINIFB_CACHE_PREFIX"] = REDIS_PREFIX
+    else:
+        raise SystemExit(f"unknown tier {tier!r}: embedded or selfhosted")
+    return env
+
+
+async def _pg(statement: str) -> None:
+    conn = await asyncpg.connect(PG_SERVER)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def _pg_exists() -> bool:
+    conn = await asyncpg.connect(PG_SERVER)
+    try:
+        return bool(
+            await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PG_DATABASE)
+        )
+    finally:
+        await conn.close()
+
+
+async def clear_redis_prefix() -> int:
+    """Delete our prefix's keys in bounded SCAN batches; other keys are never touched."""
+    client = aioredis.from_url(REDIS_URL)
+    deleted = 0
+    try:
+        cursor = 0
+        for _ in range(100_000):  # bounded: SCAN ends when the cursor returns to 0
+            cursor, keys = await client.scan(cursor=cursor, match=f"{REDIS_PREFIX}*", count=1000)
+            if keys:
+                deleted += await client.unlink(*keys)
+            if cursor == 0:
+                break
+    finally:
+        await client.aclose()
+    return deleted
+
+
+def prepare_tier(tier: str, env: dict[str, str], args: argparse.Namespace) -> Path:
+    home = DATA / tier
+    if args.fresh:
+        if tier == "embedded":
+            for suffix in ("", "-wal", "-shm"):
+                (home / f"minifb.db{suffix}").unlink(missing_ok=True)
+        elif asyncio.run(_pg_exists()):
+            asyncio.run(_pg(f'DROP DATABASE "{PG_DATABASE}" WITH (FORCE)'))
+    if tier == "selfhosted":
+        if not asyncio.run(_pg_exists()):
+            asyncio.run(_pg(f'CREATE DATABASE "{PG_DATABASE}"'))
+        print(f"cleared {asyncio.run(clear_redis_prefix())} redis keys under {REDIS_PREFIX!r}")
+    tokens = home / "tokens.txt"
+    generate = [
+        sys.executable,
+        str(BENCH / "generate.py"),
+        "--users",
+        str(args.users),
+        "--posts-per-user",
+        str(args.posts_per_user),
+        "--tokens",
+        str(args.tokens),
+        "--tokens-out",
+        str(tokens),
+    ]
+    subprocess.run(  # noqa: S603 - our own fixed command line
+        generate,
+        env={**env, "MINIFB_WORKER_ID": "1000"},
+        cwd=ROOT,
+        check=True,
+        timeout=1800,
+    )
+    return tokens
+
+
+def cleanup_tier(tier: str, args: argparse.Namespace) -> None:
+    if tier != "selfhosted":
+        return
+    print(f"cleared {asyncio.run(clear_redis_prefix())} redis keys under {REDIS_PREFIX!r}")
+    if not args.keep:
+        asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
+        print(f"dropped database {PG_DATABASE}")
+
+
+async def warm_up(server: str, tokens: list[str], concurrency: int = 16) -> dict[int, int]:
+    """Read every token's feed once (a cold feed is rebuilt); returns status counts."""
+    statuses: dict[int, int] = {}
+    queue = list(tokens)
+    limits = httpx.Limits(max_connections=concurrency)
+    deadline = time.monotonic() + 600
+    async with httpx.AsyncClient(
+        base_url=f"http://{HOST}:{PORTS[server]}", limits=limits, timeout=30
+    ) as client:
+
+        async def worker() -> None:
+            while queue and time.monotonic() < deadline:
+                token = queue.pop()
+                response = await client.get(FEED_PATH, headers={"Authorization": f"Bearer {token}"})
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return statuses
+
+
+def probe_post(server: str, token: str) -> int:
+    response = httpx.post(
+        f"http://{HOST}:{PORTS[server]}/api/v1/posts",
+        json={"text": "bench probe", "visibility": "public", "media_ids": []},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    return response.status_code
+
+
+def run_tier(tier: str, args: argparse.Namespace) -> list[Row]:
+    env = tier_env(tier)
+    tokens_file = prepare_tier(tier, env, args)
+    tokens = [t for t in tokens_file.read_text().splitlines() if t]
+    servers = [s for s in args.servers.split(",") if s]
+    bare = [f"bare-{s}" for s in servers if f"bare-{s}" in PORTS]
+    if CEILING not in bare:
+        bare.insert(0, CEILING)
+    rows: dict[tuple[str, str], Row] = {}
+    try:
+        with started(bare + servers, env, DATA / tier / "logs"):
+            scenarios: list[tuple[str, str]] = [
+                (b.removeprefix("bare-"), "bare ASGI") for b in bare
+            ]
+            for server in servers:
+                began = time.monotonic()
+                statuses = asyncio.run(warm_up(server, tokens))
+                print(f"{tier}/{server}: warm-up {statuses} in {time.monotonic() - began:.0f} s")
+                if statuses.get(200, 0) >= len(tokens) * 0.9:
+                    scenarios.append((server, "GET /feed"))
+                else:
+                    print(f"{tier}/{server}: GET {FEED_PATH} is not working; skipped")
+                status = probe_post(server, tokens[0])
+                if status in (200, 201):
+                    scenarios.append((server, "POST /posts"))
+                else:
+                    print(f"{tier}/{server}: POST /api/v1/posts answered {status}; skipped")
+            # Interleave: the same kind of run is spread over the whole run, and the order
+            # turns each round, so drift of a noisy machine hits every scenario alike.
+            scenarios.sort(key=lambda s: ("bare ASGI", "GET /feed", "POST /posts").index(s[1]))
+            for round_no in range(args.rounds):
+                shift = round_no % len(scenarios)
+                results: dict[tuple[str, str], WrkResult] = {}
+                for server, route in scenarios[shift:] + scenarios[:shift]:
+                    port = PORTS[f"bare-{server}" if route == "bare ASGI" else server]
+                    url = f"http://{HOST}:{port}" + ("/" if route == "bare ASGI" else "")
+                    script = {"GET /feed": "feed.lua", "POST /posts": "post.lua"}.get(route)
+                    result = run_wrk(
+                        url,
+                        script=BENCH / "wrk" / script if script else None,
+                        tokens=tokens_file if script else None,
+                        args=args,
+                    )
+                    results[(server, route)] = result
+                    print(
+                        f"{tier} round {round_no + 1} {server:8} {route:12} "
+                        f"{result.rps:9.0f} req/s p50 {result.p50_ms:7.2f} ms "
+                        f"p99 {result.p99_ms:8.2f} ms non-2xx {result.non_2xx} "
+                        f"socket errors {result.socket_errors}",
+                        flush=True,
+                    )
+                    time.sleep(1)
+                ceiling = results[("uvicorn", "bare ASGI")].rps
+                for (server, route), result in results.items():
+                    row = rows.setdefault((server, route), Row(tier, server, route))
+                    row.rounds.append(result)
+                    row.ratios.append(result.rps / ceiling if ceiling else 0.0)
+    finally:
+        cleanup_tier(tier, args)
+    return list(rows.values())
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| tier | server | route | req/s | p50 ms | p99 ms | ratio to bare ASGI (uvicorn) "
+        "| non-2xx | socket errors |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        med = statistics.median
+        lines.append(
+            f"| {row.tier} | {row.server} | {row.route} "
+            f"| {med(r.rps for r in row.rounds):,.0f} "
+            f"| {med(r.p50_ms for r in row.rounds):.2f} "
+            f"| {med(r.p99_ms for r in row.rounds):.2f} "
+            f"| {med(row.ratios):.3f} "
+            f"| {sum(r.non_2xx for r in row.rounds)} "
+            f"| {sum(r.socket_errors for r in row.rounds)} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--tiers", default=env("BENCH_TIERS", "embedded,selfhosted"))
+    parser.add_argument("--servers", default=env("BENCH_SERVERS", "uvicorn,granian"))
+    parser.add_argument("--rounds", type=int, default=int(env("BENCH_ROUNDS", "3")))
+    parser.add_argument("--duration", type=int, default=int(env("BENCH_DURATION", "10")))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--users", type=int, default=int(env("BENCH_USERS", "10000")))
+    parser.add_argument(
+        "--posts-per-user", type=int, default=int(env("BENCH_POSTS_PER_USER", "50"))
+    )
+    parser.add_argument("--tokens", type=int, default=int(env("BENCH_TOKENS_COUNT", "2000")))
+    parser.add_argument("--fresh", action="store_true", help="drop the tier's data and seed again")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the selfhosted database for the next run"
+    )
+    args = parser.parse_args(argv)
+    if not 1 <= args.rounds <= 20 or not 1 <= args.duration <= 120:
+        parser.error("rounds must be 1..20 and duration 1..120 s")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install -y wrk")
+    all_rows: list[Row] = []
+    for tier in [t for t in args.tiers.split(",") if t]:
+        all_rows += run_tier(tier, args)
+    print()
+    print(
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency; "
+        f"medians of {args.rounds} interleaved rounds; {args.users} people, "
+        f"{args.users * args.posts_per_user} posts, {args.tokens} tokens"
+    )
+    print(table(all_rows))
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = DATA / f"results-{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps([asdict(r) for r in all_rows], indent=2))
+    print(f"raw figures: {out}")
+
+
+if __name__ == "__main__":
+    main()
