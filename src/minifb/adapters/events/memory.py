@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from minifb.adapters.events.base import Event, Handler
+from minifb.kit.aio import cancel_and_wait
 
 log = logging.getLogger("minifb.events")
 
@@ -18,7 +18,8 @@ class _Consumer:
     name: str
     types: frozenset[str]
     handler: Handler
-    queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+    # None asks the delivery task to stop once what was queued before it is done.
+    queue: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
 
     def wants(self, event: Event) -> bool:
@@ -66,19 +67,26 @@ class MemoryEventBus:
     async def ping(self) -> None:
         return None
 
-    async def close(self) -> None:
-        for consumer in self._consumers:
-            if consumer.task is not None:
-                consumer.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await consumer.task
-                consumer.task = None
+    async def close(self, *, grace: float = 5.0) -> None:
+        """Deliver what is already queued (for up to `grace` seconds), then stop."""
+        running = [c for c in self._consumers if c.task is not None]
+        for consumer in running:
+            consumer.queue.put_nowait(None)
+        tasks = {c.task for c in running if c.task is not None}
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=grace)
+            for task in late:
+                await cancel_and_wait(task, grace=1.0)
+        for consumer in running:
+            consumer.task = None
         self._started = False
 
     async def _deliver(self, consumer: _Consumer) -> None:
         while True:
             event = await consumer.queue.get()
             try:
+                if event is None:
+                    return
                 await self._handle(consumer, event)
             finally:
                 consumer.queue.task_done()

@@ -1,0 +1,22 @@
+"""Small asyncio helpers shared by the background loops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+log = logging.getLogger("minifb.tasks")
+
+
+async def cancel_and_wait(task: asyncio.Task[None], *, grace: float = 5.0) -> None:
+    """Cancel a background task and wait for it, but never hang a shutdown on it.
+
+    A library that swallows a cancellation (seen under a database driver's
+    cleanup) would leave a plain `await task` waiting forever.
+    """
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=grace)
+    if not done:
+        log.warning("task %s did not stop within %.1f s; leaving it", task.get_name(), grace)
+    elif not task.cancelled() and task.exception() is not None:
+        log.error("task %s failed", task.get_name(), exc_info=task.exception())
