@@ -9,6 +9,7 @@ from minifb.adapters.events import EventBus, create_event_bus
 from minifb.adapters.secrets import SecretStore, create_secret_store
 from minifb.adapters.telemetry.metrics import Metrics
 from minifb.auth.passwords import PasswordHasher
+from minifb.auth.revocations import Revocations
 from minifb.auth.tokens import AccessTokenCodec, KeySet, load_keyset
 from minifb.config import Settings
 from minifb.kit import ids
@@ -29,13 +30,16 @@ class Container:
     keyset: KeySet
     tokens: AccessTokenCodec
     passwords: PasswordHasher
+    revocations: Revocations
     metrics: Metrics
 
     async def start(self) -> None:
+        await self.revocations.start()
         await self.bus.start()
         await self.relay.start()
 
     async def close(self) -> None:
+        await self.revocations.stop()
         await self.relay.stop()
         await self.bus.close()
         await self.cache.close()
@@ -72,5 +76,7 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
         keyset=keyset,
         tokens=tokens,
         passwords=PasswordHasher(),
+        # A minute past the token lifetime covers clocks that disagree a little.
+        revocations=Revocations(cache, keep_seconds=settings.access_token_ttl + 60),
         metrics=metrics or Metrics(),
     )

@@ -7,13 +7,11 @@ and on Redis (`MINIFB_TEST_REDIS_URL`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from minifb.adapters.cache import Cache
@@ -21,18 +19,10 @@ from minifb.adapters.events import Event
 from minifb.models import OutboxEvent
 from minifb.posts import feed
 from tests.factories import Person, befriend, register
+from tests.posts.conftest import settle
 from tests.users.conftest import QueryLog
 
 API = "/api/v1"
-
-
-async def settle(app: FastAPI) -> None:
-    """Wait until every committed event has been relayed and handled by every consumer."""
-    container = app.state.container
-    for _ in range(3):  # handlers may record events of their own
-        while await container.relay.relay_once():
-            pass
-        await container.bus.drain()
 
 
 def cache_of(app: FastAPI) -> Cache:
@@ -100,21 +90,6 @@ async def people(client: httpx.AsyncClient, n: int) -> list[Person]:
 
 def newest_first(ids: list[str]) -> list[str]:
     return sorted(ids, key=int, reverse=True)
-
-
-@pytest.fixture
-def queries(app: FastAPI) -> Iterator[QueryLog]:
-    """The SQL the app runs while `recording` (the users suite's fixture, for this app)."""
-    log = QueryLog()
-    engine = app.state.container.db.engine.sync_engine
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if log.recording:
-            log.statements.append(statement)
-
-    sa_event.listen(engine, "before_cursor_execute", record)
-    yield log
-    sa_event.remove(engine, "before_cursor_execute", record)
 
 
 class TestFanOut:
@@ -318,12 +293,12 @@ class TestCost:
         calls = CacheCalls(monkeypatch, cache_of(app))
         body = await read(client, reader, limit=20)
         assert len(body["items"]) == 20
-        # The gateway's rate limit (incr) and the token's session check (exists)
-        # come with every request; the page and its posts are one more.
-        assert calls.calls == ["incr", "exists", "zread"]
+        # The gateway's rate limit (incr) comes with every request (ended logins
+        # are checked in memory); the page and its posts are one more.
+        assert calls.calls == ["incr", "zread"]
         calls.calls.clear()
         assert len(await feed_ids(client, reader, limit=20, cursor=body["next_cursor"])) == 10
-        assert calls.calls == ["incr", "exists", "zread"]
+        assert calls.calls == ["incr", "zread"]
 
 
 class TestRebuild:

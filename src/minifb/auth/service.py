@@ -25,10 +25,10 @@ from minifb.auth.schemas import (
 )
 from minifb.auth.tokens import hash_refresh_token, new_refresh_token
 from minifb.bootstrap import Container
-from minifb.kit.db import utcnow
+from minifb.kit.db import after_commit, utcnow
 from minifb.kit.errors import InvalidInput
 from minifb.kit.ids import new_id
-from minifb.kit.security import Principal, revoked_session_key
+from minifb.kit.security import Principal
 from minifb.models import AuthSession, Credential, RefreshToken
 from minifb.users import service as users
 
@@ -175,6 +175,6 @@ async def _revoke(
     session: AsyncSession, c: Container, user_id: int, *, only: int | None = None
 ) -> None:
     ended = await repo.revoke_sessions(session, user_id=user_id, now=utcnow(), only=only)
-    # Access tokens are self-contained: remember the ended logins until they expire.
-    ttl = c.settings.access_token_ttl + 60
-    await c.cache.set_many({revoked_session_key(sid): b"1" for sid in ended}, ttl=ttl)
+    # Access tokens are self-contained: their logins must be known as ended too,
+    # once the ending is committed.
+    after_commit(session, lambda: c.revocations.revoke(ended))

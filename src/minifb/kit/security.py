@@ -15,11 +15,6 @@ from minifb.kit.errors import Unauthorized
 _bearer = HTTPBearer(auto_error=False, description="An access token from /auth/login.")
 
 
-def revoked_session_key(session_id: int) -> str:
-    """Cache key marking a login as ended, for as long as its access tokens live."""
-    return f"auth:revoked:{session_id}"
-
-
 @dataclass(frozen=True, slots=True)
 class Principal:
     user_id: int
@@ -38,7 +33,7 @@ async def current_principal(
     except InvalidToken:
         raise Unauthorized("The access token is not valid.") from None
     # Logout and password change end a login at once, not when its token expires.
-    if await container.cache.exists(revoked_session_key(claims.session_id)):
+    if container.revocations.is_revoked(claims.session_id):
         raise Unauthorized("This session has ended.")
     principal = Principal(claims.user_id, claims.session_id)
     request.state.principal = principal
