@@ -187,6 +187,11 @@ async def seed(
         now_ms=now_ms,
         progress=progress,
     )
+    # Fresh statistics: planning on an unanalysed bulk load, PostgreSQL picked
+    # an index scan of every post reaction (15 ms) for a 0.07 ms lookup.
+    async with db.engine.connect() as conn:
+        await conn.exec_driver_sql("ANALYZE")
+        await conn.commit()
     return SeedResult(count, friendships, follows, posts, comments, reactions)
 
 

@@ -45,15 +45,31 @@ def events(app: FastAPI) -> Events:
 
 
 @pytest.fixture
-def queries(app: FastAPI) -> Iterator[QueryLog]:
-    """Record the statements the app's engine executes while `recording`."""
+def queries(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[QueryLog]:
+    """Record the statements the app runs while `recording`: through its engine, and
+    straight on the driver through `Database.fetch` (the feed's warm path)."""
     log = QueryLog()
-    engine = app.state.container.db.engine.sync_engine
+    db = app.state.container.db
+    engine = db.engine.sync_engine
+    direct = False  # inside Database.fetch, which on SQLite also passes the engine
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if log.recording:
+        if log.recording and not direct:
             log.statements.append(statement)
 
+    fetch = db.fetch
+
+    async def recorded_fetch(sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        nonlocal direct
+        if log.recording:
+            log.statements.append(sql)
+        direct = True
+        try:
+            return await fetch(sql, *params)
+        finally:
+            direct = False
+
+    monkeypatch.setattr(db, "fetch", recorded_fetch)
     event.listen(engine, "before_cursor_execute", record)
     yield log
     event.remove(engine, "before_cursor_execute", record)

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from minifb.adapters.cache import Cache
 from minifb.adapters.cache.base import ZRange
 from minifb.config import Settings
+from minifb.kit.db import Database
 from minifb.kit.ids import SEQUENCE_BITS
 from minifb.kit.pagination import encode_cursor
 from minifb.models.post import Visibility
@@ -167,7 +168,7 @@ class _Window:
 
 
 async def read_feed(
-    session: AsyncSession,
+    db: Database,
     cache: Cache,
     settings: Settings,
     viewer_id: int,
@@ -180,7 +181,8 @@ async def read_feed(
     Newest first, posts older than `after` when given. Posts the viewer may no
     longer see are dropped and further ids read instead (up to `MAX_BATCHES`
     batches), so a page is full whenever enough visible posts remain. Warm,
-    this costs one cache round trip and the one query of the viewer's ties.
+    this costs one cache round trip and the one query of the viewer's ties,
+    run outside any transaction; a session is opened only for the cold steps.
     """
     items: list[bytes] = []
     before = after
@@ -188,13 +190,13 @@ async def read_feed(
     more = False
     for _ in range(MAX_BATCHES):
         want = limit - len(items)
-        window = await _window(session, cache, settings, viewer_id, before, want + 1, authors)
+        window = await _window(db, cache, settings, viewer_id, before, want + 1, authors)
         authors = window.authors
         batch = window.ids[:want]
         more = len(window.ids) > want
         if not batch:
             break
-        items += await _render(session, cache, viewer_id, batch, window.cached)
+        items += await _render(db, cache, viewer_id, batch, window.cached)
         before = batch[-1]
         if len(items) == limit or not more:
             break
@@ -202,7 +204,7 @@ async def read_feed(
 
 
 async def _window(
-    session: AsyncSession,
+    db: Database,
     cache: Cache,
     settings: Settings,
     viewer_id: int,
@@ -213,15 +215,17 @@ async def _window(
     """Up to `count` ids older than `before`, from the feed and the merged big authors."""
     window = await _read(cache, settings, viewer_id, before, count, head=authors is None)
     if window is None:  # not complete: build it, then page the fresh ids
-        ids, authors = await rebuild(session, cache, settings, viewer_id)
+        async with db.transaction() as session:
+            ids, authors = await rebuild(session, cache, settings, viewer_id)
         window = _Window([i for i in ids if before is None or i < before][:count])
     elif authors is None:
         authors = window.authors
     window.authors = authors
     if authors:
-        merged = await repo.posts_of(
-            session, authors, viewer_id=viewer_id, before=before, limit=count
-        )
+        async with db.transaction() as session:
+            merged = await repo.posts_of(
+                session, authors, viewer_id=viewer_id, before=before, limit=count
+            )
         window.ids = sorted(set(window.ids).union(merged), reverse=True)[:count]
     return window
 
@@ -270,7 +274,7 @@ async def _read(
 
 
 async def _render(
-    session: AsyncSession,
+    db: Database,
     cache: Cache,
     viewer_id: int,
     post_ids: Sequence[int],
@@ -283,13 +287,14 @@ async def _render(
     hand: one query for the viewer's reactions and ties with the authors.
     """
     if any(i not in cached for i in post_ids):
-        return await views.render_posts(session, cache, viewer_id, post_ids)
+        async with db.transaction() as session:
+            return await views.render_posts(session, cache, viewer_id, post_ids)
     meta: dict[int, tuple[int, str]] = {}
     for post_id in post_ids:
         shared = orjson.loads(cached[post_id][0])
         meta[post_id] = (int(shared["author"]["id"]), shared["visibility"])
     authors = {author for author, _ in meta.values()} - {viewer_id}
-    rows = await posts_repo.viewer_context(session, viewer_id, people=authors, post_ids=post_ids)
+    rows = await posts_repo.viewer_context_direct(db, viewer_id, people=authors, post_ids=post_ids)
     rel = relations_of(rows)
     mine = {i: t for kind, i, t in rows if kind == "r"}
     return [

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from minifb.kit.deps import CacheDep, SessionDep, SettingsDep
+from minifb.kit.deps import ContainerDep
 from minifb.kit.pagination import PageDep
 from minifb.kit.schemas import Page
 from minifb.kit.security import CurrentUser
@@ -28,15 +28,10 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/feed", response_model=None, responses=_RESPONSES)
-async def get_feed(
-    principal: CurrentUser,
-    session: SessionDep,
-    cache: CacheDep,
-    settings: SettingsDep,
-    page: PageDep,
-) -> Response:
+async def get_feed(principal: CurrentUser, c: ContainerDep, page: PageDep) -> Response:
     """Posts of the people you follow and your own, that you may see, newest first."""
+    # No request session: the warm path needs no transaction (feed.read_feed).
     body = await feed.read_feed(
-        session, cache, settings, principal.user_id, after=page.after, limit=page.limit
+        c.db, c.cache, c.settings, principal.user_id, after=page.after, limit=page.limit
     )
     return Response(content=body, media_type="application/json")

@@ -13,23 +13,20 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Result,
-    String,
     delete,
-    literal,
-    null,
     or_,
     select,
-    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from minifb.kit.db import insert_ignore
-from minifb.models import Block, Comment, Friendship, IdempotencyKey, Post, Reaction, User
+from minifb.kit.db import Database, insert_ignore
+from minifb.models import Block, Comment, IdempotencyKey, Post, Reaction, User
 from minifb.models.post import Visibility
 from minifb.models.reaction import TargetKind
 
@@ -79,39 +76,67 @@ async def load_posts(session: AsyncSession, post_ids: Collection[int]) -> Sequen
     return (await session.execute(query)).all()
 
 
+# The viewer's reactions to a page of posts ('r', post id, type), friendships with
+# its authors ('f', id, NULL) and blocks either way with them ('b', id, NULL), in
+# one statement written per dialect: it runs on every page of every feed, so it
+# skips SQL compilation and, via `Database.fetch`, the session too.
+_VIEWER_TIES = """
+SELECT 'r', target_id, type FROM reactions
+ WHERE user_id = {viewer} AND target_kind = 'post' AND target_id {in_posts}
+UNION ALL SELECT 'f', friend_id, NULL FROM friendships
+ WHERE user_id = {viewer} AND friend_id {in_people}
+UNION ALL SELECT 'b', blocked_id, NULL FROM blocks
+ WHERE blocker_id = {viewer} AND blocked_id {in_people}
+UNION ALL SELECT 'b', blocker_id, NULL FROM blocks
+ WHERE blocked_id = {viewer} AND blocker_id {in_people}
+"""
+VIEWER_TIES_SQL = {
+    "postgresql": _VIEWER_TIES.format(
+        viewer="$1", in_posts="= ANY($2::bigint[])", in_people="= ANY($3::bigint[])"
+    ),
+    "sqlite": _VIEWER_TIES.format(
+        viewer="?1",
+        in_posts="IN (SELECT value FROM json_each(?2))",
+        in_people="IN (SELECT value FROM json_each(?3))",
+    ),
+}
+Ties = list[tuple[str, int, str | None]]
+
+
+def _ties_params(
+    dialect: str, viewer_id: int, people: Collection[int], post_ids: Collection[int]
+) -> tuple[Any, ...]:
+    if dialect == "postgresql":
+        return (viewer_id, list(post_ids), list(people))
+    return (viewer_id, orjson.dumps(list(post_ids)).decode(), orjson.dumps(list(people)).decode())
+
+
+def _ties(rows: Sequence[Any]) -> Ties:
+    return [(str(kind), int(i), None if t is None else str(t)) for kind, i, t in rows]
+
+
 async def viewer_context(
     session: AsyncSession, viewer_id: int, *, people: Collection[int], post_ids: Collection[int]
-) -> list[tuple[str, int, str | None]]:
-    """In one query: the viewer's reactions to `post_ids` (`'r', post id, type`), friendships
-    with `people` (`'f', id, None`) and blocks either way with them (`'b', id, None`)."""
-    typ = String(8)
-    parts: list[Any] = []
-    if post_ids:
-        parts.append(
-            select(literal("r", typ), Reaction.target_id, Reaction.type.cast(typ)).where(
-                Reaction.user_id == viewer_id,
-                Reaction.target_kind == TargetKind.post,
-                Reaction.target_id.in_(list(post_ids)),
-            )
-        )
-    if people:
-        ids = list(people)
-        parts += [
-            select(literal("f", typ), Friendship.friend_id, null().cast(typ)).where(
-                Friendship.user_id == viewer_id, Friendship.friend_id.in_(ids)
-            ),
-            select(literal("b", typ), Block.blocked_id, null().cast(typ)).where(
-                Block.blocker_id == viewer_id, Block.blocked_id.in_(ids)
-            ),
-            select(literal("b", typ), Block.blocker_id, null().cast(typ)).where(
-                Block.blocked_id == viewer_id, Block.blocker_id.in_(ids)
-            ),
-        ]
-    if not parts:
+) -> Ties:
+    """In one query, inside the session's transaction (so it sees its own writes):
+    the viewer's reactions to `post_ids` and ties with `people` (see VIEWER_TIES_SQL)."""
+    if not people and not post_ids:
         return []
-    query: Any = parts[0] if len(parts) == 1 else union_all(*parts)
-    rows: Sequence[Any] = (await session.execute(query)).all()
-    return [(str(kind), int(i), None if t is None else str(t)) for kind, i, t in rows]
+    conn = await session.connection()
+    dialect = conn.dialect.name
+    params = _ties_params(dialect, viewer_id, people, post_ids)
+    result = await conn.exec_driver_sql(VIEWER_TIES_SQL[dialect], params)
+    return _ties(result.all())
+
+
+async def viewer_context_direct(
+    db: Database, viewer_id: int, *, people: Collection[int], post_ids: Collection[int]
+) -> Ties:
+    """`viewer_context` outside any transaction, straight on the driver (the feed's warm path)."""
+    if not people and not post_ids:
+        return []
+    params = _ties_params(db.dialect, viewer_id, people, post_ids)
+    return _ties(await db.fetch(VIEWER_TIES_SQL[db.dialect], *params))
 
 
 # Posts
