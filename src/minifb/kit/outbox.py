@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.events import Event, EventBus, Handler
+from minifb.kit.aio import cancel_and_wait
 from minifb.kit.db import Database, insert_ignore, utcnow
 from minifb.kit.ids import new_id
 from minifb.models import OutboxEvent, ProcessedEvent
@@ -88,9 +89,7 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def _run(self) -> None:
