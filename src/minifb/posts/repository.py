@@ -19,6 +19,7 @@ from sqlalchemy import (
     CursorResult,
     Result,
     delete,
+    insert,
     or_,
     select,
     update,
@@ -150,24 +151,22 @@ async def insert_post(
     text: str,
     visibility: Visibility,
     created_at: datetime,
-) -> None:
-    session.add(
-        Post(
+) -> Any:
+    """Insert a post (a Core statement: no unit of work on the hot write path) and return
+    its author's card (`username`, `display_name`, `avatar_url`), or None if gone."""
+    await session.execute(
+        insert(Post).values(
             id=post_id,
             author_id=author_id,
             text=text,
             visibility=visibility,
             created_at=created_at,
             comment_count=0,
-            like_count=0,
-            love_count=0,
-            haha_count=0,
-            wow_count=0,
-            sad_count=0,
-            angry_count=0,
+            **{f"{t}_count": 0 for t in REACTION_TYPES},
         )
     )
-    await session.flush()
+    query = select(User.username, User.display_name, User.avatar_url).where(User.id == author_id)
+    return (await session.execute(query)).first()
 
 
 async def post_meta(

@@ -27,7 +27,7 @@ async def create_post(
 ) -> bytes:
     """Publish a post; emits `post.created`. Returns the post as its author sees it."""
     post_id, now = new_id(), utcnow()
-    await repo.insert_post(
+    author = await repo.insert_post(
         session,
         post_id=post_id,
         author_id=author_id,
@@ -35,6 +35,8 @@ async def create_post(
         visibility=body.visibility,
         created_at=now,
     )
+    if author is None:  # the account was deleted while its token still lived
+        raise UserNotFound()
     record_event(
         session,
         "post.created",
@@ -46,7 +48,22 @@ async def create_post(
             "created_at": now.isoformat(),
         },
     )
-    return await views.render_post(session, cache, author_id, post_id, fresh=True)
+    # Everything the answer holds is in hand: no read back, and the followers'
+    # feeds find the post cached as soon as the transaction has committed.
+    return views.new_post(
+        session,
+        cache,
+        views.NewPost(
+            id=post_id,
+            author_id=author_id,
+            username=author.username,
+            display_name=author.display_name,
+            avatar_url=author.avatar_url,
+            text=body.text,
+            visibility=body.visibility,
+            created_at=now,
+        ),
+    )
 
 
 async def get_post(session: AsyncSession, cache: Cache, viewer_id: int, post_id: int) -> bytes:

@@ -20,13 +20,15 @@ and ties with the authors. Visibility is decided by `visibility.may_see`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.cache import Cache
 from minifb.kit.db import after_commit
+from minifb.models.post import Visibility
 from minifb.posts import repository as repo
 from minifb.posts.exceptions import PostNotFound
 from minifb.posts.visibility import may_see, relations_of
@@ -53,6 +55,39 @@ def invalidate(session: AsyncSession, cache: Cache, post_id: int, *, body: bool 
         await cache.delete(*keys)
 
     after_commit(session, drop)
+
+
+class NewPost(NamedTuple):
+    """A post just written, with its author's card: all a first answer needs."""
+
+    id: int
+    author_id: int
+    username: str
+    display_name: str
+    avatar_url: str | None
+    text: str
+    visibility: Visibility
+    created_at: datetime
+    edited_at: datetime | None = None
+    comment_count: int = 0
+    like_count: int = 0
+    love_count: int = 0
+    haha_count: int = 0
+    wow_count: int = 0
+    sad_count: int = 0
+    angry_count: int = 0
+
+
+def new_post(session: AsyncSession, cache: Cache, post: NewPost) -> bytes:
+    """The JSON of a post just written, as its author sees it; cached once committed."""
+    body, counts = _body(post), _counts(post)
+    fill = dict(zip(post_keys(post.id), (body, counts), strict=True))
+
+    async def warm() -> None:
+        await cache.set_many(fill, ttl=CACHE_TTL)
+
+    after_commit(session, warm)
+    return _splice(body, counts, None)
 
 
 def _body(row: Any) -> bytes:
