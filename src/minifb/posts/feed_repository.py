@@ -74,14 +74,26 @@ async def followers(session: AsyncSession, author_id: int) -> list[int]:
 
 async def feed_ids(session: AsyncSession, viewer_id: int, *, limit: int) -> list[int]:
     """A feed from scratch: the newest posts of the viewer and of whom they follow, visible to
-    them, newest first."""
-    followed = select(Follow.followee_id).where(Follow.follower_id == viewer_id)
+    them, newest first.
+
+    The people come first, as plain lists: given them, the database reads each
+    author's newest posts by the (author_id, id) index. One statement with the
+    follows as a subquery let PostgreSQL walk every post newest first instead
+    (a second per rebuild on 500,000 posts).
+    """
+    followed = set(
+        await session.scalars(select(Follow.followee_id).where(Follow.follower_id == viewer_id))
+    )
+    authors = (followed - set(await session.scalars(_hidden_from(viewer_id)))) | {viewer_id}
+    friends = set(await session.scalars(_friends_of(viewer_id))) & authors
+    visible = or_(
+        Post.author_id == viewer_id,
+        Post.visibility == Visibility.public,
+        and_(Post.visibility == Visibility.friends, Post.author_id.in_(friends)),
+    )
     query = (
         select(Post.id)
-        .where(
-            or_(Post.author_id == viewer_id, Post.author_id.in_(followed)),
-            _visible_to(viewer_id),
-        )
+        .where(Post.author_id.in_(authors), visible)
         .order_by(Post.id.desc())
         .limit(limit)
     )
