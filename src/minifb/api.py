@@ -15,10 +15,11 @@ from minifb.users.endpoints import router as users_router
 PREFIX = "/api/v1"
 
 # service name -> (routers under /api/v1, routers at the root)
+# Routes are matched in this order: the feed, the hottest route, goes first.
 SERVICES: dict[str, tuple[list[APIRouter], list[APIRouter]]] = {
+    "posts": ([feed_router, posts_router], []),
     "auth": ([auth_router], [auth_well_known]),
     "users": ([users_router], []),
-    "posts": ([posts_router, feed_router], []),
 }
 
 

@@ -193,6 +193,18 @@ class TestPaging:
     async def test_needs_a_token(self, client: httpx.AsyncClient) -> None:
         assert (await client.get(f"{API}/feed")).status_code == 401
 
+    @pytest.mark.parametrize("header", ["Bearer nonsense", "Basic dXNlcjpwYXNz", "Bearer"])
+    async def test_refuses_a_bad_token(self, client: httpx.AsyncClient, header: str) -> None:
+        response = await client.get(f"{API}/feed", headers={"Authorization": header})
+        assert response.status_code == 401
+        assert response.headers["content-type"].startswith("application/problem+json")
+
+    async def test_refuses_the_token_of_an_ended_login(self, client: httpx.AsyncClient) -> None:
+        (reader,) = await people(client, 1)
+        assert (await client.get(f"{API}/feed", headers=reader.headers)).status_code == 200
+        await client.post(f"{API}/auth/logout", json={"refresh_token": reader.refresh_token})
+        assert (await client.get(f"{API}/feed", headers=reader.headers)).status_code == 401
+
     async def test_a_page_is_full_when_hidden_posts_are_dropped(
         self, app: FastAPI, client: httpx.AsyncClient
     ) -> None:

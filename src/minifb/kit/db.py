@@ -90,6 +90,7 @@ class Database:
         async with self.sessionmaker() as session:
             async with session.begin():
                 yield session
+                await run_before_commit(session)
             await run_after_commit(session)
 
     async def fetch(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -140,8 +141,20 @@ async def _no_reset(_: Any) -> None:
     return None
 
 
+BEFORE_COMMIT_KEY = "minifb.before_commit"
 AFTER_COMMIT_KEY = "minifb.after_commit"
 log = logging.getLogger("minifb.db")
+
+
+def before_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
+    """Run `callback` inside the transaction, just before it commits (writes batched
+    until the end, such as the outbox rows)."""
+    session.info.setdefault(BEFORE_COMMIT_KEY, []).append(callback)
+
+
+async def run_before_commit(session: AsyncSession) -> None:
+    for callback in session.info.pop(BEFORE_COMMIT_KEY, []):
+        await callback()
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
@@ -190,6 +203,7 @@ __all__ = [
     "Database",
     "UTCDateTime",
     "after_commit",
+    "before_commit",
     "insert_ignore",
     "utcnow",
 ]

@@ -12,7 +12,7 @@ from minifb.adapters.cache import Cache
 from minifb.adapters.events import EventBus
 from minifb.bootstrap import Container
 from minifb.config import Settings
-from minifb.kit.db import run_after_commit
+from minifb.kit.db import run_after_commit, run_before_commit
 from minifb.kit.errors import AppError
 from minifb.kit.outbox import PENDING_KEY
 
@@ -48,6 +48,7 @@ async def get_session(container: ContainerDep) -> AsyncIterator[AsyncSession]:
 
 
 async def _commit(container: Container, session: AsyncSession) -> None:
+    await run_before_commit(session)
     await session.commit()
     await run_after_commit(session)
     if session.info.pop(PENDING_KEY, False):

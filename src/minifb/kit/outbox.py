@@ -15,17 +15,18 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.events import Event, EventBus, Handler
 from minifb.kit.aio import cancel_and_wait
-from minifb.kit.db import Database, insert_ignore, utcnow
+from minifb.kit.db import Database, before_commit, insert_ignore, utcnow
 from minifb.kit.ids import new_id
 from minifb.models import OutboxEvent, ProcessedEvent
 
 log = logging.getLogger("minifb.outbox")
 PENDING_KEY = "minifb.outbox_pending"
+ROWS_KEY = "minifb.outbox_rows"
 
 
 def record_event(
@@ -36,17 +37,32 @@ def record_event(
     data: dict[str, Any],
     version: int = 1,
 ) -> int:
-    """Write an event row in the session's transaction; returns the event id."""
+    """Write an event row in the session's transaction; returns the event id.
+
+    The rows of one transaction go in as one Core insert just before it
+    commits: no unit of work on the write paths, and nothing if it rolls back.
+    """
     event_id = new_id()
-    session.add(
-        OutboxEvent(
-            id=event_id,
-            type=type_,
-            version=version,
-            occurred_at=utcnow(),
-            actor_id=actor_id,
-            data=data,
-        )
+    pending: list[dict[str, Any]] | None = session.info.get(ROWS_KEY)
+    if pending is None:
+        pending = session.info[ROWS_KEY] = []
+
+        async def write() -> None:
+            rows = session.info.pop(ROWS_KEY, [])
+            if rows:
+                await session.execute(insert(OutboxEvent), rows)
+
+        before_commit(session, write)
+    pending.append(
+        {
+            "id": event_id,
+            "type": type_,
+            "version": version,
+            "occurred_at": utcnow(),
+            "actor_id": actor_id,
+            "data": data,
+            "published_at": None,
+        }
     )
     session.info[PENDING_KEY] = True
     return event_id

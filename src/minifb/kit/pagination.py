@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
@@ -44,11 +44,45 @@ class PageParams:
     limit: int
 
 
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+MAX_CURSOR_LENGTH = 64
+
+
 async def _page_params(
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> PageParams:
     return PageParams(after=decode_cursor(cursor) if cursor else None, limit=limit)
+
+
+def page_params_from(query: Mapping[str, str]) -> PageParams:
+    """`PageDep`'s rules applied by hand, for a route that skips dependency injection."""
+    cursor = query.get("cursor") or None
+    raw = query.get("limit")
+    try:
+        limit = DEFAULT_LIMIT if raw is None else int(raw)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(
+            "The request is not valid.",
+            errors=[{"loc": ["query", "limit"], "msg": f"1 to {MAX_LIMIT}", "type": "value_error"}],
+        )
+    if cursor is not None and len(cursor) > MAX_CURSOR_LENGTH:
+        raise InvalidInput("The cursor is not valid.")
+    return PageParams(after=decode_cursor(cursor) if cursor else None, limit=limit)
+
+
+PAGE_PARAMETERS_OPENAPI = [
+    {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    },
+]
 
 
 PageDep = Annotated[PageParams, Depends(_page_params)]

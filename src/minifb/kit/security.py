@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from minifb.auth.tokens import InvalidToken
+from minifb.bootstrap import Container
 from minifb.kit.deps import ContainerDep
 from minifb.kit.errors import Unauthorized
 
@@ -21,23 +22,27 @@ class Principal:
     session_id: int
 
 
-async def current_principal(
-    request: Request,
-    container: ContainerDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+def authenticate(container: Container, authorization: str | None) -> Principal:
+    """The principal an `Authorization: Bearer` header proves, or Unauthorized."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
         raise Unauthorized()
     try:
-        claims = container.tokens.verify(credentials.credentials)
+        claims = container.tokens.verify(token.strip())
     except InvalidToken:
         raise Unauthorized("The access token is not valid.") from None
     # Logout and password change end a login at once, not when its token expires.
     if container.revocations.is_revoked(claims.session_id):
         raise Unauthorized("This session has ended.")
-    principal = Principal(claims.user_id, claims.session_id)
-    request.state.principal = principal
-    return principal
+    return Principal(claims.user_id, claims.session_id)
+
+
+async def current_principal(
+    container: ContainerDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
+    return authenticate(container, header)
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]

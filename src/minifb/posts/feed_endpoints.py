@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
-from minifb.kit.deps import ContainerDep
-from minifb.kit.pagination import PageDep
+from minifb.bootstrap import Container
+from minifb.kit.pagination import PAGE_PARAMETERS_OPENAPI, page_params_from
 from minifb.kit.schemas import Page
-from minifb.kit.security import CurrentUser
+from minifb.kit.security import authenticate
 from minifb.posts import feed
 from minifb.posts.schemas import PostRead
 
@@ -27,10 +27,20 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/feed", response_model=None, responses=_RESPONSES)
-async def get_feed(principal: CurrentUser, c: ContainerDep, page: PageDep) -> Response:
+@router.get(
+    "/feed",
+    response_model=None,
+    responses=_RESPONSES,
+    openapi_extra={"parameters": PAGE_PARAMETERS_OPENAPI, "security": [{"HTTPBearer": []}]},
+)
+async def get_feed(request: Request) -> Response:
     """Posts of the people you follow and your own, that you may see, newest first."""
-    # No request session: the warm path needs no transaction (feed.read_feed).
+    # The hottest route reads its token and paging by hand (the same rules as
+    # CurrentUser and PageDep): dependency injection cost a fifth of its time.
+    # No request session either: the warm path needs no transaction.
+    c: Container = request.app.state.container
+    principal = authenticate(c, request.headers.get("authorization"))
+    page = page_params_from(request.query_params)
     body = await feed.read_feed(
         c.db, c.cache, c.settings, principal.user_id, after=page.after, limit=page.limit
     )

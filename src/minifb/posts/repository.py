@@ -18,6 +18,7 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Result,
+    bindparam,
     delete,
     insert,
     or_,
@@ -154,19 +155,26 @@ async def insert_post(
 ) -> Any:
     """Insert a post (a Core statement: no unit of work on the hot write path) and return
     its author's card (`username`, `display_name`, `avatar_url`), or None if gone."""
+    # Prebuilt statements with bound values: SQLAlchemy reuses their compiled form.
     await session.execute(
-        insert(Post).values(
-            id=post_id,
-            author_id=author_id,
-            text=text,
-            visibility=visibility,
-            created_at=created_at,
-            comment_count=0,
+        _INSERT_POST,
+        {
+            "id": post_id,
+            "author_id": author_id,
+            "text": text,
+            "visibility": visibility,
+            "created_at": created_at,
+            "comment_count": 0,
             **{f"{t}_count": 0 for t in REACTION_TYPES},
-        )
+        },
     )
-    query = select(User.username, User.display_name, User.avatar_url).where(User.id == author_id)
-    return (await session.execute(query)).first()
+    return (await session.execute(_AUTHOR_CARD, {"author_id": author_id})).first()
+
+
+_INSERT_POST = insert(Post)
+_AUTHOR_CARD = select(User.username, User.display_name, User.avatar_url).where(
+    User.id == bindparam("author_id")
+)
 
 
 async def post_meta(
