@@ -355,3 +355,27 @@ class TestTimeline:
             used[limit] = len(queries.selects())
         assert used[5] == used[40]
         assert used[40] <= (3 if warm else 4)
+
+
+class TestCachedMeta:
+    @pytest.mark.parametrize(
+        "text",
+        ["plain", 'says "visibility":"public" inside', '"author":{"id":"1"} too', '\\"\n\t'],
+    )
+    def test_author_and_visibility_read_from_a_cached_body(self, text: str) -> None:
+        from datetime import UTC, datetime
+
+        from minifb.models.post import Visibility
+        from minifb.posts import views
+
+        post = views.NewPost(
+            id=42,
+            author_id=987654321,
+            username="u",
+            display_name='Dis"play',
+            avatar_url=None,
+            text=text,
+            visibility=Visibility.only_me,
+            created_at=datetime.now(UTC),
+        )
+        assert views.meta_of(views._body(post)) == (987654321, "only_me")

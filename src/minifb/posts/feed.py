@@ -87,10 +87,14 @@ async def fan_out(
     """
     targets = {author_id}
     limit = settings.feed_fanout_limit
-    if await repo.follower_count(session, author_id, cap=limit + 1) > limit:
+    followers = await repo.audience(session, author_id, cap=limit + 1)
+    if len(followers) > limit:
         await _mark_big(session, cache, author_id, limit + 1)
-    else:
-        targets.update(await repo.recipients(session, author_id, visibility))
+    elif visibility != Visibility.only_me:
+        friends_only = visibility == Visibility.friends
+        targets.update(
+            f for f, friend, hidden in followers if not hidden and (friend or not friends_only)
+        )
     member = {str(post_id): score(post_id)}
     await cache.zadd_many({feed_key(t): member for t in targets}, keep=settings.feed_size + 1)
 
@@ -291,8 +295,7 @@ async def _render(
             return await views.render_posts(session, cache, viewer_id, post_ids)
     meta: dict[int, tuple[int, str]] = {}
     for post_id in post_ids:
-        shared = orjson.loads(cached[post_id][0])
-        meta[post_id] = (int(shared["author"]["id"]), shared["visibility"])
+        meta[post_id] = views.meta_of(cached[post_id][0])
     authors = {author for author, _ in meta.values()} - {viewer_id}
     rows = await posts_repo.viewer_context_direct(db, viewer_id, people=authors, post_ids=post_ids)
     rel = relations_of(rows)

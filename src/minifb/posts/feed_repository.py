@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.models import Block, Follow, Friendship, Post
@@ -46,22 +46,34 @@ def _visible_to(viewer_id: int) -> ColumnElement[bool]:
     )
 
 
-async def follower_count(session: AsyncSession, author_id: int, *, cap: int) -> int:
-    """How many people follow `author_id`, counting no further than `cap`."""
-    some = select(Follow.follower_id).where(Follow.followee_id == author_id).limit(cap).subquery()
-    return int(await session.scalar(select(func.count()).select_from(some)) or 0)
-
-
-async def recipients(session: AsyncSession, author_id: int, visibility: Visibility) -> list[int]:
-    """The followers of `author_id` allowed to see a post with this visibility."""
-    if visibility == Visibility.only_me:
-        return []
-    query = select(Follow.follower_id).where(
-        Follow.followee_id == author_id, Follow.follower_id.not_in(_hidden_from(author_id))
+async def audience(
+    session: AsyncSession, author_id: int, *, cap: int
+) -> list[tuple[int, bool, bool]]:
+    """Up to `cap` followers of `author_id` as (id, is a friend, blocked either way): in one
+    query, what fan-out needs both to spot a big author and to pick who may see a post."""
+    is_friend = (
+        select(Friendship.friend_id)
+        .where(Friendship.user_id == author_id, Friendship.friend_id == Follow.follower_id)
+        .exists()
     )
-    if visibility == Visibility.friends:
-        query = query.where(Follow.follower_id.in_(_friends_of(author_id)))
-    return list(await session.scalars(query))
+    hidden = (
+        select(Block.blocker_id)
+        .where(
+            or_(
+                and_(Block.blocker_id == author_id, Block.blocked_id == Follow.follower_id),
+                and_(Block.blocked_id == author_id, Block.blocker_id == Follow.follower_id),
+            )
+        )
+        .exists()
+    )
+    query = (
+        select(Follow.follower_id, is_friend, hidden)
+        .where(Follow.followee_id == author_id)
+        .limit(cap)
+    )
+    return [
+        (int(f), bool(friend), bool(blocked)) for f, friend, blocked in await session.execute(query)
+    ]
 
 
 async def followers(session: AsyncSession, author_id: int) -> list[int]:
