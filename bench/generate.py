@@ -19,18 +19,11 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from sqlalchemy import delete, func, select
 
 from minifb.adapters.secrets import create_secret_store
 from minifb.auth.tokens import AccessTokenCodec, load_keyset
+from minifb.cli import phase_progress
 from minifb.config import Settings
 from minifb.kit import ids
 from minifb.kit.db import Database, utcnow
@@ -70,20 +63,7 @@ async def ensure_data(
             f"{users} / {users * posts_per_user} asked for: drop it first (bench/run.py --fresh)"
         )
     started = time.monotonic()
-    columns = (
-        TextColumn("{task.description:<18}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns) as progress:
-        tasks: dict[str, TaskID] = {}
-
-        def advance(phase: str, step: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = progress.add_task(phase, total=total)
-            progress.update(tasks[phase], advance=step, total=total)
-
+    with phase_progress() as advance:
         result = await seed(
             db,
             users,

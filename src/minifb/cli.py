@@ -6,6 +6,8 @@ import asyncio
 import enum
 import json
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -109,6 +111,26 @@ def _serve_granian(host: str, port: int, workers: int, log_level: str) -> None:
     ).serve()
 
 
+@contextmanager
+def phase_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar per phase of a long job; yields `advance(phase, step, total)`."""
+    columns = (
+        TextColumn("{task.description:<18}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def advance(phase: str, step: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(phase, total=total)
+            progress.update(tasks[phase], advance=step, total=total)
+
+        yield advance
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply migrations up to REVISION (default: the newest)."""
@@ -155,21 +177,8 @@ def seed(
 
     async def run() -> None:
         db = Database(settings.database_url, ca_cert=settings.database_ca_cert)
-        columns = (
-            TextColumn("{task.description:<18}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-        )
         try:
-            with Progress(*columns) as progress:
-                tasks: dict[str, TaskID] = {}
-
-                def advance(phase: str, step: int, total: int) -> None:
-                    if phase not in tasks:
-                        tasks[phase] = progress.add_task(phase, total=total)
-                    progress.update(tasks[phase], advance=step, total=total)
-
+            with phase_progress() as advance:
                 result = await seed_demo(
                     db,
                     users,
