@@ -96,6 +96,8 @@ def _serve_granian(host: str, port: int, workers: int, log_level: str) -> None:
     from granian.constants import Interfaces
     from granian.log import LogLevels
 
+    from minifb.adapters.telemetry.logging import SERVER_LOG_CONFIG
+
     level = log_level.lower()
     Granian(
         APP_FACTORY,
@@ -107,6 +109,7 @@ def _serve_granian(host: str, port: int, workers: int, log_level: str) -> None:
         interface=Interfaces.ASGI,
         # Granian reads no proxy headers; the gateway decides whom to trust.
         log_level=LogLevels(level) if level in LogLevels.__members__ else LogLevels.info,
+        log_dictconfig=SERVER_LOG_CONFIG,
         log_access=False,
     ).serve()
 

@@ -54,3 +54,19 @@ def configure_logging(level: str = "INFO") -> None:
     access = logging.getLogger("uvicorn.access")
     access.handlers = []
     access.propagate = False
+
+
+# For servers configured by dictConfig (granian): their own lines in our JSON too.
+SERVER_LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": JsonFormatter}},
+    "handlers": {
+        "console": {
+            "formatter": "json",
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "loggers": {"_granian": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+}
