@@ -95,6 +95,7 @@ class OutboxRelay:
         # which idempotent consumers absorb).
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         """Called after a commit that wrote events, so they go out without waiting a poll."""
@@ -103,15 +104,26 @@ class OutboxRelay:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
-    async def stop(self) -> None:
-        if self._task is not None:
+    async def stop(self, *, grace: float = 5.0) -> None:
+        """Let the batch in hand finish, then stop (cancel only past `grace` seconds).
+
+        Cancelling mid-query would leave the driver's thread answering a loop
+        that may be gone by then.
+        """
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        done, _ = await asyncio.wait({self._task}, timeout=grace)
+        if not done:
             await cancel_and_wait(self._task)
-            self._task = None
+        self._task = None
+        self._stopping = False
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
-                while await self.relay_once() == self._batch_size:
+                while not self._stopping and await self.relay_once() == self._batch_size:
                     pass
             except asyncio.CancelledError:
                 raise
