@@ -19,10 +19,8 @@ from minifb.adapters.events import Event
 from minifb.models import OutboxEvent
 from minifb.posts import feed
 from tests.factories import Person, befriend, register
-from tests.posts.conftest import settle
+from tests.posts.conftest import API, create_post, settle
 from tests.users.conftest import QueryLog
-
-API = "/api/v1"
 
 
 def cache_of(app: FastAPI) -> Cache:
@@ -33,11 +31,8 @@ def cache_of(app: FastAPI) -> Cache:
 async def post(
     client: httpx.AsyncClient, author: Person, text: str = "hello", visibility: str = "public"
 ) -> str:
-    response = await client.post(
-        f"{API}/posts", json={"text": text, "visibility": visibility}, headers=author.headers
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
+    """Publish a post and return its id."""
+    return str((await create_post(client, author, text, visibility=visibility))["id"])
 
 
 async def read(client: httpx.AsyncClient, who: Person, **params: Any) -> dict[str, Any]:
