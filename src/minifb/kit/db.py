@@ -94,13 +94,15 @@ class Database:
             await run_after_commit(session)
 
     async def fetch(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        """Run one read-only statement outside any transaction and return its rows.
+        """Run one statement outside any transaction and return its rows.
 
-        For the hottest read paths only: the SQL is the dialect's own
-        (`$1` and arrays on PostgreSQL, `?1` and json_each on SQLite) and goes
-        straight to the driver, skipping the ORM session, the BEGIN/COMMIT
-        round trips and statement compilation (PERFORMANCE.md: 20 rows cost
-        0.10 of the bare ceiling through asyncpg, 0.034 through Core).
+        For the hottest paths only: the SQL is the dialect's own (`$1` and
+        arrays on PostgreSQL, `?1` and json_each on SQLite) and goes straight
+        to the driver, skipping the ORM session, the BEGIN/COMMIT round trips
+        and statement compilation (PERFORMANCE.md: 20 rows cost 0.10 of the
+        bare ceiling through asyncpg, 0.034 through Core). On PostgreSQL one
+        statement is atomic by itself, so a write (a CTE of inserts) may come
+        here too; on SQLite nothing is committed, so only reads.
         """
         if self.dialect == "postgresql":
             pool = self._direct or await self._direct_pool()

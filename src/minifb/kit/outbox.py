@@ -42,7 +42,7 @@ def record_event(
     The rows of one transaction go in as one Core insert just before it
     commits: no unit of work on the write paths, and nothing if it rolls back.
     """
-    event_id = new_id()
+    row = event_row(type_, actor_id=actor_id, data=data, version=version)
     pending: list[dict[str, Any]] | None = session.info.get(ROWS_KEY)
     if pending is None:
         pending = session.info[ROWS_KEY] = []
@@ -53,19 +53,25 @@ def record_event(
                 await session.execute(insert(OutboxEvent), rows)
 
         before_commit(session, write)
-    pending.append(
-        {
-            "id": event_id,
-            "type": type_,
-            "version": version,
-            "occurred_at": utcnow(),
-            "actor_id": actor_id,
-            "data": data,
-            "published_at": None,
-        }
-    )
+    pending.append(row)
     session.info[PENDING_KEY] = True
-    return event_id
+    return int(row["id"])
+
+
+def event_row(
+    type_: str, *, actor_id: int | None, data: dict[str, Any], version: int = 1
+) -> dict[str, Any]:
+    """The outbox row of a new event, for a write path that inserts it itself (in the
+    same statement or transaction as its change; then wake the relay once committed)."""
+    return {
+        "id": new_id(),
+        "type": type_,
+        "version": version,
+        "occurred_at": utcnow(),
+        "actor_id": actor_id,
+        "data": data,
+        "published_at": None,
+    }
 
 
 def _to_event(row: OutboxEvent) -> Event:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
-from minifb.kit.deps import CacheDep, SessionDep
+from minifb.kit.deps import CacheDep, ContainerDep, SessionDep
 from minifb.kit.pagination import PageDep
 from minifb.kit.schemas import Page
 from minifb.kit.security import CurrentUser
@@ -74,8 +74,7 @@ async def create_post(
     body: PostCreate,
     request: Request,
     principal: CurrentUser,
-    session: SessionDep,
-    cache: CacheDep,
+    container: ContainerDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -86,13 +85,19 @@ async def create_post(
     ] = None,
 ) -> Response:
     """Publish a post. `media_ids` must be empty until media uploads exist."""
-    answer = await idempotency.once(
-        session,
+    c = container
+    if idempotency_key is None:
+        # The hot path writes in one atomic step of its own: no request session.
+        created = await posts.publish_post(c.db, c.cache, c.relay, principal.user_id, body)
+        return _json(created, status.HTTP_201_CREATED)
+    answer = await posts.create_post_once(
+        c.db,
+        c.cache,
+        c.relay,
         principal.user_id,
-        idempotency_key,
+        body,
+        key=idempotency_key,
         fingerprint=idempotency.fingerprint("POST", request.url.path, body.model_dump(mode="json")),
-        status=status.HTTP_201_CREATED,
-        run=lambda: posts.create_post(session, cache, principal.user_id, body),
     )
     response = _json(answer.body, answer.status)
     if answer.replayed:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import orjson
 from sqlalchemy import (
@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.kit.db import Database, insert_ignore
-from minifb.models import Block, Comment, IdempotencyKey, Post, Reaction, User
+from minifb.models import Block, Comment, IdempotencyKey, OutboxEvent, Post, Reaction, User
 from minifb.models.post import Visibility
 from minifb.models.reaction import TargetKind
 
@@ -156,18 +156,7 @@ async def insert_post(
     """Insert a post (a Core statement: no unit of work on the hot write path) and return
     its author's card (`username`, `display_name`, `avatar_url`), or None if gone."""
     # Prebuilt statements with bound values: SQLAlchemy reuses their compiled form.
-    await session.execute(
-        _INSERT_POST,
-        {
-            "id": post_id,
-            "author_id": author_id,
-            "text": text,
-            "visibility": visibility,
-            "created_at": created_at,
-            "comment_count": 0,
-            **{f"{t}_count": 0 for t in REACTION_TYPES},
-        },
-    )
+    await session.execute(_INSERT_POST, _post_row(post_id, author_id, text, visibility, created_at))
     return (await session.execute(_AUTHOR_CARD, {"author_id": author_id})).first()
 
 
@@ -175,6 +164,88 @@ _INSERT_POST = insert(Post)
 _AUTHOR_CARD = select(User.username, User.display_name, User.avatar_url).where(
     User.id == bindparam("author_id")
 )
+
+class AuthorCard(NamedTuple):
+    username: str
+    display_name: str
+    avatar_url: str | None
+
+
+# One statement, atomic by itself: the post and its event go in together, and
+# only if the author still exists; the author's card comes back for the answer.
+_PUBLISH_PG = """
+WITH author AS (
+    SELECT username, display_name, avatar_url FROM users WHERE id = $2
+), post AS (
+    INSERT INTO posts (id, author_id, text, visibility, created_at, comment_count,
+                       like_count, love_count, haha_count, wow_count, sad_count, angry_count)
+    SELECT $1, $2, $3, $4, $5, 0, 0, 0, 0, 0, 0, 0 FROM author
+    RETURNING id
+), event AS (
+    INSERT INTO outbox (id, type, version, occurred_at, actor_id, data)
+    SELECT $6, $7, $8, $9, $2, $10::json FROM post
+)
+SELECT username, display_name, avatar_url FROM author
+"""
+
+
+async def publish_post(
+    db: Database,
+    *,
+    post_id: int,
+    author_id: int,
+    text: str,
+    visibility: Visibility,
+    created_at: datetime,
+    event: dict[str, Any],
+) -> Any:
+    """Insert a post with its outbox `event` row, outside any session, and return its
+    author's card (`username`, `display_name`, `avatar_url`), or None if the author is
+    gone (then nothing is written).
+
+    The hot write path: on PostgreSQL one statement through the driver, on SQLite
+    (one writer at a time anyway) one short Core transaction.
+    """
+    if db.dialect == "postgresql":
+        rows = await db.fetch(
+            _PUBLISH_PG,
+            post_id,
+            author_id,
+            text,
+            str(visibility),
+            created_at,
+            event["id"],
+            event["type"],
+            event["version"],
+            event["occurred_at"],
+            orjson.dumps(event["data"]).decode(),
+        )
+        return AuthorCard(*rows[0]) if rows else None
+    async with db.engine.begin() as conn:
+        card = (await conn.execute(_AUTHOR_CARD, {"author_id": author_id})).first()
+        if card is not None:
+            await conn.execute(
+                _INSERT_POST, _post_row(post_id, author_id, text, visibility, created_at)
+            )
+            await conn.execute(_INSERT_EVENT, event)
+        return card
+
+
+_INSERT_EVENT = insert(OutboxEvent)
+
+
+def _post_row(
+    post_id: int, author_id: int, text: str, visibility: Visibility, created_at: datetime
+) -> dict[str, Any]:
+    return {
+        "id": post_id,
+        "author_id": author_id,
+        "text": text,
+        "visibility": visibility,
+        "created_at": created_at,
+        "comment_count": 0,
+        **{f"{t}_count": 0 for t in REACTION_TYPES},
+    }
 
 
 async def post_meta(

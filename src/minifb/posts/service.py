@@ -6,16 +6,19 @@ request's transaction and drops the post's cache entries after the commit.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.cache import Cache
-from minifb.kit.db import utcnow
+from minifb.kit.db import Database, utcnow
 from minifb.kit.ids import new_id
-from minifb.kit.outbox import record_event
+from minifb.kit.outbox import OutboxRelay, event_row, record_event
 from minifb.kit.pagination import PageParams, page_of
 from minifb.models.post import Visibility
+from minifb.posts import idempotency, views
 from minifb.posts import repository as repo
-from minifb.posts import views
 from minifb.posts.exceptions import NotThePostAuthor, PostNotFound
 from minifb.posts.schemas import PostCreate, PostUpdate
 from minifb.posts.visibility import may_see, relations, visible_levels
@@ -25,7 +28,11 @@ from minifb.users.exceptions import UserNotFound
 async def create_post(
     session: AsyncSession, cache: Cache, author_id: int, body: PostCreate
 ) -> bytes:
-    """Publish a post; emits `post.created`. Returns the post as its author sees it."""
+    """Publish a post in the session's transaction; emits `post.created`.
+
+    Returns the post as its author sees it. The path of a request with an
+    `Idempotency-Key`, whose key row shares the transaction.
+    """
     post_id, now = new_id(), utcnow()
     author = await repo.insert_post(
         session,
@@ -37,32 +44,83 @@ async def create_post(
     )
     if author is None:  # the account was deleted while its token still lived
         raise UserNotFound()
-    record_event(
-        session,
-        "post.created",
-        actor_id=author_id,
-        data={
-            "post_id": str(post_id),
-            "author_id": str(author_id),
-            "visibility": str(body.visibility),
-            "created_at": now.isoformat(),
-        },
-    )
+    data = _created(post_id, author_id, body, now)
+    record_event(session, "post.created", actor_id=author_id, data=data)
     # Everything the answer holds is in hand: no read back, and the followers'
     # feeds find the post cached as soon as the transaction has committed.
-    return views.new_post(
-        session,
-        cache,
-        views.NewPost(
-            id=post_id,
-            author_id=author_id,
-            username=author.username,
-            display_name=author.display_name,
-            avatar_url=author.avatar_url,
-            text=body.text,
-            visibility=body.visibility,
-            created_at=now,
-        ),
+    return views.new_post(session, cache, _new_post(post_id, author_id, author, body, now))
+
+
+async def publish_post(
+    db: Database, cache: Cache, relay: OutboxRelay, author_id: int, body: PostCreate
+) -> bytes:
+    """`create_post` without a request session: the post and its `post.created` go in
+    as one atomic write (one statement on PostgreSQL), the hot path of `POST /posts`."""
+    post_id, now = new_id(), utcnow()
+    data = _created(post_id, author_id, body, now)
+    author = await repo.publish_post(
+        db,
+        post_id=post_id,
+        author_id=author_id,
+        text=body.text,
+        visibility=body.visibility,
+        created_at=now,
+        event=event_row("post.created", actor_id=author_id, data=data),
+    )
+    if author is None:
+        raise UserNotFound()
+    relay.wake()
+    return await views.committed_post(cache, _new_post(post_id, author_id, author, body, now))
+
+
+async def create_post_once(
+    db: Database,
+    cache: Cache,
+    relay: OutboxRelay,
+    author_id: int,
+    body: PostCreate,
+    *,
+    key: str,
+    fingerprint: str,
+) -> idempotency.Answer:
+    """`create_post` behind an `Idempotency-Key`, in a transaction of its own: the key
+    row and the post commit together, and a retry gets the first answer back."""
+    async with db.transaction() as session:
+        answer = await idempotency.once(
+            session,
+            author_id,
+            key,
+            fingerprint=fingerprint,
+            status=201,
+            run=lambda: create_post(session, cache, author_id, body),
+        )
+    if not answer.replayed:
+        relay.wake()
+    return answer
+
+
+def _created(post_id: int, author_id: int, body: PostCreate, now: datetime) -> dict[str, str]:
+    """The data of `post.created`."""
+    return {
+        "post_id": str(post_id),
+        "author_id": str(author_id),
+        "visibility": str(body.visibility),
+        "created_at": now.isoformat(),
+    }
+
+
+def _new_post(
+    post_id: int, author_id: int, author: Any, body: PostCreate, now: datetime
+) -> views.NewPost:
+    return views.NewPost(
+        id=post_id,
+        author_id=author_id,
+        username=author.username,
+        display_name=author.display_name,
+        avatar_url=author.avatar_url,
+        text=body.text,
+        visibility=body.visibility,
+        created_at=now,
     )
 
 

@@ -19,6 +19,7 @@ and ties with the authors. Visibility is decided by `visibility.may_see`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -32,6 +33,8 @@ from minifb.models.post import Visibility
 from minifb.posts import repository as repo
 from minifb.posts.exceptions import PostNotFound
 from minifb.posts.visibility import may_see, relations_of
+
+log = logging.getLogger("minifb.posts")
 
 BODY_KEY = "post:{id}"
 COUNTS_KEY = "post:{id}:counts"
@@ -80,14 +83,29 @@ class NewPost(NamedTuple):
 
 def new_post(session: AsyncSession, cache: Cache, post: NewPost) -> bytes:
     """The JSON of a post just written, as its author sees it; cached once committed."""
-    body, counts = _body(post), _counts(post)
-    fill = dict(zip(post_keys(post.id), (body, counts), strict=True))
+    answer, fill = _first_answer(post)
 
     async def warm() -> None:
         await cache.set_many(fill, ttl=CACHE_TTL)
 
     after_commit(session, warm)
-    return _splice(body, counts, None)
+    return answer
+
+
+async def committed_post(cache: Cache, post: NewPost) -> bytes:
+    """`new_post` for a post already committed outside a session: cached right away."""
+    answer, fill = _first_answer(post)
+    try:
+        await cache.set_many(fill, ttl=CACHE_TTL)
+    except Exception:
+        # The post is stored; readers fill the cache from the database instead.
+        log.exception("caching new post %s failed", post.id)
+    return answer
+
+
+def _first_answer(post: NewPost) -> tuple[bytes, dict[str, bytes]]:
+    body, counts = _body(post), _counts(post)
+    return _splice(body, counts, None), dict(zip(post_keys(post.id), (body, counts), strict=True))
 
 
 def _body(row: Any) -> bytes:
