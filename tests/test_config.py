@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from minifb.config import Settings
 
@@ -81,3 +82,14 @@ class TestSettings:
     def test_bad_rate_limit_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
         with pytest.raises(ValueError, match="rate_limit"):
             _settings(monkeypatch, MINIFB_RATE_LIMIT="lots")
+
+    def test_gc_threshold_is_three_numbers_or_off(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        assert Settings(_env_file=None).gc_thresholds == (50_000, 20, 100)  # type: ignore[call-arg]
+        assert _settings(monkeypatch, MINIFB_GC_THRESHOLD="700,10,10").gc_thresholds == (
+            700,
+            10,
+            10,
+        )
+        assert _settings(monkeypatch, MINIFB_GC_THRESHOLD="off").gc_thresholds is None
+        with pytest.raises(ValidationError, match="gc_threshold"):
+            _settings(monkeypatch, MINIFB_GC_THRESHOLD="lots")

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
     worker_id: int | None = Field(None, ge=0, le=1023)
+    gc_threshold: str = Field("50000,20,100", pattern=r"^(off|\d+,\d+,\d+)$")
+    """A server process's garbage-collector thresholds, set once it has started (with
+    what start-up built frozen out of collection); "off" keeps Python's 700,10,10."""
 
     @model_validator(mode="before")
     @classmethod
@@ -117,6 +120,14 @@ class Settings(BaseSettings):
         if "storage_url" not in given and self.s3_bucket_name:
             object.__setattr__(self, "storage_url", f"s3://{self.s3_bucket_name}")
         return self
+
+    @property
+    def gc_thresholds(self) -> tuple[int, int, int] | None:
+        """`gc_threshold` as the three numbers `gc.set_threshold` takes, or None when off."""
+        if self.gc_threshold == "off":
+            return None
+        first, second, third = (int(n) for n in self.gc_threshold.split(","))
+        return first, second, third
 
     @property
     def rate_limit_rule(self) -> tuple[int, int] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -25,11 +26,13 @@ def create_app(
     *,
     services: Iterable[str] | None = None,
     container: Container | None = None,
+    server: bool = False,
 ) -> FastAPI:
     """Assemble the app; `services` limits it to those services' routes (default: all).
 
     A prebuilt `container` may be passed (tests, workers); it is then owned by
-    the caller and not closed at shutdown.
+    the caller and not closed at shutdown. `server` marks the app of a server
+    process, whose garbage collector is tuned once it has started.
     """
     settings = settings or (container.settings if container else Settings())
     configure_logging(settings.log_level)
@@ -46,6 +49,8 @@ def create_app(
         subscribe_all(built)
         app.state.container = built
         await built.start()
+        if server:
+            tune_collector(settings.gc_thresholds)
         try:
             yield
         finally:
@@ -71,6 +76,19 @@ def create_app(
 
 
 def app_from_env() -> FastAPI:
-    """Factory for `uvicorn --factory` workers: services come from `MINIFB_SERVICES`."""
+    """Factory for server workers (granian, `uvicorn --factory`): services come from
+    `MINIFB_SERVICES`."""
     services = [s for s in os.environ.get("MINIFB_SERVICES", "").split(",") if s]
-    return create_app(services=services or None)
+    return create_app(services=services or None, server=True)
+
+
+def tune_collector(threshold: tuple[int, int, int] | None) -> None:
+    """Freeze what start-up built and collect less often (PERFORMANCE notes in
+    docs/performance.md): with Python's defaults a full collection walks every
+    long-lived object of the framework, the ORM and the models, and under load
+    those pauses set the p99."""
+    if threshold is None:
+        return
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*threshold)

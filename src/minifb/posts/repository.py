@@ -165,6 +165,7 @@ _AUTHOR_CARD = select(User.username, User.display_name, User.avatar_url).where(
     User.id == bindparam("author_id")
 )
 
+
 class AuthorCard(NamedTuple):
     username: str
     display_name: str
