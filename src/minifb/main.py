@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from minifb import __version__
 from minifb.adapters.telemetry.logging import configure_logging
 from minifb.adapters.telemetry.metrics import Metrics
-from minifb.api import PREFIX, routers_for
+from minifb.api import PREFIX, fast_routes_for, routers_for
 from minifb.bootstrap import Container, build_container
 from minifb.config import Settings
 from minifb.gateway import install_gateway
@@ -66,12 +66,15 @@ def create_app(
     app.state.metrics = metrics
     install_error_handlers(app)
     install_gateway(app, settings, metrics)
-    prefixed, root = routers_for(services)
+    names = None if services is None else list(services)
+    prefixed, root = routers_for(names)
     for router in prefixed:
         app.include_router(router, prefix=PREFIX)
     for router in root:
         app.include_router(router)
     app.include_router(ops_router)
+    # In front of every router: the first routes tried on each request.
+    app.router.routes[:0] = fast_routes_for(names)
     return app
 
 

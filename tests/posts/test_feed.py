@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
+from starlette.routing import Route
 
 from minifb.adapters.cache import Cache
 from minifb.adapters.events import Event
@@ -233,6 +234,53 @@ class TestPaging:
         assert await feed_ids(client, reader) == [kept]
         assert await feed_ids(client, author) == [kept]
         assert await stored(app, author) == [kept]
+
+
+class TestBareRoute:
+    """`GET /feed` is answered by a bare ASGI route placed before the routers."""
+
+    async def test_is_counted_under_its_own_route(
+        self, app: FastAPI, client: httpx.AsyncClient
+    ) -> None:
+        (reader,) = await people(client, 1)
+        assert (await client.get(f"{API}/feed", headers=reader.headers)).status_code == 200
+        registry = app.state.container.metrics.registry
+        labels = {"route": f"{API}/feed", "method": "GET", "status": "200"}
+        assert registry.get_sample_value("minifb_http_requests_total", labels) == 1
+
+    async def test_head_has_the_headers_and_no_body(self, client: httpx.AsyncClient) -> None:
+        (reader,) = await people(client, 1)
+        response = await client.head(f"{API}/feed", headers=reader.headers)
+        assert response.status_code == 200
+        assert response.content == b""
+        assert int(response.headers["content-length"]) > 0
+        assert response.headers["x-request-id"]  # the gateway's headers, as on every route
+
+    async def test_other_methods_are_405(self, client: httpx.AsyncClient) -> None:
+        (reader,) = await people(client, 1)
+        response = await client.post(f"{API}/feed", headers=reader.headers, json={})
+        assert response.status_code == 405
+
+    async def test_the_documented_route_answers_the_same(
+        self, app: FastAPI, client: httpx.AsyncClient
+    ) -> None:
+        author, reader = await people(client, 2)
+        await put(client, f"/users/{author.id}/follow", reader)
+        await post(client, author, "seen both ways")
+        await settle(app)
+        bare = await client.get(f"{API}/feed", headers=reader.headers)
+        assert isinstance(app.router.routes[0], Route)
+        del app.router.routes[0]  # what an app assembled without the bare route serves
+        documented = await client.get(f"{API}/feed", headers=reader.headers)
+        assert documented.status_code == bare.status_code == 200
+        assert documented.json() == bare.json()
+        assert len(bare.json()["items"]) == 1
+        refused = await client.get(f"{API}/feed", headers={"Authorization": "Bearer nonsense"})
+        assert refused.status_code == 401
+        assert refused.headers["content-type"].startswith("application/problem+json")
+
+    def test_is_documented_once_in_openapi(self, app: FastAPI) -> None:
+        assert list(app.openapi()["paths"][f"{API}/feed"]) == ["get"]
 
 
 class CacheCalls:

@@ -7,9 +7,12 @@ OpenAPI only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from starlette.datastructures import QueryParams
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from minifb.bootstrap import Container
 from minifb.kit.pagination import PAGE_PARAMETERS_OPENAPI, page_params_from
@@ -35,13 +38,55 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 async def get_feed(request: Request) -> Response:
     """Posts of the people you follow and your own, that you may see, newest first."""
+    body = await _page(
+        request.app.state.container, request.headers.get("authorization"), request.query_params
+    )
+    return Response(content=body, media_type="application/json")
+
+
+async def _page(c: Container, authorization: str | None, query: Mapping[str, str]) -> bytes:
     # The hottest route reads its token and paging by hand (the same rules as
     # CurrentUser and PageDep): dependency injection cost a fifth of its time.
     # No request session either: the warm path needs no transaction.
-    c: Container = request.app.state.container
-    principal = authenticate(c, request.headers.get("authorization"))
-    page = page_params_from(request.query_params)
-    body = await feed.read_feed(
+    principal = authenticate(c, authorization)
+    page = page_params_from(query)
+    return await feed.read_feed(
         c.db, c.cache, c.settings, principal.user_id, after=page.after, limit=page.limit
     )
-    return Response(content=body, media_type="application/json")
+
+
+class FeedEndpoint:
+    """`GET /feed` as a bare ASGI app, which `create_app` places before every router.
+
+    FastAPI's per-route machinery (its request wrapper, the included router's
+    matching, the response class) was a tenth of this route's time. The
+    `get_feed` route above stays for OpenAPI and for an app assembled without
+    this one; both answer through `_page`. Errors raised here are answered by
+    the app's exception handlers like any route's.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        authorization = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+                break
+        query = QueryParams(scope["query_string"])
+        body = await _page(scope["app"].state.container, authorization, query)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )
+
+
+# Bare ASGI twins of this service's hottest GET routes: (path below the API prefix, app).
+FAST_ROUTES: list[tuple[str, ASGIApp]] = [("/feed", FeedEndpoint())]
