@@ -655,6 +655,65 @@ async def test_redis_subscription_is_in_place_on_enter_and_gone_on_exit_over_a_s
         await publisher.close()
 
 
+# -- redis only: the feed's one-trip read on a pooled connection ------------------
+
+
+async def _one_member_sets(cache: Cache, *names: str) -> list[ZRange]:
+    for name in names:
+        await cache.zadd(name, {f"{name}-member": 1.0})
+    return [ZRange(name, -math.inf, math.inf) for name in names]
+
+
+@pytest.mark.redis
+async def test_redis_read_cancelled_mid_reply_leaves_no_reply_for_the_next(
+    redis_url: str,
+) -> None:
+    if urlsplit(redis_url).scheme != "redis":
+        pytest.skip("the relay speaks plain TCP only")
+    prefix = _unique_prefix()
+    async with SlowLink(redis_url, delay=0.2) as link:
+        # One connection: the next read gets the very connection the first one left.
+        cache = RedisCache.from_url(link.url, prefix=prefix, max_connections=1)
+        try:
+            first, second = await _one_member_sets(cache, "first", "second")
+            late = asyncio.create_task(cache.zread([first]))
+            await asyncio.sleep(0.05)  # sent, its reply still on the way
+            late.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await late
+            assert (await cache.zread([second])).ranges == [[("second-member", 1.0)]]
+        finally:
+            await cache.delete("first", "second")
+            await cache.close()
+
+
+@pytest.mark.redis
+async def test_redis_read_loads_its_script_when_the_server_lacks_it(redis_url: str) -> None:
+    cache = RedisCache.from_url(redis_url, prefix=_unique_prefix())
+    try:
+        # A script of this test alone, so no other client has loaded it.
+        unique = cache._client.register_script(f"return '{uuid.uuid4().hex}'")
+        assert not (await cache._client.script_exists(unique.sha))[0]
+        assert await cache._evalsha(unique, [], []) == unique.script[8:-1].encode()
+    finally:
+        await cache.close()
+
+
+@pytest.mark.redis
+async def test_redis_read_survives_a_dropped_connection(redis_url: str) -> None:
+    cache = RedisCache.from_url(redis_url, prefix=_unique_prefix(), max_connections=1)
+    admin = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        (ranged,) = await _one_member_sets(cache, "kept")
+        # The pool's one connection, closed by the server between two reads.
+        await admin.client_kill_filter(_id=await cache._client.client_id())
+        assert (await cache.zread([ranged])).ranges == [[("kept-member", 1.0)]]
+    finally:
+        await cache.delete("kept")
+        await cache.close()
+        await admin.aclose()
+
+
 # -- construction ------------------------------------------------------------
 
 
