@@ -14,6 +14,7 @@ from minifb.auth.tokens import AccessTokenCodec, KeySet, load_keyset
 from minifb.config import Settings
 from minifb.kit import ids
 from minifb.kit.db import Database
+from minifb.kit.housekeeping import Housekeeper
 from minifb.kit.outbox import OutboxRelay
 
 
@@ -26,6 +27,7 @@ class Container:
     cache: Cache
     bus: EventBus
     relay: OutboxRelay
+    housekeeper: Housekeeper
     secrets: SecretStore
     keyset: KeySet
     tokens: AccessTokenCodec
@@ -37,9 +39,11 @@ class Container:
         await self.revocations.start()
         await self.bus.start()
         await self.relay.start()
+        await self.housekeeper.start()
 
     async def close(self) -> None:
         await self.revocations.stop()
+        await self.housekeeper.stop()
         await self.relay.stop()
         await self.bus.close()
         await self.cache.close()
@@ -72,6 +76,7 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
         cache=cache,
         bus=bus,
         relay=OutboxRelay(db, bus),
+        housekeeper=Housekeeper(db),
         secrets=secrets,
         keyset=keyset,
         tokens=tokens,

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     feed_merge_authors: int = Field(100, ge=0, le=1000)
     """At most this many such followed authors are merged into one feed read."""
 
+    # events (DESIGN §4)
+    event_retention_days: int = Field(7, ge=1)
+    """Published events and the marks of handled ones are removed after this many days."""
+
     # gateway
     rate_limit: str = Field("2000/5m", pattern=r"^(off|\d+/\d+[smh])$")
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -18,7 +18,7 @@ from minifb.config import Settings
 from minifb.gateway import install_gateway
 from minifb.gateway.ops import router as ops_router
 from minifb.kit.errors import install_error_handlers
-from minifb.workers.registry import subscribe_all
+from minifb.workers.registry import schedule_all, subscribe_all
 
 
 def create_app(
@@ -47,6 +47,7 @@ def create_app(
         built = await build_container(settings, metrics=metrics)
         # Embedded tier: every consumer runs in this process, off the request path.
         subscribe_all(built)
+        schedule_all(built)
         app.state.container = built
         await built.start()
         if server:

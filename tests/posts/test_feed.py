@@ -236,6 +236,43 @@ class TestPaging:
         assert await stored(app, author) == [kept]
 
 
+class TestAuthorCard:
+    async def test_a_new_display_name_shows_on_cached_posts(
+        self, app: FastAPI, client: httpx.AsyncClient
+    ) -> None:
+        author, reader = await people(client, 2)
+        await put(client, f"/users/{author.id}/follow", reader)
+        post_id = await post(client, author, "before the rename")
+        await settle(app)
+        (item,) = (await read(client, reader))["items"]  # the body is cached now
+        assert item["author"]["display_name"] != "Renamed Person"
+        response = await client.patch(
+            f"{API}/users/me", json={"display_name": "Renamed Person"}, headers=author.headers
+        )
+        assert response.status_code == 200, response.text
+        await settle(app)
+        (item,) = (await read(client, reader))["items"]
+        assert item["id"] == post_id
+        assert item["author"]["display_name"] == "Renamed Person"
+        single = await client.get(f"{API}/posts/{post_id}", headers=reader.headers)
+        assert single.json()["author"]["display_name"] == "Renamed Person"
+
+    async def test_a_new_bio_keeps_cached_posts(
+        self, app: FastAPI, client: httpx.AsyncClient
+    ) -> None:
+        (author,) = await people(client, 1)
+        post_id = await post(client, author)
+        await settle(app)
+        cache = cache_of(app)
+        assert await cache.get(f"post:{post_id}") is not None
+        response = await client.patch(
+            f"{API}/users/me", json={"bio": "a bio"}, headers=author.headers
+        )
+        assert response.status_code == 200, response.text
+        await settle(app)
+        assert await cache.get(f"post:{post_id}") is not None
+
+
 class TestBareRoute:
     """`GET /feed` is answered by a bare ASGI route placed before the routers."""
 

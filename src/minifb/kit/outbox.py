@@ -13,15 +13,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.events import Event, EventBus, Handler
 from minifb.kit.aio import cancel_and_wait
 from minifb.kit.db import Database, before_commit, insert_ignore, utcnow
-from minifb.kit.ids import new_id
+from minifb.kit.ids import min_id_at, new_id
 from minifb.models import OutboxEvent, ProcessedEvent
 
 log = logging.getLogger("minifb.outbox")
@@ -165,6 +166,40 @@ class OutboxRelay:
                     .values(published_at=utcnow())
                 )
             return len(rows)
+
+
+PURGE_BATCH = 5000
+
+
+async def purge(db: Database, now: datetime, *, keep: timedelta) -> int:
+    """Remove published events and handled-event marks older than `keep` (a
+    housekeeping job), a batch per statement; unpublished events always stay.
+
+    A mark must outlive any redelivery of its event, so both share `keep`.
+    Ids are time-ordered, so "older" is a range of the primary key.
+    """
+    cutoff = min_id_at(now - keep)
+    published = select(OutboxEvent.id).where(
+        OutboxEvent.id < cutoff, OutboxEvent.published_at.is_not(None)
+    )
+    marks = select(ProcessedEvent.consumer, ProcessedEvent.event_id).where(
+        ProcessedEvent.event_id < cutoff
+    )
+    batches = (
+        delete(OutboxEvent).where(OutboxEvent.id.in_(published.limit(PURGE_BATCH))),
+        delete(ProcessedEvent).where(
+            tuple_(ProcessedEvent.consumer, ProcessedEvent.event_id).in_(marks.limit(PURGE_BATCH))
+        ),
+    )
+    removed = 0
+    for statement in batches:
+        while True:
+            async with db.engine.begin() as conn:
+                count: int = (await conn.execute(statement)).rowcount
+            removed += count
+            if count < PURGE_BATCH:
+                break
+    return removed
 
 
 EventEffect = Callable[[AsyncSession, Event], Awaitable[None]]

@@ -1,7 +1,8 @@
-"""Event consumers of the posts service: the news feed's fan-out and its relationship rules.
+"""Event consumers of the posts service: the news feed, and cached posts kept in step.
 
-One consumer, `feed`, handles every event that changes what a feed holds;
-`kit.outbox.idempotent` makes each event count once however often it arrives.
+One consumer, `feed`, handles every event that changes what a feed holds or
+what a cached post shows of its author; `kit.outbox.idempotent` makes each
+event count once however often it arrives.
 Cache writes are themselves idempotent (adding or removing the same ids), so
 a handler that fails after writing and is retried does no harm.
 """
@@ -16,9 +17,12 @@ from minifb.adapters.events import Event
 from minifb.bootstrap import Container
 from minifb.kit.outbox import idempotent
 from minifb.models.post import Visibility
-from minifb.posts import feed
+from minifb.posts import feed, views
+from minifb.posts import repository as repo
 
 CONSUMER = "feed"
+# What a post's cached body shows of its author.
+CARD_FIELDS = frozenset({"username", "display_name", "avatar_url"})
 Effect = Callable[[AsyncSession, Event], Awaitable[None]]
 
 
@@ -66,8 +70,20 @@ def _effects(container: Container) -> dict[str, Effect]:
         await feed.drop_author(session, cache, settings, a, b)
         await feed.drop_author(session, cache, settings, b, a)
 
+    async def profile_updated(session: AsyncSession, event: Event) -> None:
+        # Cached bodies carry the author's card. The newest posts are the ones
+        # feeds show; an older body still cached expires within the cache TTL.
+        if not CARD_FIELDS.intersection(event.data.get("fields", ())):
+            return
+        author = int(event.data["user_id"])
+        newest = await repo.timeline_ids(
+            session, author, list(Visibility), before=None, limit=settings.feed_size
+        )
+        await views.drop_bodies(cache, newest)
+
     return {
         "post.created": post_created,
+        "user.updated": profile_updated,
         "post.deleted": post_deleted,
         "follow.created": followed,
         "follow.deleted": unfollowed,

@@ -17,12 +17,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from minifb.kit.db import utcnow
+from minifb.kit.db import Database, utcnow
 from minifb.posts import repository as repo
 from minifb.posts.exceptions import (
     IdempotencyKeyInFlight,
@@ -83,3 +83,9 @@ async def once(
     body = await run()
     await repo.store_response(session, user_id, key, status=status, body=body)
     return Answer(status, body)
+
+
+async def purge_expired(db: Database, now: datetime) -> int:
+    """Remove keys past their 24 hours (a housekeeping job): without it a key stays
+    until its owner sends it again."""
+    return await repo.delete_keys_before(db, now - KEY_LIFETIME)

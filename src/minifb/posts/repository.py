@@ -316,6 +316,15 @@ async def user_exists(session: AsyncSession, user_id: int) -> bool:
 # Idempotency keys
 
 
+async def delete_keys_before(db: Database, before: datetime) -> int:
+    """Remove every idempotency key made before `before`; returns how many."""
+    async with db.engine.begin() as conn:
+        result = await conn.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.created_at < before)
+        )
+    return cast(CursorResult[Any], result).rowcount
+
+
 async def drop_expired_key(
     session: AsyncSession, user_id: int, key: str, *, before: datetime
 ) -> None:

@@ -49,6 +49,12 @@ def post_keys(post_id: int) -> list[str]:
     return [key.format(id=post_id) for key in CACHE_KEYS]
 
 
+async def drop_bodies(cache: Cache, post_ids: Sequence[int]) -> None:
+    """Drop cached post bodies now (their author's card changed); counts stay."""
+    if post_ids:
+        await cache.delete(*(BODY_KEY.format(id=post_id) for post_id in post_ids))
+
+
 def invalidate(session: AsyncSession, cache: Cache, post_id: int, *, body: bool = True) -> None:
     """Drop a post's cached parts once the transaction commits (only its counts unless
     `body`)."""

@@ -1,16 +1,21 @@
-"""The event consumers of every service, by name (`minifb worker NAME` runs one).
+"""What runs beside the routes: each service's event consumers and housekeeping jobs.
 
-Each entry subscribes its handlers to the container's bus. In the embedded
-tier every consumer runs inside the server process; elsewhere a worker
-process (or a Lambda) runs the ones it is given.
+Each consumer entry subscribes its handlers to the container's bus. The only
+bus so far is in-process, so every consumer runs inside the server process,
+off the request path; a bus between processes would let a worker process (or
+a Lambda) run the ones it is given instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
 
 from minifb.bootstrap import Container
+from minifb.kit import outbox
 from minifb.posts import handlers as posts_handlers
+from minifb.posts import idempotency
 
 Registration = Callable[[Container], None]
 
@@ -24,3 +29,10 @@ def subscribe_all(container: Container, names: list[str] | None = None) -> None:
     """Subscribe the named consumers (all when None) to the container's bus."""
     for name in names if names is not None else list(CONSUMERS):
         CONSUMERS[name](container)
+
+
+def schedule_all(container: Container) -> None:
+    """Register every service's housekeeping jobs with the container's housekeeper."""
+    keep = timedelta(days=container.settings.event_retention_days)
+    container.housekeeper.add("outbox", partial(outbox.purge, keep=keep))
+    container.housekeeper.add("idempotency_keys", idempotency.purge_expired)
