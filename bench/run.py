@@ -5,7 +5,7 @@ Redis on localhost) this generates the bench data (or reuses it), starts one
 worker of the app on each server (uvicorn, granian) and the bare ASGI app on
 each, warms every feed up (each token's person's first read rebuilds it),
 then runs interleaved rounds of `wrk -t2 -c64 -d10s --latency` and prints the
-medians and each route's ratio to the bare app on uvicorn of the same run.
+medians and each route's ratio to the bare app on uvicorn, run just before it.
 
     python bench/run.py --tiers embedded,selfhosted --rounds 3
 
@@ -333,6 +333,30 @@ def probe_post(server: str, token: str) -> int:
     return response.status_code
 
 
+def measure(
+    tier: str, round_no: int, server: str, route: str, tokens_file: Path, args: argparse.Namespace
+) -> WrkResult:
+    """One wrk run of one scenario, printed as it ends."""
+    port = PORTS[f"bare-{server}" if route == "bare ASGI" else server]
+    url = f"http://{HOST}:{port}" + ("/" if route == "bare ASGI" else "")
+    script = {"GET /feed": "feed.lua", "POST /posts": "post.lua"}.get(route)
+    result = run_wrk(
+        url,
+        script=BENCH / "wrk" / script if script else None,
+        tokens=tokens_file if script else None,
+        args=args,
+    )
+    print(
+        f"{tier} round {round_no + 1} {server:8} {route:12} "
+        f"{result.rps:9.0f} req/s p50 {result.p50_ms:7.2f} ms "
+        f"p99 {result.p99_ms:8.2f} ms non-2xx {result.non_2xx} "
+        f"socket errors {result.socket_errors}",
+        flush=True,
+    )
+    time.sleep(1)
+    return result
+
+
 def run_tier(tier: str, args: argparse.Namespace) -> list[Row]:
     env = tier_env(tier)
     tokens_file = prepare_tier(tier, env, args)
@@ -362,34 +386,22 @@ def run_tier(tier: str, args: argparse.Namespace) -> list[Row]:
                     print(f"{tier}/{server}: POST /api/v1/posts answered {status}; skipped")
             # Interleave: the same kind of run is spread over the whole run, and the order
             # turns each round, so drift of a noisy machine hits every scenario alike.
+            # Each scenario is paired with a ceiling run just before it: its ratio is
+            # taken to that, not to a ceiling measured a minute away on a drifting machine.
+            scenarios.remove(("uvicorn", "bare ASGI"))
             scenarios.sort(key=lambda s: ("bare ASGI", "GET /feed", "POST /posts").index(s[1]))
             for round_no in range(args.rounds):
                 shift = round_no % len(scenarios)
-                results: dict[tuple[str, str], WrkResult] = {}
                 for server, route in scenarios[shift:] + scenarios[:shift]:
-                    port = PORTS[f"bare-{server}" if route == "bare ASGI" else server]
-                    url = f"http://{HOST}:{port}" + ("/" if route == "bare ASGI" else "")
-                    script = {"GET /feed": "feed.lua", "POST /posts": "post.lua"}.get(route)
-                    result = run_wrk(
-                        url,
-                        script=BENCH / "wrk" / script if script else None,
-                        tokens=tokens_file if script else None,
-                        args=args,
-                    )
-                    results[(server, route)] = result
-                    print(
-                        f"{tier} round {round_no + 1} {server:8} {route:12} "
-                        f"{result.rps:9.0f} req/s p50 {result.p50_ms:7.2f} ms "
-                        f"p99 {result.p99_ms:8.2f} ms non-2xx {result.non_2xx} "
-                        f"socket errors {result.socket_errors}",
-                        flush=True,
-                    )
-                    time.sleep(1)
-                ceiling = results[("uvicorn", "bare ASGI")].rps
-                for (server, route), result in results.items():
-                    row = rows.setdefault((server, route), Row(tier, server, route))
-                    row.rounds.append(result)
-                    row.ratios.append(result.rps / ceiling if ceiling else 0.0)
+                    ceiling = measure(tier, round_no, "uvicorn", "bare ASGI", tokens_file, args)
+                    result = measure(tier, round_no, server, route, tokens_file, args)
+                    for key, run in (
+                        (("uvicorn", "bare ASGI"), ceiling),
+                        ((server, route), result),
+                    ):
+                        row = rows.setdefault(key, Row(tier, *key))
+                        row.rounds.append(run)
+                        row.ratios.append(run.rps / ceiling.rps if ceiling.rps else 0.0)
     finally:
         cleanup_tier(tier, args)
     return list(rows.values())
