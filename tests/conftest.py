@@ -161,10 +161,14 @@ async def make_client(settings: Settings) -> AsyncIterator[AppFactory]:
     stack: list[tuple[LifespanManager, httpx.AsyncClient]] = []
 
     async def factory(
-        *, services: list[str] | None = None, client_ip: str = "127.0.0.1", **overrides: Any
+        *,
+        services: list[str] | None = None,
+        client_ip: str = "127.0.0.1",
+        bare_routes: bool = True,
+        **overrides: Any,
     ) -> tuple[FastAPI, httpx.AsyncClient]:
         app_settings = settings.model_copy(update=overrides)
-        app = create_app(app_settings, services=services)
+        app = create_app(app_settings, services=services, bare_routes=bare_routes)
         manager = LifespanManager(app)
         await manager.__aenter__()
         transport = httpx.ASGITransport(app=manager.app, client=(client_ip, 40000))

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from fastapi import APIRouter
-from starlette.routing import Match, Route
-from starlette.types import ASGIApp, Scope
+from starlette.types import ASGIApp
 
 from minifb.auth.endpoints import router as auth_router
 from minifb.auth.endpoints import well_known as auth_well_known
 from minifb.posts.endpoints import router as posts_router
-from minifb.posts.feed_endpoints import FAST_ROUTES as FEED_FAST_ROUTES
+from minifb.posts.feed_endpoints import BARE_ROUTES as FEED_BARE_ROUTES
 from minifb.posts.feed_endpoints import router as feed_router
 from minifb.users.endpoints import router as users_router
 
@@ -26,9 +25,9 @@ SERVICES: dict[str, tuple[list[APIRouter], list[APIRouter]]] = {
 }
 
 
-# service name -> bare ASGI twins of its hottest GET routes, matched before every
-# router (their APIRoute twins document them and serve an app assembled without).
-FAST_ROUTES: dict[str, list[tuple[str, ASGIApp]]] = {"posts": FEED_FAST_ROUTES}
+# service name -> its hottest GET routes as bare ASGI apps (path below PREFIX, app),
+# served by the gateway's innermost layer; each has a documented APIRoute twin.
+BARE_ROUTES: dict[str, list[tuple[str, ASGIApp]]] = {"posts": FEED_BARE_ROUTES}
 
 
 def routers_for(services: Iterable[str] | None) -> tuple[list[APIRouter], list[APIRouter]]:
@@ -46,22 +45,7 @@ def routers_for(services: Iterable[str] | None) -> tuple[list[APIRouter], list[A
     return prefixed, root
 
 
-class BareRoute(Route):
-    """A route to a bare ASGI app that, like FastAPI's own, names itself in the scope
-    (`scope["route"]`: the gateway labels metrics with its template)."""
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        match, child = super().matches(scope)
-        if match is not Match.NONE:
-            child["route"] = self
-        return match, child
-
-
-def fast_routes_for(services: Iterable[str] | None) -> list[BareRoute]:
-    """The bare routes of the named services (all when None), under the API prefix."""
+def bare_routes_for(services: Iterable[str] | None) -> dict[str, ASGIApp]:
+    """The bare routes of the named services (all when None), by full path."""
     names = list(SERVICES) if services is None else list(services)
-    return [
-        BareRoute(PREFIX + path, app, methods=["GET"], include_in_schema=False)
-        for name in names
-        for path, app in FAST_ROUTES.get(name, [])
-    ]
+    return {PREFIX + path: app for name in names for path, app in BARE_ROUTES.get(name, [])}

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from minifb import __version__
 from minifb.adapters.telemetry.logging import configure_logging
 from minifb.adapters.telemetry.metrics import Metrics
-from minifb.api import PREFIX, fast_routes_for, routers_for
+from minifb.api import PREFIX, bare_routes_for, routers_for
 from minifb.bootstrap import Container, build_container
 from minifb.config import Settings
 from minifb.gateway import install_gateway
@@ -27,12 +27,15 @@ def create_app(
     services: Iterable[str] | None = None,
     container: Container | None = None,
     server: bool = False,
+    bare_routes: bool = True,
 ) -> FastAPI:
     """Assemble the app; `services` limits it to those services' routes (default: all).
 
     A prebuilt `container` may be passed (tests, workers); it is then owned by
     the caller and not closed at shutdown. `server` marks the app of a server
-    process, whose garbage collector is tuned once it has started.
+    process, whose garbage collector is tuned once it has started. Without
+    `bare_routes` the hottest routes go through the framework like the others
+    (the same answers, slower: tests compare the two).
     """
     settings = settings or (container.settings if container else Settings())
     configure_logging(settings.log_level)
@@ -66,16 +69,16 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
-    install_gateway(app, settings, metrics)
     names = None if services is None else list(services)
+    install_gateway(
+        app, settings, metrics, bare_routes=bare_routes_for(names) if bare_routes else {}
+    )
     prefixed, root = routers_for(names)
     for router in prefixed:
         app.include_router(router, prefix=PREFIX)
     for router in root:
         app.include_router(router)
     app.include_router(ops_router)
-    # In front of every router: the first routes tried on each request.
-    app.router.routes[:0] = fast_routes_for(names)
     return app
 
 

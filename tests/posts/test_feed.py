@@ -13,7 +13,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
-from starlette.routing import Route
 
 from minifb.adapters.cache import Cache
 from minifb.adapters.events import Event
@@ -274,16 +273,18 @@ class TestAuthorCard:
 
 
 class TestBareRoute:
-    """`GET /feed` is answered by a bare ASGI route placed before the routers."""
+    """`GET /feed` is served by the gateway's bare-routes layer, past the framework."""
 
     async def test_is_counted_under_its_own_route(
         self, app: FastAPI, client: httpx.AsyncClient
     ) -> None:
         (reader,) = await people(client, 1)
         assert (await client.get(f"{API}/feed", headers=reader.headers)).status_code == 200
+        assert (await client.get(f"{API}/feed", params={"limit": 0})).status_code == 401
         registry = app.state.container.metrics.registry
-        labels = {"route": f"{API}/feed", "method": "GET", "status": "200"}
-        assert registry.get_sample_value("minifb_http_requests_total", labels) == 1
+        for status in ("200", "401"):
+            labels = {"route": f"{API}/feed", "method": "GET", "status": status}
+            assert registry.get_sample_value("minifb_http_requests_total", labels) == 1
 
     async def test_head_has_the_headers_and_no_body(self, client: httpx.AsyncClient) -> None:
         (reader,) = await people(client, 1)
@@ -298,23 +299,28 @@ class TestBareRoute:
         response = await client.post(f"{API}/feed", headers=reader.headers, json={})
         assert response.status_code == 405
 
-    async def test_the_documented_route_answers_the_same(
-        self, app: FastAPI, client: httpx.AsyncClient
-    ) -> None:
+    async def test_the_rate_limit_still_holds(self, make_client: Any) -> None:
+        _, client = await make_client(rate_limit="2/1m")
+        statuses = [(await client.get(f"{API}/feed")).status_code for _ in range(3)]
+        assert statuses == [401, 401, 429]
+
+    async def test_the_documented_twin_answers_the_same(self, make_client: Any) -> None:
+        app, client = await make_client()
+        _, framework = await make_client(bare_routes=False)
         author, reader = await people(client, 2)
         await put(client, f"/users/{author.id}/follow", reader)
         await post(client, author, "seen both ways")
         await settle(app)
         bare = await client.get(f"{API}/feed", headers=reader.headers)
-        assert isinstance(app.router.routes[0], Route)
-        del app.router.routes[0]  # what an app assembled without the bare route serves
-        documented = await client.get(f"{API}/feed", headers=reader.headers)
+        documented = await framework.get(f"{API}/feed", headers=reader.headers)
         assert documented.status_code == bare.status_code == 200
         assert documented.json() == bare.json()
         assert len(bare.json()["items"]) == 1
-        refused = await client.get(f"{API}/feed", headers={"Authorization": "Bearer nonsense"})
-        assert refused.status_code == 401
-        assert refused.headers["content-type"].startswith("application/problem+json")
+        for who in (client, framework):
+            refused = await who.get(f"{API}/feed", headers={"Authorization": "Bearer nonsense"})
+            assert refused.status_code == 401
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert refused.json()["detail"] == "The access token is not valid."
 
     def test_is_documented_once_in_openapi(self, app: FastAPI) -> None:
         assert list(app.openapi()["paths"][f"{API}/feed"]) == ["get"]

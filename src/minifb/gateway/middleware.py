@@ -11,7 +11,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from minifb.adapters.telemetry.logging import request_id_var
 from minifb.adapters.telemetry.metrics import Metrics
 from minifb.config import Settings
+from minifb.gateway.bare_routes import BareRoutesMiddleware
 from minifb.gateway.client_ip import IPNetwork, parse_trusted, remember_client_ip
 from minifb.gateway.headers import with_gateway_headers
 from minifb.gateway.limits import BodySizeLimitMiddleware
@@ -212,10 +213,17 @@ async def _internal_error(scope: Scope, exc: Exception) -> Response:
     return problem(500, "Something went wrong on our side; it has been logged.", code="internal")
 
 
-def install_gateway(app: Starlette, settings: Settings, metrics: Metrics) -> None:
+def install_gateway(
+    app: Starlette,
+    settings: Settings,
+    metrics: Metrics,
+    *,
+    bare_routes: Mapping[str, ASGIApp] | None = None,
+) -> None:
     """Stack the gateway's middleware on `app`, outermost first:
 
-    request id + access log + metrics + security headers, CORS, body size, rate limit.
+    request id + access log + metrics + security headers, CORS, body size, rate
+    limit, and the `bare_routes` (full path -> ASGI app) past all of them.
 
     CORS sits outside the limits so a browser can read their 413/429 answers,
     and answers preflights itself, so they cost no rate-limit budget. The body
@@ -226,6 +234,8 @@ def install_gateway(app: Starlette, settings: Settings, metrics: Metrics) -> Non
     trusted = parse_trusted(settings.trusted_proxies)
     # Starlette's add_middleware puts each new layer outside the previous ones,
     # so they are added innermost first.
+    if bare_routes:
+        app.add_middleware(BareRoutesMiddleware, routes=bare_routes)
     rule = settings.rate_limit_rule
     if rule is not None:
         limit, window = rule

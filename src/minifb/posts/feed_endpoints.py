@@ -56,13 +56,11 @@ async def _page(c: Container, authorization: str | None, query: Mapping[str, str
 
 
 class FeedEndpoint:
-    """`GET /feed` as a bare ASGI app, which `create_app` places before every router.
-
-    FastAPI's per-route machinery (its request wrapper, the included router's
-    matching, the response class) was a tenth of this route's time. The
-    `get_feed` route above stays for OpenAPI and for an app assembled without
-    this one; both answer through `_page`. Errors raised here are answered by
-    the app's exception handlers like any route's.
+    """`GET /feed` as a bare ASGI app, served by the gateway's bare-routes layer
+    (`gateway.bare_routes`): FastAPI's exception middleware, router and request
+    wrapper were a tenth of this route's time. `get_feed` above is its twin: it
+    documents the route in OpenAPI and serves an app assembled without bare
+    routes; both answer through `_page`.
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -88,5 +86,5 @@ class FeedEndpoint:
         )
 
 
-# Bare ASGI twins of this service's hottest GET routes: (path below the API prefix, app).
-FAST_ROUTES: list[tuple[str, ASGIApp]] = [("/feed", FeedEndpoint())]
+# This service's bare routes (`gateway.bare_routes`): (path below the API prefix, app).
+BARE_ROUTES: list[tuple[str, ASGIApp]] = [("/feed", FeedEndpoint())]
