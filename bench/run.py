@@ -140,7 +140,9 @@ def server_command(name: str) -> list[str]:
 
 
 @contextmanager
-def started(names: list[str], env: dict[str, str], logs: Path) -> Iterator[None]:
+def started(
+    names: list[str], env: dict[str, str], logs: Path
+) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
     """Start each server in a process group of its own; stop every one on the way out."""
     procs: dict[str, subprocess.Popen[bytes]] = {}
     logs.mkdir(parents=True, exist_ok=True)
@@ -157,7 +159,7 @@ def started(names: list[str], env: dict[str, str], logs: Path) -> Iterator[None]
                 )
         for name in names:
             wait_ready(name, procs[name], logs)
-        yield
+        yield procs
     finally:
         for name, proc in procs.items():
             stop(name, proc)
@@ -176,6 +178,35 @@ def wait_ready(name: str, proc: subprocess.Popen[bytes], logs: Path, timeout: fl
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{name} did not answer within {timeout:.0f} s")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time used so far by every live process of a process group (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # After the command's ")": state, ppid, pgrp, ... utime (12th), stime (13th).
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def wait_quiet(proc: subprocess.Popen[bytes], *, busy: float = 0.05, timeout: float = 300) -> float:
+    """Wait until a server uses under `busy` of a core over a second (its consumers have
+    caught up with what the last run left them); returns the seconds waited."""
+    began = time.monotonic()
+    before = group_cpu_seconds(proc.pid)
+    while time.monotonic() - began < timeout:
+        time.sleep(1)
+        now = group_cpu_seconds(proc.pid)
+        if now - before < busy:
+            break
+        before = now
+    return time.monotonic() - began
 
 
 def stop(name: str, proc: subprocess.Popen[bytes]) -> None:
@@ -367,7 +398,7 @@ def run_tier(tier: str, args: argparse.Namespace) -> list[Row]:
         bare.insert(0, CEILING)
     rows: dict[tuple[str, str], Row] = {}
     try:
-        with started(bare + servers, env, DATA / tier / "logs"):
+        with started(bare + servers, env, DATA / tier / "logs") as procs:
             scenarios: list[tuple[str, str]] = [
                 (b.removeprefix("bare-"), "bare ASGI") for b in bare
             ]
@@ -395,6 +426,11 @@ def run_tier(tier: str, args: argparse.Namespace) -> list[Row]:
                 for server, route in scenarios[shift:] + scenarios[:shift]:
                     ceiling = measure(tier, round_no, "uvicorn", "bare ASGI", tokens_file, args)
                     result = measure(tier, round_no, server, route, tokens_file, args)
+                    if route == "POST /posts":
+                        # The in-process fan-out may still be working through the
+                        # run's posts: the next run must not share the CPU with it.
+                        lag = wait_quiet(procs[server])
+                        print(f"{tier} {server}: fan-out of the run's posts done {lag:.0f} s later")
                     for key, run in (
                         (("uvicorn", "bare ASGI"), ceiling),
                         ((server, route), result),
