@@ -75,7 +75,17 @@ def event_row(
     }
 
 
-def _to_event(row: OutboxEvent) -> Event:
+_EVENT_COLUMNS = (
+    OutboxEvent.id,
+    OutboxEvent.type,
+    OutboxEvent.version,
+    OutboxEvent.occurred_at,
+    OutboxEvent.actor_id,
+    OutboxEvent.data,
+)
+
+
+def _to_event(row: Any) -> Event:
     return Event(
         id=row.id,
         type=row.type,
@@ -147,8 +157,9 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publish one batch of unpublished rows; returns how many went out."""
         async with self._lock, self._db.transaction() as session:
+            # Columns, not ORM objects: this runs for every write that emits an event.
             query = (
-                select(OutboxEvent)
+                select(*_EVENT_COLUMNS)
                 .where(OutboxEvent.published_at.is_(None))
                 .order_by(OutboxEvent.id)
                 .limit(self._batch_size)
@@ -156,7 +167,7 @@ class OutboxRelay:
             if self._db.dialect == "postgresql":
                 # Several relays (one per process) share the work without double sends.
                 query = query.with_for_update(skip_locked=True)
-            rows = (await session.scalars(query)).all()
+            rows = (await session.execute(query)).all()
             for row in rows:
                 await self._bus.publish(_to_event(row))
             if rows:

@@ -66,6 +66,19 @@ end
 return out
 """
 
+# set_many in one script: all or none, like MULTI, at the client cost of one command.
+# ARGV[1] is the TTL in milliseconds ("" for none), then one value per key.
+_SET_MANY = """
+for i = 1, #KEYS do
+  if ARGV[1] == '' then
+    redis.call('SET', KEYS[i], ARGV[i + 1])
+  else
+    redis.call('SET', KEYS[i], ARGV[i + 1], 'PX', ARGV[1])
+  end
+end
+return #KEYS
+"""
+
 # Keys per pipeline in zadd_many: bounds the buffers of one round trip.
 _FANOUT_CHUNK = 1000
 
@@ -93,6 +106,7 @@ class RedisCache:
         self._prefix_bytes = prefix.encode()
         # EVALSHA, loading the script again if the server lost it (restart, FLUSH).
         self._zread_script = client.register_script(_ZREAD)
+        self._set_many_script = client.register_script(_SET_MANY)
 
     @classmethod
     def from_url(
@@ -182,10 +196,10 @@ class RedisCache:
             check_bytes(value)
         if not items:
             return
-        async with self._client.pipeline(transaction=True) as pipe:
-            for key, value in items.items():
-                pipe.set(self._k(key), value, px=px)
-            await pipe.execute()
+        keys = [self._k(key) for key in items]
+        await self._evalsha(
+            self._set_many_script, keys, ["" if px is None else px, *items.values()]
+        )
 
     async def delete(self, *keys: str) -> int:
         if not keys:
