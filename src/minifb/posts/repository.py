@@ -144,20 +144,13 @@ async def viewer_context_direct(
 # Posts
 
 
-async def insert_post(
-    session: AsyncSession,
-    *,
-    post_id: int,
-    author_id: int,
-    text: str,
-    visibility: Visibility,
-    created_at: datetime,
-) -> Any:
-    """Insert a post (a Core statement: no unit of work on the hot write path) and return
-    its author's card (`username`, `display_name`, `avatar_url`), or None if gone."""
+async def insert_post(session: AsyncSession, post: dict[str, Any]) -> Any:
+    """Insert a post (a `post_row`; a Core statement: no unit of work on the hot write
+    path) and return its author's card (`username`, `display_name`, `avatar_url`), or
+    None if gone."""
     # Prebuilt statements with bound values: SQLAlchemy reuses their compiled form.
-    await session.execute(_INSERT_POST, _post_row(post_id, author_id, text, visibility, created_at))
-    return (await session.execute(_AUTHOR_CARD, {"author_id": author_id})).first()
+    await session.execute(_INSERT_POST, post)
+    return (await session.execute(_AUTHOR_CARD, {"author_id": post["author_id"]})).first()
 
 
 _INSERT_POST = insert(Post)
@@ -190,19 +183,10 @@ SELECT username, display_name, avatar_url FROM author
 """
 
 
-async def publish_post(
-    db: Database,
-    *,
-    post_id: int,
-    author_id: int,
-    text: str,
-    visibility: Visibility,
-    created_at: datetime,
-    event: dict[str, Any],
-) -> Any:
-    """Insert a post with its outbox `event` row, outside any session, and return its
-    author's card (`username`, `display_name`, `avatar_url`), or None if the author is
-    gone (then nothing is written).
+async def publish_post(db: Database, post: dict[str, Any], *, event: dict[str, Any]) -> Any:
+    """Insert a post (a `post_row`) with its outbox `event` row, outside any session, and
+    return its author's card (`username`, `display_name`, `avatar_url`), or None if the
+    author is gone (then nothing is written).
 
     The hot write path: on PostgreSQL one statement through the driver, on SQLite
     (one writer at a time anyway) one short Core transaction.
@@ -210,11 +194,11 @@ async def publish_post(
     if db.dialect == "postgresql":
         rows = await db.fetch(
             _PUBLISH_PG,
-            post_id,
-            author_id,
-            text,
-            str(visibility),
-            created_at,
+            post["id"],
+            post["author_id"],
+            post["text"],
+            str(post["visibility"]),
+            post["created_at"],
             event["id"],
             event["type"],
             event["version"],
@@ -223,11 +207,9 @@ async def publish_post(
         )
         return AuthorCard(*rows[0]) if rows else None
     async with db.engine.begin() as conn:
-        card = (await conn.execute(_AUTHOR_CARD, {"author_id": author_id})).first()
+        card = (await conn.execute(_AUTHOR_CARD, {"author_id": post["author_id"]})).first()
         if card is not None:
-            await conn.execute(
-                _INSERT_POST, _post_row(post_id, author_id, text, visibility, created_at)
-            )
+            await conn.execute(_INSERT_POST, post)
             await conn.execute(_INSERT_EVENT, event)
         return card
 
@@ -235,9 +217,10 @@ async def publish_post(
 _INSERT_EVENT = insert(OutboxEvent)
 
 
-def _post_row(
+def post_row(
     post_id: int, author_id: int, text: str, visibility: Visibility, created_at: datetime
 ) -> dict[str, Any]:
+    """The row of a new post, for `insert_post` and `publish_post`."""
     return {
         "id": post_id,
         "author_id": author_id,

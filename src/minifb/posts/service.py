@@ -6,7 +6,6 @@ request's transaction and drops the post's cache entries after the commit.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,22 +32,14 @@ async def create_post(
     Returns the post as its author sees it. The path of a request with an
     `Idempotency-Key`, whose key row shares the transaction.
     """
-    post_id, now = new_id(), utcnow()
-    author = await repo.insert_post(
-        session,
-        post_id=post_id,
-        author_id=author_id,
-        text=body.text,
-        visibility=body.visibility,
-        created_at=now,
-    )
+    post, data = _new_row(author_id, body)
+    author = await repo.insert_post(session, post)
     if author is None:  # the account was deleted while its token still lived
         raise UserNotFound()
-    data = _created(post_id, author_id, body, now)
     record_event(session, "post.created", actor_id=author_id, data=data)
     # Everything the answer holds is in hand: no read back, and the followers'
     # feeds find the post cached as soon as the transaction has committed.
-    return views.new_post(session, cache, _new_post(post_id, author_id, author, body, now))
+    return views.new_post(session, cache, _new_post(post, author))
 
 
 async def publish_post(
@@ -56,21 +47,13 @@ async def publish_post(
 ) -> bytes:
     """`create_post` without a request session: the post and its `post.created` go in
     as one atomic write (one statement on PostgreSQL), the hot path of `POST /posts`."""
-    post_id, now = new_id(), utcnow()
-    data = _created(post_id, author_id, body, now)
-    author = await repo.publish_post(
-        db,
-        post_id=post_id,
-        author_id=author_id,
-        text=body.text,
-        visibility=body.visibility,
-        created_at=now,
-        event=event_row("post.created", actor_id=author_id, data=data),
-    )
+    post, data = _new_row(author_id, body)
+    event = event_row("post.created", actor_id=author_id, data=data)
+    author = await repo.publish_post(db, post, event=event)
     if author is None:
         raise UserNotFound()
     relay.wake()
-    return await views.committed_post(cache, _new_post(post_id, author_id, author, body, now))
+    return await views.committed_post(cache, _new_post(post, author))
 
 
 async def create_post_once(
@@ -99,28 +82,30 @@ async def create_post_once(
     return answer
 
 
-def _created(post_id: int, author_id: int, body: PostCreate, now: datetime) -> dict[str, str]:
-    """The data of `post.created`."""
-    return {
+def _new_row(author_id: int, body: PostCreate) -> tuple[dict[str, Any], dict[str, str]]:
+    """A new post's row and the data of its `post.created`."""
+    post_id, now = new_id(), utcnow()
+    post = repo.post_row(post_id, author_id, body.text, body.visibility, now)
+    data = {
         "post_id": str(post_id),
         "author_id": str(author_id),
         "visibility": str(body.visibility),
         "created_at": now.isoformat(),
     }
+    return post, data
 
 
-def _new_post(
-    post_id: int, author_id: int, author: Any, body: PostCreate, now: datetime
-) -> views.NewPost:
+def _new_post(post: dict[str, Any], author: Any) -> views.NewPost:
+    """A post just written, with its author's card: what its first answer shows."""
     return views.NewPost(
-        id=post_id,
-        author_id=author_id,
+        id=post["id"],
+        author_id=post["author_id"],
         username=author.username,
         display_name=author.display_name,
         avatar_url=author.avatar_url,
-        text=body.text,
-        visibility=body.visibility,
-        created_at=now,
+        text=post["text"],
+        visibility=post["visibility"],
+        created_at=post["created_at"],
     )
 
 
