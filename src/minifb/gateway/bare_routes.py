@@ -10,15 +10,12 @@ assembled without this layer.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from minifb.kit.errors import AppError
+from minifb.kit.errors import AppError, app_handler_answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +44,7 @@ class BareRoutesMiddleware:
         except AppError as exc:
             # Answered by the app's own handler, as the framework would; any other
             # error goes on out to the gateway's 500.
-            await _answer(scope, receive, send, exc)
-
-
-async def _answer(scope: Scope, receive: Receive, send: Send, exc: AppError) -> None:
-    handlers: dict[Any, Any] = getattr(scope.get("app"), "exception_handlers", {})
-    handler = next((handlers[c] for c in type(exc).__mro__ if c in handlers), None)
-    if handler is None:
-        raise exc
-    response = handler(Request(scope, receive), exc)
-    if inspect.isawaitable(response):
-        response = await response
-    await response(scope, receive, send)
+            answer = await app_handler_answer(scope, exc, type(exc).__mro__, receive=receive)
+            if answer is None:
+                raise
+            await answer(scope, receive, send)

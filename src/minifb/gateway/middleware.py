@@ -6,18 +6,15 @@ every request (PERFORMANCE.md), and this is the hot path.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import random
 import re
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from prometheus_client import Counter, Histogram
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,7 +27,7 @@ from minifb.gateway.client_ip import IPNetwork, parse_trusted, remember_client_i
 from minifb.gateway.headers import with_gateway_headers
 from minifb.gateway.limits import BodySizeLimitMiddleware
 from minifb.gateway.rate_limit import RateLimitMiddleware
-from minifb.kit.errors import problem
+from minifb.kit.errors import app_handler_answer, problem
 
 access_log = logging.getLogger("minifb.access")
 error_log = logging.getLogger("minifb.errors")
@@ -197,18 +194,12 @@ class GatewayMiddleware:
 
 async def _internal_error(scope: Scope, exc: Exception) -> Response:
     """The 500 the app's own handler would give (problem+json, logged), or a plain one."""
-    app: Any = scope.get("app")
-    handlers: dict[Any, Any] = getattr(app, "exception_handlers", {})
-    handler = handlers.get(Exception) or handlers.get(500)
-    if handler is not None:
-        try:
-            result = handler(Request(scope), exc)
-            if inspect.isawaitable(result):
-                result = await result
-            if isinstance(result, Response):
-                return result
-        except Exception:
-            error_log.exception("the 500 handler failed")
+    try:
+        answer = await app_handler_answer(scope, exc, (Exception, 500))
+        if answer is not None:
+            return answer
+    except Exception:
+        error_log.exception("the 500 handler failed")
     error_log.error("unhandled error", exc_info=exc)
     return problem(500, "Something went wrong on our side; it has been logged.", code="internal")
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import Receive, Scope
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("minifb.errors")
@@ -147,3 +149,20 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+
+
+async def app_handler_answer(
+    scope: Scope, exc: Exception, keys: Iterable[Any], *, receive: Receive | None = None
+) -> Response | None:
+    """The answer of the app's own exception handler registered under the first of `keys`
+    it has (exception classes or status codes), for a layer that catches `exc` outside
+    the framework's exception middleware; None if there is no such handler."""
+    handlers: dict[Any, Any] = getattr(scope.get("app"), "exception_handlers", {})
+    handler = next((handlers[key] for key in keys if key in handlers), None)
+    if handler is None:
+        return None
+    request = Request(scope) if receive is None else Request(scope, receive)
+    answer = handler(request, exc)
+    if inspect.isawaitable(answer):
+        answer = await answer
+    return answer if isinstance(answer, Response) else None
