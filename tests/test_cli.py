@@ -188,6 +188,8 @@ class TestServe:
                 calls.append({"served": True})
 
         monkeypatch.setenv("MINIFB_SERVICES", "")  # serve sets it; restored after the test
+        # Several workers need a shared cache (nothing connects to it here).
+        monkeypatch.setenv("MINIFB_CACHE_URL", "redis://127.0.0.1:6379/0")
         monkeypatch.setattr(granian, "Granian", FakeGranian)
         result = runner.invoke(app, ["serve", "--port", "8123", "--workers", "2"])
         assert result.exit_code == 0, result.output
@@ -197,6 +199,19 @@ class TestServe:
         assert (options["address"], options["port"], options["workers"]) == ("127.0.0.1", 8123, 2)
         assert str(options["interface"]) in ("asgi", "Interfaces.ASGI")
         assert served == {"served": True}
+
+    def test_several_workers_on_the_in_process_cache_are_refused_saying_why(
+        self, monkeypatch: pytest.MonkeyPatch, fresh_db: Path
+    ) -> None:
+        import granian
+
+        monkeypatch.setenv("MINIFB_SERVICES", "")
+        monkeypatch.setenv("MINIFB_CACHE_URL", "memory://")
+        monkeypatch.setattr(granian, "Granian", _never_started)
+        result = runner.invoke(app, ["serve", "--workers", "2"])
+        assert result.exit_code == 2
+        assert "cannot run 2 workers" in result.output
+        assert "MINIFB_CACHE_URL=redis://" in result.output
 
     def test_uvicorn_on_request(self, monkeypatch: pytest.MonkeyPatch, fresh_db: Path) -> None:
         import uvicorn
@@ -212,3 +227,7 @@ class TestServe:
         assert target == "minifb.main:app_from_env"
         assert options["factory"] is True
         assert options["host"] == "127.0.0.2"
+
+
+def _never_started(*_: object, **__: object) -> None:
+    raise AssertionError("the server must not start")

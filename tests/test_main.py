@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from minifb.main import tune_collector
+from minifb.config import Settings
+from minifb.kit.process_lock import AlreadyServing
+from minifb.main import single_process_lock, tune_collector
 
 
 @pytest.fixture
@@ -30,3 +36,65 @@ class TestTuneCollector:
         tune_collector(None)
         assert gc.get_threshold() == before
         assert gc.get_freeze_count() == 0
+
+
+class TestOneServerProcessOnTheInProcessCache:
+    """A second server process over the same database is refused while the first serves:
+    each would keep a cache the other's writes never invalidate."""
+
+    def settings(
+        self, tmp_path: Path, cache_url: str = "memory://", database: str = "one.db"
+    ) -> Settings:
+        return Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            environment="test",
+            database_url=f"sqlite+aiosqlite:///{tmp_path / database}",
+            cache_url=cache_url,
+            var_dir=tmp_path / "var",
+        )
+
+    def test_the_second_is_refused_naming_the_first_and_why(self, tmp_path: Path) -> None:
+        first = single_process_lock(self.settings(tmp_path))
+        assert first is not None
+        try:
+            with pytest.raises(AlreadyServing, match=f"process {os.getpid()} is already serving"):
+                single_process_lock(self.settings(tmp_path))
+            # In another process too: the lock is the kernel's, not this process's.
+            script = (
+                "import sys; from minifb.main import single_process_lock; "
+                "from minifb.config import Settings; "
+                "single_process_lock(Settings(_env_file=None, database_url=sys.argv[1], "
+                "var_dir=sys.argv[2]))"
+            )
+            other = subprocess.run(  # noqa: S603 - our own interpreter and arguments
+                [
+                    sys.executable,
+                    "-c",
+                    script,
+                    self.settings(tmp_path).database_url,
+                    str(tmp_path / "var"),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert other.returncode != 0
+            assert "embedded tier serves from one process" in other.stderr
+        finally:
+            first.release()
+        # Once the first has stopped, a new one may serve.
+        again = single_process_lock(self.settings(tmp_path))
+        assert again is not None
+        again.release()
+
+    def test_a_shared_cache_needs_no_lock(self, tmp_path: Path) -> None:
+        assert single_process_lock(self.settings(tmp_path, "redis://127.0.0.1:6379/0")) is None
+
+    def test_another_database_is_another_lock(self, tmp_path: Path) -> None:
+        first = single_process_lock(self.settings(tmp_path))
+        other = single_process_lock(self.settings(tmp_path, database="two.db"))
+        assert first is not None
+        assert other is not None
+        first.release()
+        other.release()

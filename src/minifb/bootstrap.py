@@ -59,7 +59,9 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
         pool_size=settings.database_pool_size,
         ca_cert=settings.database_ca_cert,
     )
-    cache = create_cache(settings.cache_url, prefix=settings.cache_prefix)
+    cache = create_cache(
+        settings.cache_url, prefix=settings.cache_prefix, timeout=settings.cache_timeout
+    )
     bus = create_event_bus(settings.events_url)
     secrets = create_secret_store(settings.secrets_url)
     dev_keys = settings.var_dir / "keys" if settings.environment != "production" else None

@@ -69,6 +69,12 @@ def serve(
         raise typer.BadParameter(str(exc), param_hint="--service") from None
     os.environ["MINIFB_SERVICES"] = ",".join(services)
     settings = Settings()
+    if workers > 1 and settings.cache_url.startswith("memory:"):
+        from minifb.main import IN_PROCESS_CACHE_HINT
+
+        raise typer.BadParameter(
+            f"cannot run {workers} workers: {IN_PROCESS_CACHE_HINT}", param_hint="--workers"
+        )
     _prepare_sqlite(settings)
     if server is ServerKind.granian:
         _serve_granian(host, port, workers, settings.log_level)

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     )
     cache_url: str = Field("memory://", validation_alias=_alias("MINIFB_CACHE_URL", "REDIS_URL"))
     cache_prefix: str = "minifb:"
+    cache_timeout: float = Field(0.5, gt=0, le=30)
+    """Seconds a call to a remote cache may take before it counts as failed (DESIGN §8)."""
     events_url: str = "memory://"
     storage_url: str = "file://./var/media"
     search_url: str = Field(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from minifb.config import Settings
 from minifb.gateway import install_gateway
 from minifb.gateway.ops import router as ops_router
 from minifb.kit.errors import install_error_handlers
+from minifb.kit.process_lock import ProcessLock
 from minifb.workers.registry import schedule_all, subscribe_all
 
 
@@ -47,6 +49,7 @@ def create_app(
             app.state.container = container
             yield
             return
+        lock = single_process_lock(settings) if server else None
         built = await build_container(settings, metrics=metrics)
         # Embedded tier: every consumer runs in this process, off the request path.
         subscribe_all(built)
@@ -59,6 +62,8 @@ def create_app(
             yield
         finally:
             await built.close()
+            if lock is not None:
+                lock.release()
 
     app = FastAPI(
         title="mini-facebook",
@@ -87,6 +92,24 @@ def app_from_env() -> FastAPI:
     `MINIFB_SERVICES`."""
     services = [s for s in os.environ.get("MINIFB_SERVICES", "").split(",") if s]
     return create_app(services=services or None, server=True)
+
+
+IN_PROCESS_CACHE_HINT = (
+    "the in-process cache (MINIFB_CACHE_URL=memory://) lives in one process, so the "
+    "embedded tier serves from one process; to run more, share a Redis cache "
+    "(MINIFB_CACHE_URL=redis://...)"
+)
+
+
+def single_process_lock(settings: Settings) -> ProcessLock | None:
+    """With the in-process cache, hold the lock that keeps a second server process off
+    the same database (a stale cache per process would serve what it must not)."""
+    if not settings.cache_url.startswith("memory:"):
+        return None
+    digest = hashlib.sha256(settings.database_url.encode()).hexdigest()[:16]
+    lock = ProcessLock(settings.var_dir / f"server-{digest}.lock")
+    lock.acquire(IN_PROCESS_CACHE_HINT)
+    return lock
 
 
 def tune_collector(threshold: tuple[int, int, int] | None) -> None:

@@ -1,4 +1,5 @@
-"""The cache contract: every test runs against MemoryCache and RedisCache alike.
+"""The cache contract: every test runs against MemoryCache, RedisCache and the
+GuardedCache in front of Redis that the app uses, alike.
 
 The Redis case uses `MINIFB_TEST_REDIS_URL` (default redis://127.0.0.1:6379/0).
 An unreachable server skips it locally and fails it under `CI=true`. Each test
@@ -20,7 +21,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from minifb.adapters.cache import Cache, MemoryCache, RedisCache, create_cache
+from minifb.adapters.cache import Cache, GuardedCache, MemoryCache, RedisCache, create_cache
 from minifb.adapters.cache.base import ZRange
 from minifb.adapters.cache.memory import MemoryStore
 
@@ -52,6 +53,8 @@ class Backend:
         cache: Cache
         if self.redis_url is None:
             cache = MemoryCache(prefix, store=self.store)
+        elif self.name == "guarded":
+            cache = create_cache(self.redis_url, prefix=prefix, timeout=5)
         else:
             cache = RedisCache.from_url(self.redis_url, prefix=prefix)
         self.prefixes.append(prefix)
@@ -99,10 +102,12 @@ def redis_url() -> str:
     params=[
         pytest.param("memory", id="memory"),
         pytest.param("redis", id="redis", marks=pytest.mark.redis),
+        pytest.param("guarded", id="guarded-redis", marks=pytest.mark.redis),
     ]
 )
 async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
-    url: str | None = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    remote = request.param != "memory"
+    url: str | None = request.getfixturevalue("redis_url") if remote else None
     backend = Backend(request.param, url)
     request.node.stash[_BACKEND] = backend
     try:
@@ -722,9 +727,12 @@ async def test_create_cache_picks_the_implementation_by_scheme() -> None:
     assert isinstance(memory, MemoryCache)
     assert memory.prefix == "p:"
     for url in ("redis://127.0.0.1:6379/0", "rediss://cache.example.com:6379"):
-        remote = create_cache(url, prefix="p:")
-        assert isinstance(remote, RedisCache)
-        assert remote.prefix == "p:"
+        remote = create_cache(url, prefix="p:", timeout=0.2)
+        # Behind a timeout and a circuit breaker (DESIGN §8).
+        assert isinstance(remote, GuardedCache)
+        assert remote.timeout == 0.2
+        assert isinstance(remote.inner, RedisCache)
+        assert remote.inner.prefix == "p:"
         await remote.close()  # nothing connected yet: building a pool is lazy
 
 

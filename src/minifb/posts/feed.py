@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.cache import Cache
 from minifb.adapters.cache.base import ZRange
+from minifb.adapters.resilience import Unavailable
 from minifb.config import Settings
 from minifb.kit.db import Database
 from minifb.kit.ids import SEQUENCE_BITS
@@ -37,7 +38,6 @@ from minifb.models.post import Visibility
 from minifb.posts import feed_repository as repo
 from minifb.posts import repository as posts_repo
 from minifb.posts import views
-from minifb.posts.visibility import may_see, relations_of
 
 FEED_KEY = "feed:{}"
 BIG_FOLLOWED_KEY = "feed:{}:big"
@@ -187,7 +187,30 @@ async def read_feed(
     batches), so a page is full whenever enough visible posts remain. Warm,
     this costs one cache round trip and the one query of the viewer's ties,
     run outside any transaction; a session is opened only for the cold steps.
+    With the cache down the page is read from the database, as a rebuild would
+    (DESIGN §8), and nothing is cached.
     """
+    try:
+        return await _read_cached(db, cache, settings, viewer_id, after=after, limit=limit)
+    except Unavailable:
+        async with db.transaction() as session:
+            ids = await repo.feed_ids(session, viewer_id, before=after, limit=limit + 1)
+            items = await views.render_posts(
+                session, cache, viewer_id, ids[:limit], use_cache=False
+            )
+        more = len(ids) > limit
+        return views.page_body(items, encode_cursor(ids[limit - 1]) if more else None)
+
+
+async def _read_cached(
+    db: Database,
+    cache: Cache,
+    settings: Settings,
+    viewer_id: int,
+    *,
+    after: int | None,
+    limit: int,
+) -> bytes:
     items: list[bytes] = []
     before = after
     authors: list[int] | None = None  # learnt on the first read of this request
@@ -288,7 +311,9 @@ async def _render(
 
     When any is missing from the cache, `views.render_posts` does it all
     (and fills the cache). Otherwise the same steps as there, on the blobs in
-    hand: one query for the viewer's reactions and ties with the authors.
+    hand: one query for the viewer's reactions, ties with the authors and the
+    posts' visibility now. A cached body the database contradicts (it missed
+    its invalidation) sends the batch the long way too, which reads it afresh.
     """
     if any(i not in cached for i in post_ids):
         async with db.transaction() as session:
@@ -298,12 +323,14 @@ async def _render(
         meta[post_id] = views.meta_of(cached[post_id][0])
     authors = {author for author, _ in meta.values()} - {viewer_id}
     rows = await posts_repo.viewer_context_direct(db, viewer_id, people=authors, post_ids=post_ids)
-    rel = relations_of(rows)
-    mine = {i: t for kind, i, t in rows if kind == "r"}
+    page = views.PageState(rows)
+    if page.stale(post_ids, meta):
+        async with db.transaction() as session:
+            return await views.render_posts(session, cache, viewer_id, post_ids)
     return [
-        _splice(*cached[i], mine.get(i))
+        _splice(*cached[i], page.reactions.get(i))
         for i in post_ids
-        if may_see(viewer_id, meta[i][0], meta[i][1], rel)
+        if page.may_see(viewer_id, i, meta[i][0])
     ]
 
 

@@ -84,9 +84,11 @@ async def followers(session: AsyncSession, author_id: int) -> list[int]:
     return list(await session.scalars(query))
 
 
-async def feed_ids(session: AsyncSession, viewer_id: int, *, limit: int) -> list[int]:
+async def feed_ids(
+    session: AsyncSession, viewer_id: int, *, limit: int, before: int | None = None
+) -> list[int]:
     """A feed from scratch: the newest posts of the viewer and of whom they follow, visible to
-    them, newest first.
+    them, newest first (older than `before` when given).
 
     The people come first, as plain lists: given them, the database reads each
     author's newest posts by the (author_id, id) index. One statement with the
@@ -103,13 +105,10 @@ async def feed_ids(session: AsyncSession, viewer_id: int, *, limit: int) -> list
         Post.visibility == Visibility.public,
         and_(Post.visibility == Visibility.friends, Post.author_id.in_(friends)),
     )
-    query = (
-        select(Post.id)
-        .where(Post.author_id.in_(authors), visible)
-        .order_by(Post.id.desc())
-        .limit(limit)
-    )
-    return list(await session.scalars(query))
+    query = select(Post.id).where(Post.author_id.in_(authors), visible)
+    if before is not None:
+        query = query.where(Post.id < before)
+    return list(await session.scalars(query.order_by(Post.id.desc()).limit(limit)))
 
 
 async def posts_of(

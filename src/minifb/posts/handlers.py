@@ -1,8 +1,8 @@
 """Event consumers of the posts service: the news feed, and cached posts kept in step.
 
 One consumer, `feed`, handles every event that changes what a feed holds or
-what a cached post shows of its author; `kit.outbox.idempotent` makes each
-event count once however often it arrives.
+what a cached post shows (its author's card, an edit, a deletion);
+`kit.outbox.idempotent` makes each event count once however often it arrives.
 Cache writes are themselves idempotent (adding or removing the same ids), so
 a handler that fails after writing and is retried does no harm.
 """
@@ -39,11 +39,18 @@ def _effects(container: Container) -> dict[str, Effect]:
             visibility=Visibility(event.data["visibility"]),
         )
 
+    async def post_updated(session: AsyncSession, event: Event) -> None:
+        # The writer dropped the cached post once it committed; if the cache
+        # missed that (stalled, unreachable), this retry makes it happen. Readers
+        # never serve a visibility the database no longer holds meanwhile.
+        await cache.delete(*views.post_keys(int(event.data["post_id"])))
+
     async def post_deleted(session: AsyncSession, event: Event) -> None:
         # Other feeds keep the id until it falls off: reading drops a missing
         # post, and removing it would cost a round trip per follower.
         author = int(event.data["author_id"])
         await cache.zrem(feed.feed_key(author), event.data["post_id"])
+        await cache.delete(*views.post_keys(int(event.data["post_id"])))
 
     async def followed(session: AsyncSession, event: Event) -> None:
         follower, followee = int(event.data["follower_id"]), int(event.data["followee_id"])
@@ -84,6 +91,7 @@ def _effects(container: Container) -> dict[str, Effect]:
     return {
         "post.created": post_created,
         "user.updated": profile_updated,
+        "post.updated": post_updated,
         "post.deleted": post_deleted,
         "follow.created": followed,
         "follow.deleted": unfollowed,

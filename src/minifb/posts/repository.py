@@ -79,12 +79,16 @@ async def load_posts(session: AsyncSession, post_ids: Collection[int]) -> Sequen
 
 
 # The viewer's reactions to a page of posts ('r', post id, type), friendships with
-# its authors ('f', id, NULL) and blocks either way with them ('b', id, NULL), in
-# one statement written per dialect: it runs on every page of every feed, so it
+# its authors ('f', id, NULL), blocks either way with them ('b', id, NULL), and
+# each post's visibility as the database holds it now ('p', post id, visibility;
+# no row for a deleted post): cached post bodies are served only as far as this
+# agrees, so a lost cache invalidation can never widen who sees a post. In one
+# statement written per dialect: it runs on every page of every feed, so it
 # skips SQL compilation and, via `Database.fetch`, the session too.
 _VIEWER_TIES = """
 SELECT 'r', target_id, type FROM reactions
  WHERE user_id = {viewer} AND target_kind = 'post' AND target_id {in_posts}
+UNION ALL SELECT 'p', id, visibility FROM posts WHERE id {in_posts}
 UNION ALL SELECT 'f', friend_id, NULL FROM friendships
  WHERE user_id = {viewer} AND friend_id {in_people}
 UNION ALL SELECT 'b', blocked_id, NULL FROM blocks

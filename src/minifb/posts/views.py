@@ -19,6 +19,7 @@ and ties with the authors. Visibility is decided by `visibility.may_see`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -28,6 +29,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.cache import Cache
+from minifb.adapters.resilience import Unavailable
 from minifb.kit.db import after_commit
 from minifb.models.post import Visibility
 from minifb.posts import repository as repo
@@ -164,10 +166,16 @@ def _splice(body: bytes, counts: bytes, reaction: str | None) -> bytes:
 
 
 async def render_posts(
-    session: AsyncSession, cache: Cache, viewer_id: int, post_ids: Sequence[int]
+    session: AsyncSession,
+    cache: Cache,
+    viewer_id: int,
+    post_ids: Sequence[int],
+    *,
+    use_cache: bool = True,
 ) -> list[bytes]:
-    """The JSON of each post the viewer may see, in the given order (others dropped)."""
-    return await _render(session, cache, viewer_id, post_ids, use_cache=True)
+    """The JSON of each post the viewer may see, in the given order (others dropped);
+    without `use_cache`, read from the database alone."""
+    return await _render(session, cache, viewer_id, post_ids, use_cache=use_cache)
 
 
 async def render_post(
@@ -200,8 +208,8 @@ async def _render(
     counts: dict[int, bytes] = {}
     meta: dict[int, tuple[int, str]] = {}
     missing = ids
-    if use_cache:
-        values = await cache.get_many([k for i in ids for k in post_keys(i)])
+    values = await cached_parts(cache, ids) if use_cache else None
+    if values is not None:
         missing = []
         for n, post_id in enumerate(ids):
             body, count = values[2 * n], values[2 * n + 1]
@@ -210,27 +218,81 @@ async def _render(
                 continue
             bodies[post_id], counts[post_id] = body, count
             meta[post_id] = meta_of(body)
-    if missing:
-        fill: dict[str, bytes] = {}
-        for row in await repo.load_posts(session, missing):
-            bodies[row.id], counts[row.id] = _body(row), _counts(row)
-            meta[row.id] = (row.author_id, str(row.visibility))
-            body_key, counts_key = post_keys(row.id)
-            fill[body_key], fill[counts_key] = bodies[row.id], counts[row.id]
-        if fill and use_cache:
-            await cache.set_many(fill, ttl=CACHE_TTL)
+    fill = await _load(session, missing, bodies, counts, meta)
     found = [i for i in ids if i in meta]
     if not found:
+        await _store(cache, fill, use_cache)
         return []
     authors = {meta[i][0] for i in found} - {viewer_id}
-    rows = await repo.viewer_context(session, viewer_id, people=authors, post_ids=found)
-    rel = relations_of(rows)
-    mine = {i: t for kind, i, t in rows if kind == "r"}
+    page = PageState(await repo.viewer_context(session, viewer_id, people=authors, post_ids=found))
+    # A cached body whose visibility the database no longer holds missed its
+    # invalidation (a cache that stalled or lost a write): read it afresh.
+    fill.update(await _load(session, page.stale(found, meta), bodies, counts, meta))
+    await _store(cache, fill, use_cache)
     return [
-        _splice(bodies[i], counts[i], mine.get(i))
+        _splice(bodies[i], counts[i], page.reactions.get(i))
         for i in found
-        if may_see(viewer_id, meta[i][0], meta[i][1], rel)
+        if page.may_see(viewer_id, i, meta[i][0])
     ]
+
+
+class PageState:
+    """What the database says about a page of posts for one viewer (`repo.viewer_context`):
+    the viewer's ties with the authors, their own reactions, and each post's visibility
+    now. The visibility decides, never a cached copy of it."""
+
+    __slots__ = ("reactions", "relations", "visibility")
+
+    def __init__(self, rows: repo.Ties) -> None:
+        self.relations = relations_of(rows)
+        self.reactions = {i: t for kind, i, t in rows if kind == "r" and t is not None}
+        self.visibility = {i: t for kind, i, t in rows if kind == "p" and t is not None}
+
+    def stale(self, post_ids: Sequence[int], meta: dict[int, tuple[int, str]]) -> list[int]:
+        """The posts whose cached visibility differs from the database's (deleted ones aside)."""
+        live = self.visibility
+        return [i for i in post_ids if i in live and live[i] != meta[i][1]]
+
+    def may_see(self, viewer_id: int, post_id: int, author_id: int) -> bool:
+        """`may_see` on the post's visibility now; a post the database lacks is gone."""
+        visibility = self.visibility.get(post_id)
+        return visibility is not None and may_see(viewer_id, author_id, visibility, self.relations)
+
+
+async def cached_parts(cache: Cache, post_ids: Sequence[int]) -> list[bytes | None] | None:
+    """Both cached parts of each post (`post_keys` order), or None when the cache is down:
+    the caller then reads the database, as for a cold cache."""
+    try:
+        return await cache.get_many([k for i in post_ids for k in post_keys(i)])
+    except Unavailable:
+        return None
+
+
+async def _load(
+    session: AsyncSession,
+    post_ids: Sequence[int],
+    bodies: dict[int, bytes],
+    counts: dict[int, bytes],
+    meta: dict[int, tuple[int, str]],
+) -> dict[str, bytes]:
+    """Render `post_ids` from the database into the three maps; returns their cache items."""
+    fill: dict[str, bytes] = {}
+    if not post_ids:
+        return fill
+    for row in await repo.load_posts(session, post_ids):
+        bodies[row.id], counts[row.id] = _body(row), _counts(row)
+        meta[row.id] = (row.author_id, str(row.visibility))
+        body_key, counts_key = post_keys(row.id)
+        fill[body_key], fill[counts_key] = bodies[row.id], counts[row.id]
+    return fill
+
+
+async def _store(cache: Cache, fill: dict[str, bytes], use_cache: bool) -> None:
+    if not fill or not use_cache:
+        return
+    # Down: the page is answered from the database; a later reader fills the cache.
+    with contextlib.suppress(Unavailable):
+        await cache.set_many(fill, ttl=CACHE_TTL)
 
 
 def page_body(blobs: list[bytes], next_cursor: str | None) -> bytes:

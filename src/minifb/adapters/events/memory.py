@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from minifb.adapters.events.base import Event, Handler
+from minifb.adapters.resilience import Unavailable
 from minifb.kit.aio import cancel_and_wait
 
 log = logging.getLogger("minifb.events")
+
+# The longest wait between two tries of an event whose handler found a service down.
+MAX_OUTAGE_DELAY = 5.0
 
 
 @dataclass
@@ -29,6 +34,10 @@ class _Consumer:
 class MemoryEventBus:
     """Delivers events to consumers in this process, retrying a failing handler.
 
+    A handler that fails `max_attempts` times is given up on (the event goes to
+    `dead_letters`); one that finds a service unavailable waits for it instead,
+    however long, since the event itself is fine.
+
     Each consumer has its own queue so a slow one never delays the others, and
     events reach a consumer in publication order.
     """
@@ -38,6 +47,7 @@ class MemoryEventBus:
         self._max_attempts = max_attempts
         self._retry_delay = retry_delay
         self._started = False
+        self._closing = asyncio.Event()
         self.dead_letters: list[tuple[str, Event]] = []
 
     def subscribe(self, consumer: str, types: Iterable[str], handler: Handler) -> None:
@@ -53,6 +63,7 @@ class MemoryEventBus:
 
     async def start(self) -> None:
         self._started = True
+        self._closing.clear()
         for consumer in self._consumers:
             if consumer.task is None:
                 consumer.task = asyncio.create_task(
@@ -70,6 +81,7 @@ class MemoryEventBus:
     async def close(self, *, grace: float = 5.0) -> None:
         """Deliver what is already queued (for up to `grace` seconds), then stop."""
         running = [c for c in self._consumers if c.task is not None]
+        self._closing.set()
         for consumer in running:
             consumer.queue.put_nowait(None)
         tasks = {c.task for c in running if c.task is not None}
@@ -80,6 +92,7 @@ class MemoryEventBus:
         for consumer in running:
             consumer.task = None
         self._started = False
+        self._closing.clear()
 
     async def _deliver(self, consumer: _Consumer) -> None:
         while True:
@@ -92,10 +105,30 @@ class MemoryEventBus:
                 consumer.queue.task_done()
 
     async def _handle(self, consumer: _Consumer, event: Event) -> None:
-        for attempt in range(1, self._max_attempts + 1):
+        attempt = 0
+        outage = 0  # tries spent waiting for a dependency to come back
+        while attempt < self._max_attempts:
+            attempt += 1
             try:
                 await consumer.handler(event)
+                if outage:
+                    log.warning("consumer %s goes on: %s is back", consumer.name, event.type)
                 return
+            except Unavailable as exc:
+                # Not the event's fault: wait for the service (capped back-off) as
+                # long as it takes, in order, without spending the event's attempts;
+                # but not past the bus's closing.
+                if self._closing.is_set():
+                    break
+                attempt -= 1
+                if not outage:
+                    log.warning(
+                        "consumer %s waits for %s (event %s)", consumer.name, exc.service, event.id
+                    )
+                delay = min(self._retry_delay * 2**outage, MAX_OUTAGE_DELAY)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), delay)
+                outage = min(outage + 1, 30)
             except Exception:
                 log.exception(
                     "consumer %s failed on event %s (%s), attempt %d",

@@ -1,0 +1,1 @@
+"""Fault tests: dependencies of the app stopped, frozen or restarted under load."""
