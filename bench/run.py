@@ -391,56 +391,70 @@ def measure(
 def run_tier(tier: str, args: argparse.Namespace) -> list[Row]:
     env = tier_env(tier)
     tokens_file = prepare_tier(tier, env, args)
-    tokens = [t for t in tokens_file.read_text().splitlines() if t]
     servers = [s for s in args.servers.split(",") if s]
-    bare = [f"bare-{s}" for s in servers if f"bare-{s}" in PORTS]
-    if CEILING not in bare:
-        bare.insert(0, CEILING)
+    # The in-process cache serves one process: on the embedded tier each app server
+    # runs alone (a second one over the same database is refused at start-up).
+    groups = [[s] for s in servers] if tier == "embedded" else [servers]
     rows: dict[tuple[str, str], Row] = {}
     try:
-        with started(bare + servers, env, DATA / tier / "logs") as procs:
-            scenarios: list[tuple[str, str]] = [
-                (b.removeprefix("bare-"), "bare ASGI") for b in bare
-            ]
-            for server in servers:
-                began = time.monotonic()
-                statuses = asyncio.run(warm_up(server, tokens))
-                print(f"{tier}/{server}: warm-up {statuses} in {time.monotonic() - began:.0f} s")
-                if statuses.get(200, 0) >= len(tokens) * 0.9:
-                    scenarios.append((server, "GET /feed"))
-                else:
-                    print(f"{tier}/{server}: GET {FEED_PATH} is not working; skipped")
-                status = probe_post(server, tokens[0])
-                if status in (200, 201):
-                    scenarios.append((server, "POST /posts"))
-                else:
-                    print(f"{tier}/{server}: POST /api/v1/posts answered {status}; skipped")
-            # Interleave: the same kind of run is spread over the whole run, and the order
-            # turns each round, so drift of a noisy machine hits every scenario alike.
-            # Each scenario is paired with a ceiling run just before it: its ratio is
-            # taken to that, not to a ceiling measured a minute away on a drifting machine.
-            scenarios.remove(("uvicorn", "bare ASGI"))
-            scenarios.sort(key=lambda s: ("bare ASGI", "GET /feed", "POST /posts").index(s[1]))
-            for round_no in range(args.rounds):
-                shift = round_no % len(scenarios)
-                for server, route in scenarios[shift:] + scenarios[:shift]:
-                    ceiling = measure(tier, round_no, "uvicorn", "bare ASGI", tokens_file, args)
-                    result = measure(tier, round_no, server, route, tokens_file, args)
-                    if route == "POST /posts":
-                        # The in-process fan-out may still be working through the
-                        # run's posts: the next run must not share the CPU with it.
-                        lag = wait_quiet(procs[server])
-                        print(f"{tier} {server}: fan-out of the run's posts done {lag:.0f} s later")
-                    for key, run in (
-                        (("uvicorn", "bare ASGI"), ceiling),
-                        ((server, route), result),
-                    ):
-                        row = rows.setdefault(key, Row(tier, *key))
-                        row.rounds.append(run)
-                        row.ratios.append(run.rps / ceiling.rps if ceiling.rps else 0.0)
+        for group in groups:
+            run_group(tier, group, env, tokens_file, args, rows)
     finally:
         cleanup_tier(tier, args)
     return list(rows.values())
+
+
+def run_group(
+    tier: str,
+    servers: list[str],
+    env: dict[str, str],
+    tokens_file: Path,
+    args: argparse.Namespace,
+    rows: dict[tuple[str, str], Row],
+) -> None:
+    """Start the app on `servers` beside the bare apps and run every round of their scenarios."""
+    tokens = [t for t in tokens_file.read_text().splitlines() if t]
+    bare = [f"bare-{s}" for s in servers if f"bare-{s}" in PORTS]
+    if CEILING not in bare:
+        bare.insert(0, CEILING)
+    with started(bare + servers, env, DATA / tier / "logs") as procs:
+        scenarios: list[tuple[str, str]] = [(b.removeprefix("bare-"), "bare ASGI") for b in bare]
+        for server in servers:
+            began = time.monotonic()
+            statuses = asyncio.run(warm_up(server, tokens))
+            print(f"{tier}/{server}: warm-up {statuses} in {time.monotonic() - began:.0f} s")
+            if statuses.get(200, 0) >= len(tokens) * 0.9:
+                scenarios.append((server, "GET /feed"))
+            else:
+                print(f"{tier}/{server}: GET {FEED_PATH} is not working; skipped")
+            status = probe_post(server, tokens[0])
+            if status in (200, 201):
+                scenarios.append((server, "POST /posts"))
+            else:
+                print(f"{tier}/{server}: POST /api/v1/posts answered {status}; skipped")
+        # Interleave: the same kind of run is spread over the whole run, and the order
+        # turns each round, so drift of a noisy machine hits every scenario alike.
+        # Each scenario is paired with a ceiling run just before it: its ratio is
+        # taken to that, not to a ceiling measured a minute away on a drifting machine.
+        scenarios.remove(("uvicorn", "bare ASGI"))
+        scenarios.sort(key=lambda s: ("bare ASGI", "GET /feed", "POST /posts").index(s[1]))
+        for round_no in range(args.rounds):
+            shift = round_no % len(scenarios)
+            for server, route in scenarios[shift:] + scenarios[:shift]:
+                ceiling = measure(tier, round_no, "uvicorn", "bare ASGI", tokens_file, args)
+                result = measure(tier, round_no, server, route, tokens_file, args)
+                if route == "POST /posts":
+                    # The in-process fan-out may still be working through the
+                    # run's posts: the next run must not share the CPU with it.
+                    lag = wait_quiet(procs[server])
+                    print(f"{tier} {server}: fan-out of the run's posts done {lag:.0f} s later")
+                for key, run in (
+                    (("uvicorn", "bare ASGI"), ceiling),
+                    ((server, route), result),
+                ):
+                    row = rows.setdefault(key, Row(tier, *key))
+                    row.rounds.append(run)
+                    row.ratios.append(run.rps / ceiling.rps if ceiling.rps else 0.0)
 
 
 def table(rows: list[Row]) -> str:

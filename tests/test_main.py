@@ -88,6 +88,16 @@ class TestOneServerProcessOnTheInProcessCache:
         assert again is not None
         again.release()
 
+    def test_another_var_dir_over_the_same_database_is_refused_too(self, tmp_path: Path) -> None:
+        first = single_process_lock(self.settings(tmp_path))
+        assert first is not None
+        try:
+            elsewhere = self.settings(tmp_path).model_copy(update={"var_dir": tmp_path / "v2"})
+            with pytest.raises(AlreadyServing):
+                single_process_lock(elsewhere)
+        finally:
+            first.release()
+
     def test_a_shared_cache_needs_no_lock(self, tmp_path: Path) -> None:
         assert single_process_lock(self.settings(tmp_path, "redis://127.0.0.1:6379/0")) is None
 

@@ -7,8 +7,10 @@ import hashlib
 import os
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy import make_url
 
 from minifb import __version__
 from minifb.adapters.telemetry.logging import configure_logging
@@ -106,8 +108,14 @@ def single_process_lock(settings: Settings) -> ProcessLock | None:
     the same database (a stale cache per process would serve what it must not)."""
     if not settings.cache_url.startswith("memory:"):
         return None
-    digest = hashlib.sha256(settings.database_url.encode()).hexdigest()[:16]
-    lock = ProcessLock(settings.var_dir / f"server-{digest}.lock")
+    database = make_url(settings.database_url).database
+    if settings.is_sqlite and database and database != ":memory:":
+        # Beside the file itself, so that no other var dir gets around it.
+        path = Path(f"{database}.server.lock")
+    else:
+        digest = hashlib.sha256(settings.database_url.encode()).hexdigest()[:16]
+        path = settings.var_dir / f"server-{digest}.lock"
+    lock = ProcessLock(path)
     lock.acquire(IN_PROCESS_CACHE_HINT)
     return lock
 
