@@ -4,28 +4,29 @@ from typing import Annotated, Literal
 
 from pydantic import EmailStr, Field
 
-from minifb.kit.schemas import Schema
+from minifb.kit.schemas import STORABLE, Schema, Text
 from minifb.users.schemas import DisplayName, UserMe, Username
 
 # No length cap below the policy's: a longer password must reach the policy check
 # and be refused with its reason, never silently cut.
-Password = Annotated[str, Field(min_length=1, max_length=1024)]
+Password = Annotated[Text, Field(min_length=1, max_length=1024)]
+Email = Annotated[EmailStr, STORABLE]
 
 
 class RegisterRequest(Schema):
     username: Username
-    email: EmailStr
+    email: Email
     password: Password
     display_name: DisplayName
 
 
 class LoginRequest(Schema):
-    login: Annotated[str, Field(min_length=1, max_length=254, description="Username or email.")]
+    login: Annotated[Text, Field(min_length=1, max_length=254, description="Username or email.")]
     password: Password
 
 
 class RefreshRequest(Schema):
-    refresh_token: Annotated[str, Field(min_length=1, max_length=256)]
+    refresh_token: Annotated[Text, Field(min_length=1, max_length=256)]
 
 
 class PasswordChangeRequest(Schema):

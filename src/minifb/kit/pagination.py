@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
@@ -11,29 +12,44 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Query
 
 from minifb.kit.errors import InvalidInput
+from minifb.kit.schemas import MAX_ID
 
 T = TypeVar("T")
 _PREFIX = "v1:"
+# ASCII digits only: int() would also take "+5", " 5", "5_0" and other scripts' digits.
+_KEY = re.compile(rb"v1:([0-9]{1,19})")
+MAX_CURSOR_LENGTH = 64
 
 
 def encode_cursor(key: int) -> str:
     return base64.urlsafe_b64encode(f"{_PREFIX}{key}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> int:
+def parse_cursor(cursor: str) -> int:
+    """The key a cursor names; ValueError unless it is one this API could have issued:
+    base64url of `v1:` and an id (1 to 2**63-1), so no other key reaches a query."""
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise ValueError(f"at most {MAX_CURSOR_LENGTH} characters")
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith(_PREFIX):
-            raise ValueError(cursor)
-        key = int(raw[len(_PREFIX) :])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        padded = (cursor + "=" * (-len(cursor) % 4)).encode("ascii")
+        raw = base64.b64decode(padded, altchars=b"-_", validate=True)
+    except (ValueError, binascii.Error):
+        raise ValueError("not a cursor") from None
+    match = _KEY.fullmatch(raw)
+    if match is None or not 1 <= int(match[1]) <= MAX_ID:
+        raise ValueError("not a cursor")
+    return int(match[1])
+
+
+def decode_cursor(cursor: str) -> int:
+    """`parse_cursor`, refusing a bad cursor as a validation error of `?cursor=`."""
+    try:
+        return parse_cursor(cursor)
+    except ValueError as exc:
         raise InvalidInput(
             "The cursor is not valid.",
-            errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
+            errors=[{"loc": ["query", "cursor"], "msg": str(exc), "type": "value_error"}],
         ) from None
-    if key < 0:
-        raise InvalidInput("The cursor is not valid.")
-    return key
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +62,11 @@ class PageParams:
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-MAX_CURSOR_LENGTH = 64
 
 
 async def _page_params(
+    # Decoded by hand, not by a validator of the parameter: `page_params_from` must
+    # refuse a cursor in the same words without the framework.
     cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> PageParams:
@@ -69,13 +86,16 @@ def page_params_from(query: Mapping[str, str]) -> PageParams:
             "The request is not valid.",
             errors=[{"loc": ["query", "limit"], "msg": f"1 to {MAX_LIMIT}", "type": "value_error"}],
         )
-    if cursor is not None and len(cursor) > MAX_CURSOR_LENGTH:
-        raise InvalidInput("The cursor is not valid.")
     return PageParams(after=decode_cursor(cursor) if cursor else None, limit=limit)
 
 
 PAGE_PARAMETERS_OPENAPI = [
-    {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+    {
+        "name": "cursor",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "maxLength": MAX_CURSOR_LENGTH},
+    },
     {
         "name": "limit",
         "in": "query",

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from minifb.kit.deps import CacheDep, ContainerDep, SessionDep
 from minifb.kit.pagination import PageDep
-from minifb.kit.schemas import Page
+from minifb.kit.schemas import Id, Page
 from minifb.kit.security import CurrentUser
 from minifb.models.reaction import ReactionType, TargetKind
 from minifb.posts import comments, idempotency, reactions
@@ -29,14 +29,13 @@ from minifb.posts.schemas import (
     ReactionRead,
     ReactionsPage,
 )
-from minifb.users.schemas import MAX_ID
 
 router = APIRouter(tags=["posts"])
 
-PostIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A post's id.")]
-CommentIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A comment's id.")]
-UserIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A person's id.")]
-TargetIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A post's or comment's id.")]
+PostIdPath = Annotated[Id, Path(description="A post's id.")]
+CommentIdPath = Annotated[Id, Path(description="A comment's id.")]
+UserIdPath = Annotated[Id, Path(description="A person's id.")]
+TargetIdPath = Annotated[Id, Path(description="A post's or comment's id.")]
 JSON = "application/json"
 
 _AUTH: dict[int | str, dict[str, Any]] = {
@@ -184,8 +183,8 @@ async def list_comments(
     session: SessionDep,
     page: PageDep,
     parent_id: Annotated[
-        int | None,
-        Query(ge=1, le=MAX_ID, description="Page the replies to this top comment instead."),
+        Id | None,
+        Query(description="Page the replies to this top comment instead."),
     ] = None,
 ) -> Page[CommentRead]:
     """A post's top comments, oldest first, each with its reply count; or, with

@@ -11,10 +11,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from minifb.kit.schemas import Id, ReadSchema, Schema
+from minifb.kit.schemas import Id, ReadSchema, Schema, Text
 from minifb.models.post import Visibility
 from minifb.models.reaction import ReactionType
-from minifb.users.schemas import MAX_ID, UserRead
+from minifb.users.schemas import UserRead
 
 POST_TEXT_MAX = 5000
 COMMENT_TEXT_MAX = 2000
@@ -41,9 +41,8 @@ def _no_media(value: list[int]) -> list[int]:
 
 
 # The raw length is bounded too, so a huge body of spaces is refused before trimming.
-PostText = Annotated[str, Field(max_length=2 * POST_TEXT_MAX), _text(POST_TEXT_MAX)]
-CommentText = Annotated[str, Field(max_length=2 * COMMENT_TEXT_MAX), _text(COMMENT_TEXT_MAX)]
-ObjectId = Annotated[Id, Field(ge=1, le=MAX_ID)]
+PostText = Annotated[Text, Field(max_length=2 * POST_TEXT_MAX), _text(POST_TEXT_MAX)]
+CommentText = Annotated[Text, Field(max_length=2 * COMMENT_TEXT_MAX), _text(COMMENT_TEXT_MAX)]
 
 
 class PostCreate(Schema):
@@ -51,7 +50,7 @@ class PostCreate(Schema):
 
     text: PostText
     visibility: Visibility = Visibility.public
-    media_ids: Annotated[list[ObjectId], AfterValidator(_no_media)] = []
+    media_ids: Annotated[list[Id], AfterValidator(_no_media)] = []
 
 
 class PostUpdate(Schema):
@@ -107,7 +106,7 @@ class CommentCreate(Schema):
     """`POST /posts/{id}/comments`; a reply to a reply attaches to the top comment."""
 
     text: CommentText
-    parent_id: ObjectId | None = None
+    parent_id: Id | None = None
 
 
 class CommentUpdate(Schema):

@@ -12,12 +12,11 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from minifb.kit.deps import SessionDep
 from minifb.kit.pagination import PageDep
-from minifb.kit.schemas import Page
+from minifb.kit.schemas import Id, Page, Text
 from minifb.kit.security import CurrentUser
 from minifb.users import blocks, follows, friend_requests, friends
 from minifb.users import service as profiles
 from minifb.users.schemas import (
-    MAX_ID,
     FriendRequestCreate,
     FriendRequestRead,
     PersonRead,
@@ -29,8 +28,8 @@ from minifb.users.schemas import (
 
 router = APIRouter(tags=["users"])
 
-UserIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A person's id.")]
-RequestIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A friend request's id.")]
+UserIdPath = Annotated[Id, Path(description="A person's id.")]
+RequestIdPath = Annotated[Id, Path(description="A friend request's id.")]
 
 _AUTH: dict[int | str, dict[str, Any]] = {401: {"description": "No valid access token."}}
 _INVALID: dict[int | str, dict[str, Any]] = {422: {"description": "The request is not valid."}}
@@ -68,7 +67,7 @@ async def update_me(body: UserUpdate, principal: CurrentUser, session: SessionDe
 
 @router.get("/users", response_model=Page[UserRead], responses={**_AUTH, **_INVALID})
 async def lookup_user(
-    username: Annotated[str, Query(min_length=1, max_length=64)],
+    username: Annotated[Text, Query(min_length=1, max_length=64)],
     principal: CurrentUser,
     session: SessionDep,
 ) -> Page[UserRead]:

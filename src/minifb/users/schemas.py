@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from minifb.kit.schemas import Id, ReadSchema, Schema
+from minifb.kit.schemas import Id, ReadSchema, Schema, Text
 from minifb.models.user import FriendRequestPolicy
 
 USERNAME_RE = re.compile(r"^[a-z0-9_]{3,30}$")
@@ -32,8 +32,6 @@ RESERVED_USERNAMES = frozenset(
         "undefined",
     }
 )
-# Ids are signed 64-bit in the database: a larger number can name nobody.
-MAX_ID = 2**63 - 1
 
 
 def _username(value: str) -> str:
@@ -51,12 +49,11 @@ def _no_control(value: str) -> str:
     return value
 
 
-Username = Annotated[str, Field(min_length=3, max_length=30), AfterValidator(_username)]
+Username = Annotated[Text, Field(min_length=3, max_length=30), AfterValidator(_username)]
 DisplayName = Annotated[
-    str, Field(min_length=1, max_length=64), AfterValidator(str.strip), AfterValidator(_no_control)
+    Text, Field(min_length=1, max_length=64), AfterValidator(str.strip), AfterValidator(_no_control)
 ]
-Bio = Annotated[str, Field(max_length=500), AfterValidator(_no_control)]
-UserId = Annotated[Id, Field(ge=1, le=MAX_ID)]
+Bio = Annotated[Text, Field(max_length=500), AfterValidator(_no_control)]
 
 
 class UserSettings(BaseModel):
@@ -110,7 +107,7 @@ class UserUpdate(Schema):
 
 
 class FriendRequestCreate(Schema):
-    user_id: UserId
+    user_id: Id
 
 
 class RequestDirection(enum.StrEnum):
