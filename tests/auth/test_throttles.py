@@ -111,7 +111,7 @@ class TestPerAccountAndAddress:
     ) -> None:
         app, owner = await _owner(make_client, "dora")
         assert await _wrong_from(app, "10.6.6.6", owner.username, 11) == [401] * 10 + [429]
-        refused = await _login_from(app, "10.6.6.6", owner.email)
+        refused = await _login_from(app, "10.6.6.6", owner.username)
         assert refused.status_code == 429
         assert 55 * 60 < int(refused.headers["retry-after"]) <= 60 * 60
         # The same address may still try other accounts (under its own limit)...
@@ -174,7 +174,7 @@ class TestPerAccount:
             async with client_for(app, f"10.0.{i}.1") as client:
                 assert (await _login(client, person.username, "wrong pw!!")).status_code == 401
         async with client_for(app, "10.9.9.9") as fresh:
-            response = await _login(fresh, person.email, PASSWORD)
+            response = await _login(fresh, person.username, PASSWORD)
         assert response.status_code == 429
         assert int(response.headers["retry-after"]) > 5 * 60
 
@@ -198,3 +198,25 @@ class TestPerAccount:
         # The token holder at the owner's own address is not held back by it.
         response = await _change_password(app, OWNER_IP, owner, PASSWORD)
         assert response.status_code == 200, response.text
+
+
+class TestWhatThrottlesReveal:
+    async def test_an_accounts_username_and_email_are_counted_apart(
+        self, make_client: AppFactory
+    ) -> None:
+        # Were they one count, 10 wrong tries by username then a 429 for the
+        # e-mail would tell anyone whose account an e-mail address is.
+        app, owner = await _owner(make_client, "kim")
+        assert await _wrong_from(app, "10.6.6.6", owner.username, 11) == [401] * 10 + [429]
+        by_email = await _login_from(app, "10.6.6.6", owner.email, WRONG)
+        by_someone_elses = await _login_from(app, "10.6.6.6", "lee@example.com", WRONG)
+        assert by_email.status_code == by_someone_elses.status_code == 401
+
+    async def test_a_spent_budget_tells_nothing_about_other_login_names(
+        self, make_client: AppFactory
+    ) -> None:
+        app, owner = await _owner(make_client, "mia")
+        for i in range(13):
+            await _wrong_from(app, f"10.6.{i}.1", owner.username, 2)
+        assert (await _login_from(app, "10.9.9.9", owner.username, WRONG)).status_code == 429
+        assert (await _login_from(app, "10.9.9.9", owner.email, WRONG)).status_code == 401

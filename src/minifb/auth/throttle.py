@@ -10,6 +10,10 @@ else's tries can shut the owner out of their own account:
   many addresses. Once it is spent, only addresses that have logged in to
   the account before get through, so the owner still can from theirs.
 
+A login counts under the login name as given (a username and an e-mail of
+one account are counted apart, so a refusal never ties the two together); a
+password change under the account itself.
+
 An IPv6 address is counted by its /64, which one host or household holds.
 """
 
@@ -119,7 +123,8 @@ async def check_password(
     logged_in_before: Callable[[str], Awaitable[bool]],
     enabled: bool = True,
 ) -> PasswordCheck:
-    """Count a password check for `account` from `ip`, or refuse it with 429.
+    """Count a password check for `account` (what it is counted under) from `ip`, or
+    refuse it with 429.
 
     `logged_in_before(network)` says whether the account has logged in from
     that network before; it is asked only once the account's budget is spent.
