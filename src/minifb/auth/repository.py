@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.models import AuthSession, Credential, RefreshToken
@@ -12,6 +12,18 @@ from minifb.models import AuthSession, Credential, RefreshToken
 
 async def get_credential(session: AsyncSession, user_id: int) -> Credential | None:
     return await session.get(Credential, user_id)
+
+
+async def login_addresses(session: AsyncSession, user_id: int, *, limit: int = 500) -> list[str]:
+    """The addresses an account has logged in from, most recent first."""
+    query = (
+        select(AuthSession.ip)
+        .where(AuthSession.user_id == user_id)
+        .group_by(AuthSession.ip)
+        .order_by(func.max(AuthSession.created_at).desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
 
 
 async def find_refresh_token(

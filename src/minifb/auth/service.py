@@ -51,7 +51,9 @@ async def register(
     session: AsyncSession, c: Container, body: RegisterRequest, *, client: Client
 ) -> AuthResult:
     """Create an account and log it in."""
-    await throttle.hit(c.cache, throttle.SIGNUP_PER_IP, client.ip, enabled=c.settings.auth_throttle)
+    await throttle.hit_address(
+        c.cache, throttle.SIGNUP_PER_ADDRESS, client.ip, enabled=c.settings.auth_throttle
+    )
     problem = check_password_policy(body.password, username=body.username, email=body.email)
     if problem:
         raise _policy_error("password", problem)
@@ -71,11 +73,18 @@ async def login(
 ) -> AuthResult:
     """Exchange a username or email and a password for tokens."""
     enabled = c.settings.auth_throttle
-    await throttle.hit(c.cache, throttle.LOGIN_PER_IP, client.ip, enabled=enabled)
+    await throttle.hit_address(c.cache, throttle.LOGIN_PER_ADDRESS, client.ip, enabled=enabled)
     user = await users.find_by_login(session, body.login)
-    # Throttle by account when there is one, so both login forms share a budget.
-    subject = str(user.id) if user else body.login.strip().lower()
-    await throttle.hit(c.cache, throttle.LOGIN_PER_ACCOUNT, subject, enabled=enabled)
+    # Counted under the login name as given: were an account's username and
+    # e-mail one count, a 429 for one after tries at the other would tell
+    # anyone whose account an e-mail address is (docs/decisions/0105).
+    check = await throttle.check_password(
+        c.cache,
+        account=f"login:{body.login.strip().lower()}",
+        ip=client.ip,
+        logged_in_before=throttle.logged_in_before(session, user.id if user else None),
+        enabled=enabled,
+    )
     credential = await repo.get_credential(session, user.id) if user else None
     if user is None or credential is None:
         # Spend a real verification so an unknown account answers in the same time.
@@ -85,6 +94,7 @@ async def login(
     if not await c.passwords.verify_async(credential.password_hash, body.password):
         c.metrics.login_failures.labels("wrong_password").inc()
         raise InvalidCredentials()
+    await check.succeeded()
     if c.passwords.needs_rehash(credential.password_hash):
         credential.password_hash = await c.passwords.hash_async(body.password)
     pair = await _open_session(session, c, user.id, client)
@@ -125,10 +135,12 @@ async def change_password(
     client: Client,
 ) -> TokenPair:
     """Change the password, end every login, and open a fresh one for the caller."""
-    await throttle.hit(
+    # Checking the current password is a password check like a login's.
+    check = await throttle.check_password(
         c.cache,
-        throttle.LOGIN_PER_ACCOUNT,
-        str(principal.user_id),
+        account=f"user:{principal.user_id}",
+        ip=client.ip,
+        logged_in_before=throttle.logged_in_before(session, principal.user_id),
         enabled=c.settings.auth_throttle,
     )
     credential = await repo.get_credential(session, principal.user_id)
@@ -136,6 +148,7 @@ async def change_password(
         credential.password_hash, body.current_password
     ):
         raise WrongPassword()
+    await check.succeeded()
     user = await users.get_visible_user(session, principal.user_id, principal.user_id)
     problem = check_password_policy(body.new_password, username=user.username, email=user.email)
     if problem:

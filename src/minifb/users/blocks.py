@@ -22,6 +22,9 @@ async def block(session: AsyncSession, viewer_id: int, user_id: int) -> None:
     Someone who already blocked the viewer is not found, as on every endpoint.
     """
     profiles.refuse_self(viewer_id, user_id, "You cannot block yourself.", loc=["path", "user_id"])
+    # Locked first, so a request, an acceptance or a follow that raced the
+    # block either finished before it (and is undone here) or sees it.
+    await repo.lock_ties(session, viewer_id, user_id)
     if await repo.is_blocking(session, viewer_id, user_id):
         return
     await profiles.get_visible_user(session, viewer_id, user_id)

@@ -8,6 +8,7 @@ from minifb.kit.outbox import record_event
 from minifb.kit.pagination import PageParams
 from minifb.kit.schemas import Page
 from minifb.users import follows_repository as follows_repo
+from minifb.users import repository as repo
 from minifb.users import service as profiles
 from minifb.users.schemas import PersonRead
 
@@ -15,6 +16,8 @@ from minifb.users.schemas import PersonRead
 async def follow(session: AsyncSession, viewer_id: int, user_id: int) -> None:
     """Follow someone (idempotent); emits `follow.created` only when the follow is new."""
     profiles.refuse_self(viewer_id, user_id, "You cannot follow yourself.", loc=["path", "user_id"])
+    # The block check and the insert must not let a block in between them.
+    await repo.lock_ties(session, viewer_id, user_id)
     await profiles.get_visible_user(session, viewer_id, user_id)
     if await follows_repo.insert_follows(session, [(viewer_id, user_id)]):
         record_event(

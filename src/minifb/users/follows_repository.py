@@ -14,11 +14,14 @@ from minifb.users.repository import UserRow, affected, older_than, visible_to
 
 
 async def insert_follows(session: AsyncSession, pairs: Sequence[tuple[int, int]]) -> int:
-    """Store `(follower, followee)` pairs, skipping existing ones; returns how many are new."""
+    """Store `(follower, followee)` pairs, skipping existing ones; returns how many are new.
+
+    Rows go in key order, so concurrent writers lock them in one order.
+    """
     now = utcnow()
     rows = [
         {"id": new_id(), "follower_id": follower, "followee_id": followee, "created_at": now}
-        for follower, followee in pairs
+        for follower, followee in sorted(pairs)
     ]
     return affected(await session.execute(insert_ignore(session, Follow).values(rows)))
 

@@ -1,4 +1,12 @@
-"""Friend requests: sending, listing, accepting, declining and cancelling."""
+"""Friend requests: sending, listing, accepting, declining and cancelling.
+
+Sending and accepting decide on what lies between two people (a friendship,
+a request either way, a block) and may change several rows, so they hold the
+pair's lock (`repository.lock_ties`) from before their first read: crossing
+requests, two answers and a block in between then run one after the other.
+Declining and cancelling are one DELETE of one row, which the database
+already makes atomic: of several answers to one request, one gets the row.
+"""
 
 from __future__ import annotations
 
@@ -85,6 +93,7 @@ async def send(session: AsyncSession, viewer_id: int, user_id: int) -> FriendReq
     profiles.refuse_self(
         viewer_id, user_id, "You cannot send yourself a friend request.", loc=["body", "user_id"]
     )
+    await repo.lock_ties(session, viewer_id, user_id)
     target = await profiles.get_visible_user(session, viewer_id, user_id)
     if await friends_repo.are_friends(session, viewer_id, user_id):
         raise AlreadyFriends()
@@ -100,7 +109,7 @@ async def send(session: AsyncSession, viewer_id: int, user_id: int) -> FriendReq
             session, request_id=request_id, from_user_id=viewer_id, to_user_id=user_id
         )
     except IntegrityError:
-        # A concurrent identical request won the unique (from, to) pair.
+        # The pair is locked, so only a writer that skips the lock gets here.
         raise FriendRequestExists() from None
     record_event(
         session,
@@ -152,6 +161,9 @@ async def _refusal(
 
 async def accept(session: AsyncSession, viewer_id: int, request_id: int) -> FriendRequestRead:
     """The addressee accepts: friends, following each other, request gone; `friend.accepted`."""
+    parties = await friends_repo.request_parties(session, request_id)
+    if parties is not None and parties[1] == viewer_id:
+        await repo.lock_ties(session, *parties)
     request = await friends_repo.take_request(session, request_id=request_id, to_user_id=viewer_id)
     if request is None:
         raise await _refusal(session, viewer_id, request_id, sender=False)

@@ -10,6 +10,7 @@ from minifb.kit.pagination import PageParams
 from minifb.kit.schemas import Page
 from minifb.users import follows_repository as follows_repo
 from minifb.users import friends_repository as friends_repo
+from minifb.users import repository as repo
 from minifb.users import service as profiles
 from minifb.users.exceptions import NotFriends
 from minifb.users.schemas import PersonRead
@@ -18,9 +19,9 @@ from minifb.users.schemas import PersonRead
 async def make_friends(session: AsyncSession, a: int, b: int) -> bool:
     """Befriend two people: both rows of the friendship, a follow each way, no pending requests.
 
-    Every write ignores what is already there, so two people accepting each
-    other's requests at the same moment both succeed. Returns whether the
-    friendship is new.
+    The caller holds the pair's lock (`repository.lock_ties`). Every write
+    ignores what is already there (an existing follow stays). Returns whether
+    the friendship is new.
     """
     created = await friends_repo.insert_friendship(session, friendship_id=new_id(), a=a, b=b)
     await follows_repo.insert_follows(session, [(a, b), (b, a)])
@@ -34,9 +35,10 @@ async def unfriend(session: AsyncSession, viewer_id: int, user_id: int) -> None:
     Not being friends (including with oneself, or with someone hidden) is 404.
     Emits `friend.removed`, so each feed drops the other's posts.
     """
-    if viewer_id == user_id or not await friends_repo.delete_friendship(
-        session, viewer_id, user_id
-    ):
+    if viewer_id == user_id:
+        raise NotFriends()
+    await repo.lock_ties(session, viewer_id, user_id)
+    if not await friends_repo.delete_friendship(session, viewer_id, user_id):
         raise NotFriends()
     await follows_repo.delete_follows_between(session, viewer_id, user_id)
     record_event(

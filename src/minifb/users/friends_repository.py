@@ -30,6 +30,15 @@ async def get_request(session: AsyncSession, request_id: int) -> FriendRequest |
     return await session.get(FriendRequest, request_id)
 
 
+async def request_parties(session: AsyncSession, request_id: int) -> tuple[int, int] | None:
+    """(sender, addressee) of a pending request, read afresh (not from the session's objects)."""
+    query = select(FriendRequest.from_user_id, FriendRequest.to_user_id).where(
+        FriendRequest.id == request_id
+    )
+    row = (await session.execute(query)).first()
+    return None if row is None else (row[0], row[1])
+
+
 async def find_request(
     session: AsyncSession, from_user_id: int, to_user_id: int
 ) -> FriendRequest | None:
@@ -122,11 +131,16 @@ async def are_friends(session: AsyncSession, a: int, b: int) -> bool:
 
 
 async def insert_friendship(session: AsyncSession, *, friendship_id: int, a: int, b: int) -> bool:
-    """Store both directions under one id; False when they were friends already."""
+    """Store both directions under one id; False when they were friends already.
+
+    The rows go in key order, whoever asked whom, so two writers of one pair
+    that got past its lock would still queue rather than deadlock.
+    """
     now = utcnow()
+    low, high = sorted((a, b))
     rows = [
-        {"id": friendship_id, "user_id": a, "friend_id": b, "created_at": now},
-        {"id": friendship_id, "user_id": b, "friend_id": a, "created_at": now},
+        {"id": friendship_id, "user_id": low, "friend_id": high, "created_at": now},
+        {"id": friendship_id, "user_id": high, "friend_id": low, "created_at": now},
     ]
     return affected(await session.execute(insert_ignore(session, Friendship).values(rows))) > 0
 

@@ -8,6 +8,7 @@ key (a time-ordered id) descending, and return `(user, key)` pairs for
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Sequence
 from typing import Any, cast
 
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Result,
     delete,
     exists,
+    false,
     func,
     or_,
     select,
@@ -55,6 +57,33 @@ def visible_to(
 def older_than(key: InstrumentedAttribute[int], after: int | None) -> list[ColumnElement[bool]]:
     """The cursor condition: rows strictly older than the last one of the previous page."""
     return [] if after is None else [key < after]
+
+
+async def lock_ties(session: AsyncSession, a: int, b: int) -> None:
+    """Hold the lock on everything between two people until the transaction ends.
+
+    Every change to what ties two people (requests, friendship, follows, a
+    block) takes this one lock first, before it reads what it will decide on,
+    so concurrent changes to one pair run one after the other and each sees
+    what the one before it committed. One lock per pair, taken before any row
+    lock, is the fixed order that keeps them from deadlocking; a transaction
+    never takes two. On PostgreSQL it is a transaction-scoped advisory lock
+    on the unordered pair. SQLite has a single writer, but its driver runs
+    reads before the first write outside the transaction: a write that changes
+    nothing takes the database's write lock now, so the reads that follow are
+    the transaction's and no other writer can get in between.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(_pair_key(a, b))))
+    else:
+        await session.execute(delete(Block).where(false()))
+
+
+def _pair_key(a: int, b: int) -> int:
+    """A stable signed 64-bit key for the unordered pair (another pair sharing it only waits)."""
+    low, high = sorted((a, b))
+    digest = hashlib.blake2b(f"ties:{low}:{high}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 async def get_user(session: AsyncSession, user_id: int) -> User | None:
