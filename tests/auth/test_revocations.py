@@ -74,8 +74,10 @@ async def movable_db(tmp_path: Path) -> AsyncIterator[tuple[Database, Path]]:
 
 
 async def _take_away(db: Database, folder: Path) -> None:
-    await db.engine.dispose()  # no open connection outlives the outage
     await asyncio.to_thread(folder.rename, folder.with_name("away"))
+    # Then no open connection outlives the outage (disposed first, a poll could
+    # open a new one before the folder went, and read through it all along).
+    await db.engine.dispose()
 
 
 async def _put_back(folder: Path) -> None:
