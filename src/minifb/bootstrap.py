@@ -83,7 +83,8 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
         keyset=keyset,
         tokens=tokens,
         passwords=PasswordHasher(),
-        # A minute past the token lifetime covers clocks that disagree a little.
-        revocations=Revocations(cache, keep_seconds=settings.access_token_ttl + 60),
+        # The database is the record of ended logins; a minute past the token
+        # lifetime covers clocks that disagree a little.
+        revocations=Revocations(db, keep_seconds=settings.access_token_ttl + 60),
         metrics=metrics or Metrics(),
     )

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from minifb.kit.errors import Forbidden, Unauthorized
+from minifb.kit.errors import Forbidden, ServiceUnavailable, Unauthorized
 
 
 class InvalidCredentials(Unauthorized):
@@ -32,3 +32,16 @@ class WrongPassword(Forbidden):
 
     def __init__(self) -> None:
         super().__init__("The current password is wrong.")
+
+
+class EndedLoginsUnknown(ServiceUnavailable):
+    """The ended logins could not be read from the database lately: a token cannot be
+    told apart from one whose login has ended, so it is refused for now."""
+
+    code = "ended-logins-unknown"
+
+    def __init__(self, *, retry_after: int) -> None:
+        super().__init__(
+            "Logins cannot be checked right now; try again shortly.",
+            headers={"Retry-After": str(max(retry_after, 1))},
+        )

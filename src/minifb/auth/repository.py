@@ -64,3 +64,13 @@ async def revoke_sessions(
             update(AuthSession).where(AuthSession.id.in_(ids)).values(revoked_at=now)
         )
     return ids
+
+
+async def sessions_ended_since(
+    session: AsyncSession, since: datetime
+) -> list[tuple[int, datetime]]:
+    """(id, revoked_at) of every session ended at or after `since` (an index range)."""
+    rows = await session.execute(
+        select(AuthSession.id, AuthSession.revoked_at).where(AuthSession.revoked_at >= since)
+    )
+    return [(sid, at) for sid, at in rows if at is not None]

@@ -1,53 +1,93 @@
-"""Ended logins, known to every process without a cache round trip per request.
+"""Ended logins, known to every process without a round trip per request.
 
 Access tokens are self-contained, so ending a login (logout, password change,
 a reused refresh token) must also stop its access tokens until they expire.
-The ended session ids sit in one sorted set in the cache (score: when they
-were ended). Each process keeps them in memory and reads only the new ones
-once a second, so checking a request costs a set lookup: an ended login stops
-at once in the process that ended it, and within a second everywhere else.
+The database is the record: `auth_sessions.revoked_at`, committed before the
+request that ends a login answers. Each process keeps the logins ended within
+an access token's lifetime in memory, loaded at start and polled once a
+second, so checking a request costs a set lookup: an ended login stops at
+once in the process that ended it, and within about a second everywhere else,
+after any restart of the app or the cache (docs/decisions/0102-ended-logins.md).
+
+What this process does not know it refuses: until the first load succeeds,
+or once the list has not been read for `stale_after` seconds, every token is
+answered 503 instead of being trusted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
-from minifb.adapters.cache import Cache
+from minifb.auth import repository as repo
+from minifb.auth.exceptions import EndedLoginsUnknown
 from minifb.kit.aio import cancel_and_wait
+from minifb.kit.db import Database
 
 log = logging.getLogger("minifb.auth")
 
-KEY = "auth:revoked"
-
 
 class Revocations:
-    def __init__(self, cache: Cache, *, keep_seconds: float, refresh_interval: float = 1.0) -> None:
-        # Kept as long as an access token of the ended login can still be valid.
-        self._cache = cache
+    """The ended logins of the last `keep_seconds`, as this process knows them."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        keep_seconds: float,
+        poll_interval: float = 1.0,
+        overlap_seconds: float = 60.0,
+        max_backoff: float = 5.0,
+        stale_after: float = 30.0,
+        timeout: float = 5.0,
+    ) -> None:
+        self._db = db
+        # As long as an access token of the ended login can still be valid.
         self._keep = keep_seconds
-        self._interval = refresh_interval
-        self._ended: dict[int, float] = {}  # session id -> when it was ended
-        self._seen_up_to = 0.0
-        self._last_prune = 0.0
+        self._interval = poll_interval
+        # Each poll reads again what was ended this long before the previous one
+        # started: a login ended (its revoked_at stamped) by a transaction that
+        # committed later, or by a host whose clock is a little behind, is still
+        # seen. It outlasts SQLite's 30 s busy timeout, the longest a write waits.
+        self._overlap = overlap_seconds
+        self._max_backoff = max_backoff
+        self._stale_after = stale_after
+        self._timeout = timeout
+        self._ended: dict[int, float] = {}  # session id -> when it was ended (epoch seconds)
+        self._read_from: float | None = None  # wall clock when the last good read started
+        self._read_at = 0.0  # monotonic clock of the last good read
+        # False until the first load, and again once the list is stale: is_revoked refuses.
+        self._known = False
+        self._failing_since: float | None = None
         self._task: asyncio.Task[None] | None = None
 
     def is_revoked(self, session_id: int) -> bool:
+        """Whether the login has ended; raises EndedLoginsUnknown (503) while this
+        process cannot know. A set lookup: no I/O on the request path."""
+        if not self._known:
+            raise EndedLoginsUnknown(retry_after=math.ceil(self._max_backoff))
         return session_id in self._ended
 
-    async def revoke(self, session_ids: Iterable[int]) -> None:
-        """End these logins here at once, and for every process through the cache."""
+    def add(self, session_ids: Iterable[int]) -> None:
+        """Logins this process has just ended (committed): known here at once."""
         now = time.time()
-        members = {str(sid): now for sid in session_ids}
-        if not members:
-            return
-        self._ended.update({int(m): now for m in members})
-        await self._cache.zadd(KEY, members)
+        for session_id in session_ids:
+            self._ended[session_id] = now
 
     async def start(self) -> None:
-        await self.refresh()
+        try:
+            await self.refresh()
+        except Exception:
+            self._failing_since = time.monotonic()
+            log.error(
+                "could not load the ended logins; authenticated requests answer 503 "
+                "until the database answers",
+                exc_info=True,
+            )
         self._task = asyncio.create_task(self._run(), name="auth-revocations")
 
     async def stop(self) -> None:
@@ -56,25 +96,58 @@ class Revocations:
             self._task = None
 
     async def refresh(self) -> None:
-        """Learn the logins ended since the last refresh, and forget expired ones."""
-        now = time.time()
-        fresh = await self._cache.zrange_by_score(KEY, min=max(self._seen_up_to, now - self._keep))
-        for member, ended_at in fresh:
-            self._ended[int(member)] = ended_at
-            self._seen_up_to = max(self._seen_up_to, ended_at)
-        horizon = now - self._keep
-        self._ended = {sid: at for sid, at in self._ended.items() if at >= horizon}
-        if now - self._last_prune > 60:
-            self._last_prune = now
-            stale = await self._cache.zrange_by_score(KEY, max=horizon)
-            if stale:
-                await self._cache.zrem(KEY, *(m for m, _ in stale))
+        """Read the logins ended since the last read (with the overlap), and forget
+        those whose access tokens have all expired. Raises if the database cannot
+        be read; the list is then left as it was."""
+        started = time.time()
+        horizon = started - self._keep
+        since = horizon if self._read_from is None else self._read_from - self._overlap
+        async with asyncio.timeout(self._timeout), self._db.sessionmaker() as session:
+            rows = await repo.sessions_ended_since(
+                session, datetime.fromtimestamp(max(since, horizon), UTC)
+            )
+        for session_id, ended_at in rows:
+            self._ended[session_id] = ended_at.timestamp()
+        if any(at < horizon for at in self._ended.values()):
+            self._ended = {sid: at for sid, at in self._ended.items() if at >= horizon}
+        self._read_from = max(started, self._read_from or started)
+        self._read_at = time.monotonic()
+        self._known = True
 
     async def _run(self) -> None:
+        delay = self._interval if self._failing_since is None else self._backoff(self._interval)
         while True:
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(delay)
             try:
                 await self.refresh()
             except Exception:
-                # Keep the last known list; a brief cache outage must not log everyone out.
-                log.warning("could not refresh the ended logins", exc_info=True)
+                delay = self._backoff(delay)
+                self._note_failure()
+            else:
+                delay = self._interval
+                if self._failing_since is not None:
+                    log.warning(
+                        "the ended logins are read again, after %.0f s",
+                        time.monotonic() - self._failing_since,
+                    )
+                    self._failing_since = None
+
+    def _backoff(self, delay: float) -> float:
+        return min(delay * 2, self._max_backoff)
+
+    def _note_failure(self) -> None:
+        # One line per outage, not a traceback a second.
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+            log.warning(
+                "could not read the ended logins; keeping the last list, retrying",
+                exc_info=True,
+            )
+        if self._known and now - self._read_at > self._stale_after:
+            self._known = False
+            log.error(
+                "the ended logins have not been read for %.0f s; authenticated requests "
+                "answer 503 until the database answers",
+                now - self._read_at,
+            )

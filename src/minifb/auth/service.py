@@ -188,6 +188,10 @@ async def _revoke(
     session: AsyncSession, c: Container, user_id: int, *, only: int | None = None
 ) -> None:
     ended = await repo.revoke_sessions(session, user_id=user_id, now=utcnow(), only=only)
-    # Access tokens are self-contained: their logins must be known as ended too,
-    # once the ending is committed.
-    after_commit(session, lambda: c.revocations.revoke(ended))
+    # The committed revoked_at is the record every process polls; access tokens
+    # are self-contained, so this process stops them at once, once committed.
+    after_commit(session, lambda: _stop_here(c, ended))
+
+
+async def _stop_here(c: Container, ended: list[int]) -> None:
+    c.revocations.add(ended)
