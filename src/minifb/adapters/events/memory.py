@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from minifb.adapters.events.base import Event, Handler
+from minifb.adapters.resilience import Backoff, Unavailable
 from minifb.kit.aio import cancel_and_wait
 
 log = logging.getLogger("minifb.events")
@@ -18,6 +19,8 @@ class _Consumer:
     name: str
     types: frozenset[str]
     handler: Handler
+    # Paces the retries while a service the handler needs is down.
+    backoff: Backoff
     # None asks the delivery task to stop once what was queued before it is done.
     queue: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
@@ -33,15 +36,27 @@ class MemoryEventBus:
     events reach a consumer in publication order.
     """
 
-    def __init__(self, *, max_attempts: int = 5, retry_delay: float = 0.05) -> None:
+    def __init__(
+        self,
+        *,
+        max_attempts: int = 5,
+        retry_delay: float = 0.05,
+        backoff: tuple[float, float] = (0.5, 30.0),
+    ) -> None:
+        """A failing handler is tried `max_attempts` times, `retry_delay` seconds apart
+        and doubling, then dead-lettered; one that finds a service `Unavailable` is
+        retried without end, waiting from `backoff[0]` up to `backoff[1]` seconds."""
         self._consumers: list[_Consumer] = []
         self._max_attempts = max_attempts
         self._retry_delay = retry_delay
+        self._backoff = backoff
         self._started = False
         self.dead_letters: list[tuple[str, Event]] = []
 
     def subscribe(self, consumer: str, types: Iterable[str], handler: Handler) -> None:
-        entry = _Consumer(consumer, frozenset(types), handler)
+        first, cap = self._backoff
+        backoff = Backoff(f"consumer {consumer}", log, first=first, cap=cap)
+        entry = _Consumer(consumer, frozenset(types), handler, backoff)
         self._consumers.append(entry)
         if self._started:
             entry.task = asyncio.create_task(self._deliver(entry), name=f"consumer:{consumer}")
@@ -92,11 +107,17 @@ class MemoryEventBus:
                 consumer.queue.task_done()
 
     async def _handle(self, consumer: _Consumer, event: Event) -> None:
-        for attempt in range(1, self._max_attempts + 1):
+        attempt = 0
+        while attempt < self._max_attempts:
             try:
                 await consumer.handler(event)
-                return
+            except Unavailable as exc:
+                # A service the handler needs is down: not the event's fault, so no
+                # attempt is spent; wait it out (backing off) and keep the order.
+                await asyncio.sleep(consumer.backoff.failure(exc))
+                continue
             except Exception:
+                attempt += 1
                 log.exception(
                     "consumer %s failed on event %s (%s), attempt %d",
                     consumer.name,
@@ -105,5 +126,8 @@ class MemoryEventBus:
                     attempt,
                 )
                 await asyncio.sleep(self._retry_delay * 2 ** (attempt - 1))
+                continue
+            consumer.backoff.success()
+            return
         # Kept for inspection, like an SQS dead-letter queue.
         self.dead_letters.append((consumer.name, event))
