@@ -58,6 +58,8 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
         settings.database_url,
         pool_size=settings.database_pool_size,
         ca_cert=settings.database_ca_cert,
+        connect_timeout=settings.database_connect_timeout,
+        pool_timeout=settings.database_pool_timeout,
     )
     cache = create_cache(
         settings.cache_url, prefix=settings.cache_prefix, timeout=settings.cache_timeout

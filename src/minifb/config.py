@@ -36,6 +36,10 @@ class Settings(BaseSettings):
         validation_alias=_alias("MINIFB_DATABASE_URL", "DATABASE_URL"),
     )
     database_pool_size: int = Field(20, ge=1)
+    database_connect_timeout: float = Field(2.0, gt=0, le=60)
+    """Seconds to open a connection before the database counts as unreachable (DESIGN §8)."""
+    database_pool_timeout: float = Field(2.0, gt=0, le=60)
+    """Seconds a request waits for a pooled connection before it answers 503."""
     database_ca_cert: str | None = Field(
         None, validation_alias=_alias("MINIFB_DATABASE_CA_CERT", "RDS_CA_CERT")
     )

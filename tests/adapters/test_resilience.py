@@ -1,10 +1,13 @@
-"""The circuit breaker every adapter of another service counts its failures in."""
+"""The circuit breaker every adapter of another service counts its failures in, and the
+back-off of the loops that retry one."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
-from minifb.adapters.resilience import CircuitBreaker, Unavailable
+from minifb.adapters.resilience import Backoff, CircuitBreaker, Unavailable
 
 
 class Clock:
@@ -102,3 +105,45 @@ def test_refuses_nonsense_settings() -> None:
         CircuitBreaker("x", threshold=0)
     with pytest.raises(ValueError, match="cooldown"):
         CircuitBreaker("x", cooldown=5, max_cooldown=1)
+    with pytest.raises(ValueError, match="first"):
+        Backoff("x", logging.getLogger("test"), first=2, cap=1)
+
+
+class TestBackoff:
+    def test_waits_double_from_the_first_up_to_the_cap(self) -> None:
+        backoff = Backoff("relay", logging.getLogger("test"), first=0.5, cap=4.0)
+        error = Unavailable("database")
+        assert [backoff.failure(error) for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+        backoff.success()
+        assert backoff.failure(error) == 0.5
+
+    def test_never_overflows_however_long_the_outage(self) -> None:
+        backoff = Backoff("relay", logging.getLogger("test"), first=0.5, cap=30.0)
+        backoff.tries = 5000
+        assert backoff.failure(Unavailable("database")) == 30.0
+
+    def test_logs_one_line_when_failing_starts_and_one_when_it_ends(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.INFO, logger="test.backoff")
+        backoff = Backoff("outbox relay", logging.getLogger("test.backoff"))
+        for _ in range(20):
+            backoff.failure(Unavailable("database"))
+        backoff.success()
+        backoff.success()
+        messages = [r.getMessage() for r in caplog.records]
+        assert messages == [
+            "outbox relay failed (database is unavailable); retrying with back-off",
+            messages[1],
+        ]
+        assert messages[1].startswith("outbox relay works again after 20 failed tries")
+        assert not any(r.exc_info for r in caplog.records)
+
+    def test_a_traceback_only_when_asked_for_one(self, caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level(logging.INFO, logger="test.backoff")
+        backoff = Backoff("relay", logging.getLogger("test.backoff"))
+        try:
+            raise RuntimeError("a bug")
+        except RuntimeError as exc:
+            backoff.failure(exc, trace=True)
+        assert caplog.records[0].exc_info is not None

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import asyncpg
 import httpx
+import pytest
 from fastapi import FastAPI
+from sqlalchemy import exc as sa_exc
+
+from minifb.adapters.resilience import CircuitBreaker, Unavailable
+from minifb.posts import feed
+from tests.conftest import AppFactory
+from tests.factories import register
+from tests.kit.test_outages import wrapped
 
 PROBLEM = "application/problem+json"
 
@@ -63,3 +72,89 @@ class TestProblemDetails:
         _assert_problem(response, 500)
         assert "secret internals" not in response.text
         assert "Traceback" not in response.text
+
+
+class TestOutages:
+    """A service that is down is a 503 with `Retry-After`, never a 500 (DESIGN §8)."""
+
+    @pytest.mark.parametrize(
+        ("error", "retry_after", "named"),
+        [
+            (Unavailable("database", retry_after=2.2), "3", "database"),
+            (Unavailable("cache"), "1", "cache"),
+            (
+                wrapped(asyncpg.exceptions.AdminShutdownError("terminating connection")),
+                "1",
+                "database",
+            ),
+            (sa_exc.TimeoutError("QueuePool limit reached"), "1", "database"),
+            (ConnectionRefusedError(111, "Connect call failed"), "1", None),
+        ],
+        ids=["unavailable", "other-service", "admin-shutdown", "pool-timeout", "refused"],
+    )
+    async def test_an_outage_is_a_503_with_retry_after(
+        self,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        error: Exception,
+        retry_after: str,
+        named: str | None,
+    ) -> None:
+        async def fail() -> None:
+            raise error
+
+        app.router.add_api_route("/probe/down", fail, methods=["GET"])
+        response = await client.get("/probe/down")
+        body = _assert_problem(response, 503)
+        assert response.headers["retry-after"] == retry_after
+        assert body["type"] == "https://minifb.dev/problems/service-unavailable"
+        if named:
+            assert named in str(body["detail"])
+
+    @pytest.mark.parametrize(
+        "error",
+        [
+            wrapped(asyncpg.exceptions.UniqueViolationError("duplicate key value")),
+            wrapped(asyncpg.exceptions.DeadlockDetectedError("deadlock detected")),
+            FileNotFoundError(2, "No such file"),
+        ],
+        ids=["constraint", "deadlock", "missing-file"],
+    )
+    async def test_a_failure_that_is_not_an_outage_stays_a_500(
+        self, app: FastAPI, client: httpx.AsyncClient, error: Exception
+    ) -> None:
+        async def fail() -> None:
+            raise error
+
+        app.router.add_api_route("/probe/broken", fail, methods=["GET"])
+        response = await client.get("/probe/broken")
+        _assert_problem(response, 500)
+        assert "retry-after" not in response.headers
+
+    async def test_requests_are_refused_at_once_while_the_database_breaker_is_open(
+        self, app: FastAPI, client: httpx.AsyncClient
+    ) -> None:
+        person = await register(client)
+        db = app.state.container.db
+        db.breaker = CircuitBreaker("database", threshold=1, cooldown=30, max_cooldown=30)
+        db.breaker.failure()
+        response = await client.get("/api/v1/users/me", headers=person.headers)
+        body = _assert_problem(response, 503)
+        assert 1 <= int(response.headers["retry-after"]) <= 30
+        assert "database" in str(body["detail"])
+
+    @pytest.mark.parametrize("bare_routes", [True, False], ids=["bare", "framework"])
+    async def test_the_bare_feed_answers_an_outage_as_the_framework_does(
+        self, make_client: AppFactory, monkeypatch: pytest.MonkeyPatch, bare_routes: bool
+    ) -> None:
+        _, client = await make_client(bare_routes=bare_routes)
+        person = await register(client)
+
+        async def gone(*_: object, **__: object) -> bytes:
+            raise wrapped(asyncpg.exceptions.AdminShutdownError("terminating connection"))
+
+        monkeypatch.setattr(feed, "read_feed", gone)
+        response = await client.get("/api/v1/feed", headers=person.headers)
+        body = _assert_problem(response, 503)
+        assert response.headers["retry-after"] == "1"
+        assert "database" in str(body["detail"])

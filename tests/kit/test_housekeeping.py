@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert, select, update
 
+from minifb.adapters.resilience import Unavailable
 from minifb.bootstrap import Container
 from minifb.kit import outbox
 from minifb.kit.db import Database, utcnow
@@ -139,6 +141,43 @@ class TestHousekeeper:
         assert seen >= 3
         await asyncio.sleep(0.1)
         assert len(runs) == seen  # stopped means stopped
+
+    async def test_while_the_database_is_down_it_retries_soon_and_logs_once(
+        self, app: FastAPI, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        keeper = Housekeeper(_container(app).db, interval=0.5, backoff=(0.01, 0.05))
+        runs: list[str] = []
+        reached = asyncio.Event()
+
+        async def flaky(db: Database, now: datetime) -> int:
+            runs.append("flaky")
+            if len(runs) <= 8:
+                raise Unavailable("database")
+            return 0
+
+        async def after(db: Database, now: datetime) -> int:
+            runs.append("after")
+            reached.set()
+            return 0
+
+        keeper.add("flaky", flaky)
+        keeper.add("after", after)
+        caplog.set_level(logging.INFO, logger="minifb.housekeeping")
+        await keeper.start()
+        try:
+            async with asyncio.timeout(3):
+                await reached.wait()
+        finally:
+            await keeper.stop()
+        # Retried every few hundredths of a second, not every interval; the jobs
+        # after the failing one wait for the database with it.
+        assert runs[:9] == ["flaky"] * 9
+        records = [r for r in caplog.records if r.name == "minifb.housekeeping"]
+        lines = [r.getMessage() for r in records]
+        assert len(lines) == 2, lines
+        assert lines[0].startswith("housekeeping failed (database is unavailable)")
+        assert lines[1].startswith("housekeeping works again after 8 failed tries")
+        assert not any(r.exc_info for r in records)
 
     async def test_the_app_registers_every_service_job(self, app: FastAPI) -> None:
         assert set(await _container(app).housekeeper.run_once()) == {

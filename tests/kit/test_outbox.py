@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import UTC, datetime
 
 import httpx
@@ -11,10 +13,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.events import Event
+from minifb.adapters.resilience import CircuitBreaker
 from minifb.bootstrap import Container
+from minifb.kit.db import Database
 from minifb.kit.deps import SessionDep
 from minifb.kit.errors import Conflict
-from minifb.kit.outbox import idempotent, record_event
+from minifb.kit.outbox import OutboxRelay, idempotent, record_event
 from minifb.models import OutboxEvent, ProcessedEvent
 from tests.conftest import AppFactory
 from tests.factories import register
@@ -186,3 +190,47 @@ class TestAfterCommit:
         with pytest.raises(RuntimeError):
             await abort()
         assert ran == ["committed"]
+
+
+class CountingRelay(OutboxRelay):
+    tries = 0
+    succeeded = asyncio.Event()
+
+    async def relay_once(self) -> int:
+        self.tries += 1
+        sent = await super().relay_once()
+        self.succeeded.set()
+        return sent
+
+
+class TestRelayWhileTheDatabaseIsDown:
+    async def test_it_backs_off_and_logs_the_outage_once_and_its_end_once(
+        self, app: FastAPI, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        container = _container(app)
+        down = CircuitBreaker("database", threshold=1, cooldown=60, max_cooldown=60)
+        db = Database(container.db.url, breaker=down)
+        relay = CountingRelay(db, container.bus, poll_interval=0.01, backoff=(0.01, 0.05))
+        relay.succeeded = asyncio.Event()
+        caplog.set_level(logging.INFO, logger="minifb.outbox")
+        down.failure()
+        await relay.start()
+        try:
+            await asyncio.sleep(0.5)
+            tries = relay.tries
+            down.success()  # the database answers again
+            async with asyncio.timeout(2):
+                await relay.succeeded.wait()
+            await asyncio.sleep(0.05)
+        finally:
+            await relay.stop()
+            await db.dispose()
+        # Tried again and again, less often than polling (50 polls in 0.5 s)...
+        assert 3 <= tries < 25
+        # ...and said so twice: when the outage started and when it ended.
+        records = [r for r in caplog.records if r.name == "minifb.outbox"]
+        lines = [r.getMessage() for r in records]
+        assert len(lines) == 2, lines
+        assert lines[0].startswith("outbox relay failed (database is unavailable)")
+        assert lines[1].startswith(f"outbox relay works again after {tries} failed tries")
+        assert not any(r.exc_info for r in records)

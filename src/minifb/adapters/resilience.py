@@ -117,3 +117,54 @@ class CircuitBreaker:
     def release(self) -> None:
         """A call that ended without telling either way (cancelled): free the trial slot."""
         self._trial = False
+
+
+class Backoff:
+    """How long a background loop waits between tries while a dependency fails.
+
+    Exponential from `first` up to `cap` seconds, and quiet: one warning when
+    the failures start (with the traceback only if asked, for an error that is
+    not a known outage) and one line when a try succeeds again, instead of a
+    line per try. Not thread-safe: one per loop.
+    """
+
+    def __init__(
+        self, what: str, logger: logging.Logger, *, first: float = 0.5, cap: float = 30.0
+    ) -> None:
+        if first <= 0 or cap < first:
+            raise ValueError("0 < first <= cap")
+        self.what = what
+        self._log = logger
+        self._first = first
+        self._cap = cap
+        self.tries = 0
+        self._since = 0.0
+
+    @property
+    def failing(self) -> bool:
+        return self.tries > 0
+
+    def failure(self, exc: BaseException, *, trace: bool = False) -> float:
+        """Note a failed try; returns the seconds to wait before the next one."""
+        if self.tries == 0:
+            self._since = time.monotonic()
+            self._log.warning(
+                "%s failed (%s); retrying with back-off",
+                self.what,
+                exc if str(exc) else type(exc).__name__,
+                exc_info=exc if trace else None,
+            )
+        delay: float = min(self._cap, self._first * 2.0 ** min(self.tries, 32))
+        self.tries += 1
+        return delay
+
+    def success(self) -> None:
+        """Note a try that worked; logs the end of a run of failures."""
+        if self.tries:
+            self._log.warning(
+                "%s works again after %d failed tries in %.1f s",
+                self.what,
+                self.tries,
+                time.monotonic() - self._since,
+            )
+        self.tries = 0

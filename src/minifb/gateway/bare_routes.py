@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from minifb.kit.errors import AppError, app_handler_answer
+from minifb.kit.errors import app_handler_answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +41,16 @@ class BareRoutesMiddleware:
         scope["route"] = route
         try:
             await route.app(scope, receive, send)
-        except AppError as exc:
-            # Answered by the app's own handler, as the framework would; any other
-            # error goes on out to the gateway's 500.
-            answer = await app_handler_answer(scope, exc, type(exc).__mro__, receive=receive)
+        except Exception as exc:
+            # Answered by the app's own handler for its class (a refusal, or the 503
+            # of a service that is down), as the framework's exception middleware
+            # would; an error with no handler of its own goes on out to the gateway's 500.
+            keys = [cls for cls in type(exc).__mro__ if cls not in _CATCH_ALL]
+            answer = await app_handler_answer(scope, exc, keys, receive=receive)
             if answer is None:
                 raise
             await answer(scope, receive, send)
+
+
+# The gateway answers these itself (its 500): its handler runs in the request's context.
+_CATCH_ALL = (Exception, BaseException, object)

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from minifb.kit.errors import PROBLEM_JSON, ServiceUnavailable, problem
+from minifb.kit.outages import is_outage
 
 log = logging.getLogger("minifb.gateway")
 
@@ -67,9 +68,10 @@ async def _check(name: str, ping: Callable[[], Awaitable[object]]) -> CheckResul
     except TimeoutError:
         log.warning("readiness: %s did not answer within %.1f s", name, READY_TIMEOUT)
         return "timeout"
-    except Exception:
-        # The reason goes to the log, not to the (unauthenticated) caller.
-        log.warning("readiness: %s is down", name, exc_info=True)
+    except Exception as exc:
+        # The reason goes to the log, not to the (unauthenticated) caller; a known
+        # outage (the breaker open, a refused connection) needs no traceback.
+        log.warning("readiness: %s is down: %r", name, exc, exc_info=not is_outage(exc))
         return "down"
     return "ok"
 

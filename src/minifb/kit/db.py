@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -12,15 +13,21 @@ from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, MetaData, event, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
+
+from minifb.adapters.resilience import CircuitBreaker, Unavailable
+from minifb.kit.outages import DATABASE, is_database_outage, is_unsent
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -58,9 +65,26 @@ def utcnow() -> datetime:
 
 
 class Database:
-    """The engine and session factory of one process."""
+    """The engine and session factory of one process, and the breaker of its database.
 
-    def __init__(self, url: str, *, pool_size: int = 20, ca_cert: str | None = None) -> None:
+    Every way in (`session`, `transaction`, `begin`, `fetch`, `ping`) is
+    bounded (connecting and waiting for a pooled connection time out within
+    seconds), checks the breaker first and counts its outcome there: while the
+    database keeps failing, calls are refused at once with `Unavailable`
+    instead of each waiting out a connect, and a failure that means the
+    database is gone comes out as `Unavailable` too (a 503 for requests).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 20,
+        ca_cert: str | None = None,
+        connect_timeout: float = 2.0,
+        pool_timeout: float = 2.0,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
         self.url = url
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         kwargs: dict[str, Any] = {}
@@ -70,28 +94,78 @@ class Database:
         else:
             # Size the pool for the load instead of churning overflow connections.
             # No pre-ping: it is a round trip on every checkout; recycling bounds
-            # how stale a pooled connection can get instead.
-            kwargs.update(pool_size=pool_size, max_overflow=0, pool_timeout=30, pool_recycle=1800)
+            # how stale a pooled connection can get, and `_drop_closed` below
+            # skips the ones the driver already knows are gone.
+            kwargs.update(
+                pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout, pool_recycle=1800
+            )
+            connect_args["timeout"] = connect_timeout
             if ca_cert:
                 # verify-full: the certificate chain and the host name are both checked.
                 connect_args["ssl"] = ssl.create_default_context(cafile=ca_cert)
+        # A short cool-down, capped low: a trial against a database that refuses
+        # costs one quick failure, and full service returns within about two
+        # seconds of the database (DESIGN §8).
+        self.breaker = breaker or CircuitBreaker(
+            DATABASE, threshold=3, cooldown=0.5, max_cooldown=2.0
+        )
         self._pool_size = pool_size
+        self._pool_timeout = pool_timeout
         self._connect_args = connect_args
         self._direct: Any = None  # asyncpg pool for `fetch`, made on first use
         self._direct_lock = asyncio.Lock()
         self.engine: AsyncEngine = create_async_engine(url, connect_args=connect_args, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        else:
+            event.listen(self.engine.sync_engine, "checkout", _drop_closed)
+            event.listen(self.engine.sync_engine, "handle_error", _outage_is_disconnect)
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=_CountedSession
+        )
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session (no transaction opened for you) whose use counts in the breaker."""
+        trial = self._admit()
+        reached = False
+        try:
+            async with self.sessionmaker() as session:
+                try:
+                    yield session
+                finally:
+                    reached = bool(session.info.pop(REACHED_KEY, False))
+        except BaseException as exc:
+            failure = self._failed(exc, reached=reached, trial=trial)
+            if failure is exc:
+                raise
+            raise failure from exc
+        self._settle(reached=reached, trial=trial)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session whose transaction commits on success and rolls back on error."""
-        async with self.sessionmaker() as session:
+        async with self.session() as session:
             async with session.begin():
                 yield session
                 await run_before_commit(session)
             await run_after_commit(session)
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection in a transaction (`engine.begin()`, counted in the breaker)."""
+        trial = self._admit()
+        reached = False
+        try:
+            async with self.engine.begin() as conn:
+                reached = True
+                yield conn
+        except BaseException as exc:
+            failure = self._failed(exc, reached=reached, trial=trial)
+            if failure is exc:
+                raise
+            raise failure from exc
+        self._settle(reached=reached, trial=trial)
 
     async def fetch(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         """Run one statement outside any transaction and return its rows.
@@ -104,12 +178,71 @@ class Database:
         statement is atomic by itself, so a write (a CTE of inserts) may come
         here too; on SQLite nothing is committed, so only reads.
         """
-        if self.dialect == "postgresql":
-            pool = self._direct or await self._direct_pool()
-            async with pool.acquire() as conn:
-                return [tuple(r) for r in await conn.fetch(sql, *params)]
-        async with self.engine.connect() as conn:
-            return [tuple(r) for r in (await conn.exec_driver_sql(sql, params)).all()]
+        trial = self._admit()
+        reached = False
+        try:
+            if self.dialect == "sqlite":
+                async with self.engine.connect() as conn:
+                    reached = True
+                    rows = (await conn.exec_driver_sql(sql, params)).all()
+            else:
+                pool = self._direct or await self._direct_pool()
+                rows = await self._fetch_direct(pool, sql, params)
+                reached = True
+        except BaseException as exc:
+            # Short of an outage, an error here is the database's answer (a constraint).
+            failure = self._failed(exc, reached=True, trial=trial)
+            if failure is exc:
+                raise
+            raise failure from exc
+        self._settle(reached=reached, trial=trial)
+        return [tuple(r) for r in rows]
+
+    async def _fetch_direct(self, pool: Any, sql: str, params: tuple[Any, ...]) -> Any:
+        for attempt in (1, 2):
+            async with pool.acquire(timeout=self._pool_timeout) as conn:
+                try:
+                    return await conn.fetch(sql, *params)
+                except Exception as exc:
+                    # A pooled connection the server dropped (a restart), found out
+                    # before anything was sent: once more, on a fresh connection.
+                    if attempt == 2 or not is_unsent(exc):
+                        raise
+                    conn.terminate()
+        raise AssertionError("unreachable")
+
+    # The breaker's bookkeeping around each way in (inline rather than one more
+    # context manager: `fetch` is on the hottest paths).
+
+    def _admit(self) -> bool:
+        """Raise `Unavailable` while the breaker is open; True if this call is its trial."""
+        trial = self.breaker.state == "half-open"
+        self.breaker.check()
+        return trial
+
+    def _settle(self, *, reached: bool, trial: bool) -> None:
+        """Count a call that reached the database (whatever it answered) as its success;
+        one that never did counts neither way."""
+        if reached:
+            self.breaker.success()
+        elif trial:
+            self.breaker.release()
+
+    def _failed(self, exc: BaseException, *, reached: bool, trial: bool) -> BaseException:
+        """The exception a failed call raises: a failure that means the database is
+        down counts against it and becomes `Unavailable`; anything else it answered (a
+        constraint violation, a deadlock) is its success; a cancelled call neither."""
+        if not isinstance(exc, Exception):
+            if trial:
+                self.breaker.release()
+            return exc
+        if not is_database_outage(exc):
+            self._settle(reached=reached, trial=trial)
+            return exc
+        self.breaker.failure()
+        if isinstance(exc, Unavailable):
+            return exc
+        return Unavailable(DATABASE, retry_after=max(1.0, math.ceil(self.breaker.retry_after)))
 
     async def _direct_pool(self) -> Any:
         import asyncpg
@@ -119,7 +252,10 @@ class Database:
                 dsn = make_url(self.url).set(drivername="postgresql")
                 self._direct = await asyncpg.create_pool(
                     dsn.render_as_string(hide_password=False),
-                    min_size=1,
+                    # No floor of open connections: with one, the pool reconnects in
+                    # the background while the database is down, logging a traceback
+                    # per try. Connections open on demand and stay pooled.
+                    min_size=0,
                     max_size=self._pool_size,
                     # Only single read statements run here: nothing to reset on
                     # release, and the default reset is an extra round trip.
@@ -129,7 +265,7 @@ class Database:
         return self._direct
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self.begin() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
@@ -137,6 +273,42 @@ class Database:
             await self._direct.close()
             self._direct = None
         await self.engine.dispose()
+
+
+def _outage_is_disconnect(context: ExceptionContext) -> None:
+    """Have SQLAlchemy drop the connection (and the pool's others) on any error that
+    means the server went away, not only those the dialect recognises (its check
+    misses a shutdown notice that arrived while the connection was idle)."""
+    if not context.is_disconnect and is_database_outage(context.original_exception):
+        context.is_disconnect = True
+        context.invalidate_pool_on_disconnect = True
+
+
+REACHED_KEY = "minifb.db_reached"
+
+
+class _CountedSession(Session):
+    """The sessions of `Database`: each notes when it got a connection (see `_settle`)."""
+
+
+@event.listens_for(_CountedSession, "after_begin")
+def _reached(session: Session, _transaction: Any, _connection: Any) -> None:
+    session.info[REACHED_KEY] = True
+
+
+def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Skip a pooled connection the driver knows is closed, for a fresh one.
+
+    A restarted server closes every connection; the driver notices as soon as
+    the socket does, so this costs an attribute read, not the round trip a
+    pre-ping would. The pool then connects anew (or fails, which the breaker
+    counts). A connection that dies mid-statement still fails that statement
+    (with `Unavailable`: whether it was written cannot be known).
+    """
+    if dbapi_connection.driver_connection.is_closed():
+        # The others in the pool went with it (a restart closes them all): the pool
+        # replaces each of them on its next checkout too.
+        raise InvalidatePoolError("the pooled connection was closed by the server")
 
 
 async def _no_reset(_: Any) -> None:
@@ -173,6 +345,10 @@ async def run_after_commit(session: AsyncSession) -> None:
     for callback in session.info.pop(AFTER_COMMIT_KEY, []):
         try:
             await callback()
+        except Unavailable as exc:
+            # A known outage (the cache's breaker is open): one line, no traceback;
+            # what the follow-up did is retried from the outbox or expires.
+            log.warning("after-commit callback skipped: %s", exc)
         except Exception:
             # The change is committed; a failed follow-up must not turn it into an error.
             log.exception("after-commit callback failed")

@@ -32,8 +32,10 @@ async def get_session(container: ContainerDep) -> AsyncIterator[AsyncSession]:
 
     `scope="function"` below makes the commit happen before the response is
     sent, so a client never sees success for a change that was not stored.
+    The database's breaker sees how it went: while the database is down this
+    raises `Unavailable` (a 503) before any work, or in place of the failure.
     """
-    async with container.db.sessionmaker() as session:
+    async with container.db.session() as session:
         try:
             yield session
         except AppError as exc:

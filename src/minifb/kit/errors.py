@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -11,9 +12,13 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Receive, Scope
+
+from minifb.adapters.resilience import Unavailable
+from minifb.kit.outages import DATABASE, is_outage
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("minifb.errors")
@@ -138,9 +143,55 @@ async def _http_error(_: Request, exc: Exception) -> Response:
     return problem(exc.status_code, detail, headers=exc.headers)
 
 
+def unavailable(exc: Exception) -> Response:
+    """The 503 of a service that is down (`is_outage`): problem+json with `Retry-After`.
+
+    Named when known (`Unavailable` names it; SQLAlchemy's errors are the
+    database's), so a client or an operator reading it knows what to wait for.
+    """
+    if isinstance(exc, Unavailable):
+        service: str | None = exc.service
+        wait = exc.retry_after
+    else:
+        service = DATABASE if isinstance(exc, sa_exc.SQLAlchemyError) else None
+        wait = 1.0
+    seconds = max(1, math.ceil(wait))
+    what = f"The {service} is" if service else "A service this request needs is"
+    return problem(
+        503,
+        f"{what} not answering; try again in {seconds} s.",
+        code=ServiceUnavailable.code,
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+async def _outage(request: Request, exc: Exception) -> Response:
+    """Handler for the classes an outage comes as; those instances that are not one are 500s."""
+    if not is_outage(exc):
+        return await _unexpected(request, exc)
+    # No traceback, and not a warning per request: the breaker logs the outage once.
+    log.info("%s %s answered 503: %r", request.method, request.url.path, exc)
+    return unavailable(exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
+    if is_outage(exc):
+        # An outage class no handler is registered for (a driver's own error).
+        return await _outage(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "Something went wrong on our side; it has been logged.", code="internal")
+
+
+# The classes a failing service's error comes as (DESIGN §8: never a 500 for an
+# outage). Handled where the framework handles a refusal, inside every gateway
+# layer, so the 503 carries CORS and the rate-limit headers like any answer.
+OUTAGE_CLASSES: tuple[type[Exception], ...] = (
+    Unavailable,
+    sa_exc.DBAPIError,  # connection-class ones; the others (a constraint...) answer 500
+    sa_exc.TimeoutError,  # the pool had no connection free in time
+    ConnectionError,
+    TimeoutError,
+)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -148,6 +199,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for cls in OUTAGE_CLASSES:
+        app.add_exception_handler(cls, _outage)
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -20,9 +20,11 @@ from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.events import Event, EventBus, Handler
+from minifb.adapters.resilience import Backoff
 from minifb.kit.aio import cancel_and_wait
 from minifb.kit.db import Database, before_commit, insert_ignore, utcnow
 from minifb.kit.ids import min_id_at, new_id
+from minifb.kit.outages import is_outage
 from minifb.models import OutboxEvent, ProcessedEvent
 
 log = logging.getLogger("minifb.outbox")
@@ -100,9 +102,18 @@ class OutboxRelay:
     """Publishes committed outbox rows to the bus, at least once, in id order."""
 
     def __init__(
-        self, db: Database, bus: EventBus, *, batch_size: int = 200, poll_interval: float = 1.0
+        self,
+        db: Database,
+        bus: EventBus,
+        *,
+        batch_size: int = 200,
+        poll_interval: float = 1.0,
+        backoff: tuple[float, float] = (0.5, 30.0),
     ) -> None:
+        """`backoff`: the first and the longest wait, in seconds, between tries while
+        the database or the bus is down."""
         self._db = db
+        self._backoff = backoff
         self._bus = bus
         self._batch_size = batch_size
         self._poll_interval = poll_interval
@@ -138,19 +149,25 @@ class OutboxRelay:
         self._stopping = False
 
     async def _run(self) -> None:
+        first, cap = self._backoff
+        backoff = Backoff("outbox relay", log, first=first, cap=cap)
         while not self._stopping:
+            wait = self._poll_interval
             try:
                 while not self._stopping and await self.relay_once() == self._batch_size:
                     pass
+                backoff.success()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                # The bus or database is down: the rows stay unpublished and are retried.
-                log.exception("outbox relay failed; retrying")
+            except Exception as exc:
+                # The bus or database is down: the rows stay unpublished and are
+                # retried, less and less often. A commit's wake() still cuts the
+                # wait short: a commit means the database answers again.
+                wait = max(wait, backoff.failure(exc, trace=not is_outage(exc)))
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
             # cancellation that lands as the event fires, and stop() then hangs.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll_interval):
+                async with asyncio.timeout(wait):
                     await self._wake.wait()
             self._wake.clear()
 
@@ -205,7 +222,7 @@ async def purge(db: Database, now: datetime, *, keep: timedelta) -> int:
     removed = 0
     for statement in batches:
         while True:
-            async with db.engine.begin() as conn:
+            async with db.begin() as conn:
                 count: int = (await conn.execute(statement)).rowcount
             removed += count
             if count < PURGE_BATCH:

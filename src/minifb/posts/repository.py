@@ -210,7 +210,7 @@ async def publish_post(db: Database, post: dict[str, Any], *, event: dict[str, A
             orjson.dumps(event["data"]).decode(),
         )
         return AuthorCard(*rows[0]) if rows else None
-    async with db.engine.begin() as conn:
+    async with db.begin() as conn:
         card = (await conn.execute(_AUTHOR_CARD, {"author_id": post["author_id"]})).first()
         if card is not None:
             await conn.execute(_INSERT_POST, post)
@@ -305,7 +305,7 @@ async def user_exists(session: AsyncSession, user_id: int) -> bool:
 
 async def delete_keys_before(db: Database, before: datetime) -> int:
     """Remove every idempotency key made before `before`; returns how many."""
-    async with db.engine.begin() as conn:
+    async with db.begin() as conn:
         result = await conn.execute(
             delete(IdempotencyKey).where(IdempotencyKey.created_at < before)
         )

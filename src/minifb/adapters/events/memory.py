@@ -9,13 +9,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from minifb.adapters.events.base import Event, Handler
-from minifb.adapters.resilience import Unavailable
+from minifb.adapters.resilience import Backoff, Unavailable
 from minifb.kit.aio import cancel_and_wait
 
 log = logging.getLogger("minifb.events")
-
-# The longest wait between two tries of an event whose handler found a service down.
-MAX_OUTAGE_DELAY = 5.0
 
 
 @dataclass
@@ -23,6 +20,8 @@ class _Consumer:
     name: str
     types: frozenset[str]
     handler: Handler
+    # Paces the retries while a service the handler needs is down.
+    backoff: Backoff
     # None asks the delivery task to stop once what was queued before it is done.
     queue: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
@@ -34,24 +33,32 @@ class _Consumer:
 class MemoryEventBus:
     """Delivers events to consumers in this process, retrying a failing handler.
 
-    A handler that fails `max_attempts` times is given up on (the event goes to
-    `dead_letters`); one that finds a service unavailable waits for it instead,
-    however long, since the event itself is fine.
-
     Each consumer has its own queue so a slow one never delays the others, and
     events reach a consumer in publication order.
     """
 
-    def __init__(self, *, max_attempts: int = 5, retry_delay: float = 0.05) -> None:
+    def __init__(
+        self,
+        *,
+        max_attempts: int = 5,
+        retry_delay: float = 0.05,
+        backoff: tuple[float, float] = (0.5, 30.0),
+    ) -> None:
+        """A failing handler is tried `max_attempts` times, `retry_delay` seconds apart
+        and doubling, then dead-lettered; one that finds a service `Unavailable` is
+        retried without end, waiting from `backoff[0]` up to `backoff[1]` seconds."""
         self._consumers: list[_Consumer] = []
         self._max_attempts = max_attempts
         self._retry_delay = retry_delay
+        self._backoff = backoff
         self._started = False
         self._closing = asyncio.Event()
         self.dead_letters: list[tuple[str, Event]] = []
 
     def subscribe(self, consumer: str, types: Iterable[str], handler: Handler) -> None:
-        entry = _Consumer(consumer, frozenset(types), handler)
+        first, cap = self._backoff
+        backoff = Backoff(f"consumer {consumer}", log, first=first, cap=cap)
+        entry = _Consumer(consumer, frozenset(types), handler, backoff)
         self._consumers.append(entry)
         if self._started:
             entry.task = asyncio.create_task(self._deliver(entry), name=f"consumer:{consumer}")
@@ -81,7 +88,7 @@ class MemoryEventBus:
     async def close(self, *, grace: float = 5.0) -> None:
         """Deliver what is already queued (for up to `grace` seconds), then stop."""
         running = [c for c in self._consumers if c.task is not None]
-        self._closing.set()
+        self._closing.set()  # a handler waiting for a service stops waiting
         for consumer in running:
             consumer.queue.put_nowait(None)
         tasks = {c.task for c in running if c.task is not None}
@@ -92,7 +99,6 @@ class MemoryEventBus:
         for consumer in running:
             consumer.task = None
         self._started = False
-        self._closing.clear()
 
     async def _deliver(self, consumer: _Consumer) -> None:
         while True:
@@ -106,30 +112,20 @@ class MemoryEventBus:
 
     async def _handle(self, consumer: _Consumer, event: Event) -> None:
         attempt = 0
-        outage = 0  # tries spent waiting for a dependency to come back
         while attempt < self._max_attempts:
-            attempt += 1
             try:
                 await consumer.handler(event)
-                if outage:
-                    log.warning("consumer %s goes on: %s is back", consumer.name, event.type)
-                return
             except Unavailable as exc:
-                # Not the event's fault: wait for the service (capped back-off) as
-                # long as it takes, in order, without spending the event's attempts;
+                # A service the handler needs is down: not the event's fault, so no
+                # attempt is spent; wait it out (backing off) and keep the order,
                 # but not past the bus's closing.
                 if self._closing.is_set():
                     break
-                attempt -= 1
-                if not outage:
-                    log.warning(
-                        "consumer %s waits for %s (event %s)", consumer.name, exc.service, event.id
-                    )
-                delay = min(self._retry_delay * 2**outage, MAX_OUTAGE_DELAY)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), delay)
-                outage = min(outage + 1, 30)
+                    await asyncio.wait_for(self._closing.wait(), consumer.backoff.failure(exc))
+                continue
             except Exception:
+                attempt += 1
                 log.exception(
                     "consumer %s failed on event %s (%s), attempt %d",
                     consumer.name,
@@ -138,5 +134,8 @@ class MemoryEventBus:
                     attempt,
                 )
                 await asyncio.sleep(self._retry_delay * 2 ** (attempt - 1))
+                continue
+            consumer.backoff.success()
+            return
         # Kept for inspection, like an SQS dead-letter queue.
         self.dead_letters.append((consumer.name, event))
