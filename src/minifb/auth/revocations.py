@@ -27,6 +27,7 @@ from minifb.auth import repository as repo
 from minifb.auth.exceptions import EndedLoginsUnknown
 from minifb.kit.aio import cancel_and_wait
 from minifb.kit.db import Database
+from minifb.kit.outages import is_outage
 
 log = logging.getLogger("minifb.auth")
 
@@ -120,9 +121,9 @@ class Revocations:
             await asyncio.sleep(delay)
             try:
                 await self.refresh()
-            except Exception:
+            except Exception as exc:
                 delay = self._backoff(delay)
-                self._note_failure()
+                self._note_failure(exc)
             else:
                 delay = self._interval
                 if self._failing_since is not None:
@@ -135,14 +136,16 @@ class Revocations:
     def _backoff(self, delay: float) -> float:
         return min(delay * 2, self._max_backoff)
 
-    def _note_failure(self) -> None:
-        # One line per outage, not a traceback a second.
+    def _note_failure(self, exc: Exception) -> None:
+        # One line per outage, not a traceback a second; a traceback only for a
+        # failure that is not a known outage (a bug rather than a database down).
         now = time.monotonic()
         if self._failing_since is None:
             self._failing_since = now
             log.warning(
-                "could not read the ended logins; keeping the last list, retrying",
-                exc_info=True,
+                "could not read the ended logins (%s); keeping the last list, retrying",
+                exc if str(exc) else type(exc).__name__,
+                exc_info=None if is_outage(exc) else exc,
             )
         if self._known and now - self._read_at > self._stale_after:
             self._known = False
