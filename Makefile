@@ -41,6 +41,9 @@ integration: install
 ifeq ($(CI),true)
 	MINIFB_TEST_DATABASE_URL=$(CI_DATABASE_URL) MINIFB_TEST_REDIS_URL=$(CI_REDIS_URL) \
 		$(BIN)/pytest -q
+# The feed once more, its cache a 3-node Redis Cluster the run starts (ElastiCache cluster mode).
+	MINIFB_TEST_DATABASE_URL=$(CI_DATABASE_URL) MINIFB_TEST_REDIS_CLUSTER=1 \
+		$(BIN)/pytest -q tests/posts/test_feed.py
 else
 	@echo "integration pass (PostgreSQL + Redis) runs under CI=true"
 endif

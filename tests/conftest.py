@@ -4,7 +4,9 @@ By default the database is SQLite (a copy of a migrated template per test) and
 the cache is in-process. With `MINIFB_TEST_DATABASE_URL` (a PostgreSQL server
 URL) and `MINIFB_TEST_REDIS_URL` the same tests run against those servers: the
 run creates its own database and drops it at the end, and touches only Redis
-keys under its own prefix. Under `CI=true` an unreachable service fails the run.
+keys under its own prefix. With `MINIFB_TEST_REDIS_CLUSTER=1` the cache is a
+3-node Redis Cluster the run starts for itself (`redis_cluster`) instead.
+Under `CI=true` an unreachable service fails the run.
 """
 
 from __future__ import annotations
@@ -26,10 +28,14 @@ from fastapi import FastAPI
 from minifb.config import Settings
 from minifb.main import create_app
 from minifb.migrations import upgrade
+from tests.fixtures.redis_cluster import RedisCluster, redis_cluster
+
+__all__ = ["redis_cluster"]  # the fixture, for every suite
 
 CI = os.environ.get("CI") == "true"
 PG_SERVER_URL = os.environ.get("MINIFB_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("MINIFB_TEST_REDIS_URL")
+ON_CLUSTER = os.environ.get("MINIFB_TEST_REDIS_CLUSTER", "").lower() in ("1", "true")
 
 
 def _run_sync(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
@@ -115,11 +121,23 @@ async def database_url(database_template: str, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def cache_prefix() -> AsyncIterator[str]:
+def cache_url(request: pytest.FixtureRequest) -> str:
+    """The cache the tests' apps use: the run's Redis Cluster, Redis, or in-process."""
+    if ON_CLUSTER:
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        return cluster.url
+    return REDIS_URL or "memory://"
+
+
+@pytest.fixture
+async def cache_prefix(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """A key prefix of this test's own; its Redis keys are removed afterwards."""
     prefix = f"minifb-test:{uuid.uuid4().hex}:"
     yield prefix
-    if REDIS_URL:
+    if ON_CLUSTER:
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        await cluster.delete_prefixed(prefix)
+    elif REDIS_URL:
         from redis.asyncio import Redis
 
         client = Redis.from_url(REDIS_URL)
@@ -132,13 +150,13 @@ async def cache_prefix() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def settings(database_url: str, cache_prefix: str, tmp_path: Path) -> Settings:
+def settings(database_url: str, cache_url: str, cache_prefix: str, tmp_path: Path) -> Settings:
     """Test settings: throttles off (tests sign up many people from one address)."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         environment="test",
         database_url=database_url,
-        cache_url=REDIS_URL or "memory://",
+        cache_url=cache_url,
         cache_prefix=cache_prefix,
         var_dir=tmp_path / "var",
         auth_throttle=False,

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
+import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from pydantic import ValidationError
 
+from minifb.adapters.cache import GuardedCache, RedisClusterCache
 from minifb.config import Settings
+from minifb.main import create_app
+from minifb.posts import feed
+from tests.factories import register
+from tests.fixtures.redis_cluster import RedisCluster, redis_cluster
+
+__all__ = ["redis_cluster"]  # the fixture, imported for the tests below
 
 
 def _settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
@@ -52,6 +64,64 @@ class TestSettings:
     def test_elasticache_parts_compose_a_tls_url(self, monkeypatch: pytest.MonkeyPatch) -> None:
         s = _settings(monkeypatch, ELASTICACHE_ENDPOINT="cache.aws", ELASTICACHE_AUTH_TOKEN="t0k")
         assert s.cache_url == "rediss://:t0k@cache.aws:6379"
+
+    def test_elasticache_cluster_mode_composes_a_tls_cluster_url(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        s = _settings(
+            monkeypatch,
+            ELASTICACHE_ENDPOINT="config.cache.aws:6380",
+            ELASTICACHE_AUTH_TOKEN="t0k/+",
+            ELASTICACHE_CLUSTER_MODE="true",
+        )
+        assert s.cache_url == "rediss+cluster://:t0k%2F%2B@config.cache.aws:6380"
+
+    @pytest.mark.redis
+    async def test_elasticache_cluster_mode_starts_an_app_on_the_cluster(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        redis_cluster: RedisCluster,
+        database_url: str,
+        tmp_path: Path,
+    ) -> None:
+        # The seed's variables, naming a node's TLS port; its certificate is
+        # signed by the run's own CA, which the system trusts for this test.
+        monkeypatch.setenv("ELASTICACHE_ENDPOINT", redis_cluster.tls_endpoint)
+        monkeypatch.setenv("ELASTICACHE_AUTH_TOKEN", redis_cluster.password)
+        monkeypatch.setenv("ELASTICACHE_CLUSTER_MODE", "true")
+        monkeypatch.setenv("SSL_CERT_FILE", str(redis_cluster.ca_file))
+        prefix = f"minifb-test:{uuid.uuid4().hex}:"
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            environment="test",
+            database_url=database_url,
+            cache_prefix=prefix,
+            var_dir=tmp_path / "var",
+            auth_throttle=False,
+            log_level="WARNING",
+        )
+        assert settings.cache_url.startswith("rediss+cluster://")
+        app = create_app(settings)
+        try:
+            async with LifespanManager(app) as manager:
+                cache = app.state.container.cache
+                assert isinstance(cache, GuardedCache)
+                assert isinstance(cache.inner, RedisClusterCache)
+                transport = httpx.ASGITransport(app=manager.app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                    author = await register(client)
+                    posted = await client.post(
+                        "/api/v1/posts", json={"text": "on a cluster"}, headers=author.headers
+                    )
+                    assert posted.status_code == 201, posted.text
+                    page = await client.get("/api/v1/feed", headers=author.headers)
+                    assert page.status_code == 200, page.text
+                    assert [p["text"] for p in page.json()["items"]] == ["on a cluster"]
+                    # Read through the cluster: the feed was built there.
+                    assert await cache.zcard(feed.feed_key(int(author.id))) >= 1
+                    assert cache.breaker.state == "closed"
+        finally:
+            await redis_cluster.delete_prefixed(prefix)
 
     def test_redis_url_and_search_and_bucket_names(self, monkeypatch: pytest.MonkeyPatch) -> None:
         s = _settings(

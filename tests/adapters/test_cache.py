@@ -1,9 +1,12 @@
-"""The cache contract: every test runs against MemoryCache, RedisCache and the
-GuardedCache in front of Redis that the app uses, alike.
+"""The cache contract: every test runs against MemoryCache, RedisCache, the
+GuardedCache in front of Redis that the app uses, and the GuardedCache in front
+of a Redis Cluster that the app uses in cluster mode, alike.
 
 The Redis case uses `MINIFB_TEST_REDIS_URL` (default redis://127.0.0.1:6379/0).
-An unreachable server skips it locally and fails it under `CI=true`. Each test
-writes under a prefix of its own and deletes those keys afterwards.
+An unreachable server skips it locally and fails it under `CI=true`. The
+cluster case starts a 3-node Redis Cluster of its own (`redis_cluster`) once
+per session. Each test writes under a prefix of its own and deletes those keys
+afterwards.
 """
 
 from __future__ import annotations
@@ -21,9 +24,19 @@ import pytest
 import redis
 import redis.asyncio
 
-from minifb.adapters.cache import Cache, GuardedCache, MemoryCache, RedisCache, create_cache
+from minifb.adapters.cache import (
+    Cache,
+    GuardedCache,
+    MemoryCache,
+    RedisCache,
+    RedisClusterCache,
+    create_cache,
+)
 from minifb.adapters.cache.base import ZRange
 from minifb.adapters.cache.memory import MemoryStore
+from tests.fixtures.redis_cluster import RedisCluster, redis_cluster
+
+__all__ = ["redis_cluster"]  # the fixture, imported for the tests below
 
 REDIS_URL_ENV = "MINIFB_TEST_REDIS_URL"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -36,9 +49,10 @@ def _unique_prefix() -> str:
 class Backend:
     """Opens caches on one store (memory) or one server (redis) and cleans up after them."""
 
-    def __init__(self, name: str, redis_url: str | None) -> None:
+    def __init__(self, name: str, redis_url: str | None, cluster: RedisCluster | None) -> None:
         self.name = name
         self.redis_url = redis_url
+        self.cluster = cluster
         self.store = MemoryStore()
         self.prefixes: list[str] = []
         self.caches: list[Cache] = []
@@ -51,7 +65,9 @@ class Backend:
     def open(self, prefix: str) -> Cache:
         """A new cache on the same backend; on Redis its own connection pool too."""
         cache: Cache
-        if self.redis_url is None:
+        if self.cluster is not None:
+            cache = create_cache(self.cluster.url, prefix=prefix, timeout=5)
+        elif self.redis_url is None:
             cache = MemoryCache(prefix, store=self.store)
         elif self.name == "guarded":
             cache = create_cache(self.redis_url, prefix=prefix, timeout=5)
@@ -64,6 +80,9 @@ class Backend:
     async def aclose(self) -> None:
         for cache in self.caches:
             await cache.close()
+        if self.cluster is not None:
+            for prefix in self.prefixes:
+                await self.cluster.delete_prefixed(prefix)
         if self.redis_url is None:
             return
         client = redis.asyncio.Redis.from_url(self.redis_url)
@@ -103,12 +122,16 @@ def redis_url() -> str:
         pytest.param("memory", id="memory"),
         pytest.param("redis", id="redis", marks=pytest.mark.redis),
         pytest.param("guarded", id="guarded-redis", marks=pytest.mark.redis),
+        pytest.param("cluster", id="guarded-cluster", marks=pytest.mark.redis),
     ]
 )
 async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
-    remote = request.param != "memory"
+    remote = request.param in ("redis", "guarded")
     url: str | None = request.getfixturevalue("redis_url") if remote else None
-    backend = Backend(request.param, url)
+    cluster: RedisCluster | None = None
+    if request.param == "cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+    backend = Backend(request.param, url, cluster)
     request.node.stash[_BACKEND] = backend
     try:
         yield backend.open(_unique_prefix())
@@ -726,17 +749,24 @@ async def test_create_cache_picks_the_implementation_by_scheme() -> None:
     memory = create_cache("memory://", prefix="p:")
     assert isinstance(memory, MemoryCache)
     assert memory.prefix == "p:"
-    for url in ("redis://127.0.0.1:6379/0", "rediss://cache.example.com:6379"):
+    kinds: dict[str, type[RedisCache | RedisClusterCache]] = {
+        "redis://127.0.0.1:6379/0": RedisCache,
+        "rediss://cache.example.com:6379": RedisCache,
+        "redis+cluster://127.0.0.1:7000": RedisClusterCache,
+        "rediss+cluster://:t0k@cache.example.com:6379": RedisClusterCache,
+    }
+    for url, kind in kinds.items():
         remote = create_cache(url, prefix="p:", timeout=0.2)
         # Behind a timeout and a circuit breaker (DESIGN §8).
         assert isinstance(remote, GuardedCache)
         assert remote.timeout == 0.2
-        assert isinstance(remote.inner, RedisCache)
+        assert isinstance(remote.inner, kind)
         assert remote.inner.prefix == "p:"
-        await remote.close()  # nothing connected yet: building a pool is lazy
+        assert isinstance(remote.counters, MemoryCache)
+        await remote.close()  # nothing connected yet: pools and the cluster map are lazy
 
 
-@pytest.mark.parametrize("url", ["memcached://host:11211", "rediss+cluster://host:6379", "x"])
+@pytest.mark.parametrize("url", ["memcached://host:11211", "redis+sentinel://host:26379", "x"])
 def test_create_cache_refuses_other_schemes_naming_them(url: str) -> None:
     scheme = url.split("://")[0] if "://" in url else ""
     with pytest.raises(ValueError, match=re.escape(f"unsupported cache URL scheme '{scheme}'")):
@@ -750,6 +780,8 @@ def test_create_cache_refuses_other_schemes_naming_them(url: str) -> None:
 def test_rediss_urls_must_verify_the_server(query: str) -> None:
     with pytest.raises(ValueError, match="verify"):
         RedisCache.from_url(f"rediss://:secret@cache.example.com:6379/0?{query}")
+    with pytest.raises(ValueError, match="verify"):
+        RedisClusterCache.from_url(f"rediss+cluster://:secret@cache.example.com:6379?{query}")
 
 
 async def test_ping_raises_when_redis_is_unreachable() -> None:

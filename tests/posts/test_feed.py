@@ -17,7 +17,7 @@ from sqlalchemy import select
 from minifb.adapters.cache import Cache
 from minifb.adapters.events import Event
 from minifb.models import OutboxEvent
-from minifb.posts import feed
+from minifb.posts import feed, views
 from tests.factories import Person, befriend, register
 from tests.posts.conftest import API, create_post, settle
 from tests.users.conftest import QueryLog
@@ -263,13 +263,13 @@ class TestAuthorCard:
         post_id = await post(client, author)
         await settle(app)
         cache = cache_of(app)
-        assert await cache.get(f"post:{post_id}") is not None
+        assert await cache.get(views.BODY_KEY.format(id=post_id)) is not None
         response = await client.patch(
             f"{API}/users/me", json={"bio": "a bio"}, headers=author.headers
         )
         assert response.status_code == 200, response.text
         await settle(app)
-        assert await cache.get(f"post:{post_id}") is not None
+        assert await cache.get(views.BODY_KEY.format(id=post_id)) is not None
 
 
 class TestBareRoute:

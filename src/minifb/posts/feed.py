@@ -2,13 +2,15 @@
 
 Cache keys (all through the `Cache` port, so every tier runs this code):
 
-- `feed:{user_id}` (`FEED_KEY`): the post ids of a person's feed, member = the
+- `feed:{u<user_id>}` (`FEED_KEY`): the post ids of a person's feed, member = the
   id as a string (exact), score = `score(id)`. The member `COMPLETE` (score
   +inf) marks a feed built from the database: a feed without it is missing or
   holds only what fan-out added since, and is rebuilt on the next read. It
   also keeps an empty feed from being rebuilt on every read.
-- `feed:{user_id}:big` (`BIG_FOLLOWED_KEY`): the authors this person follows
+- `feed:{u<user_id>}:big` (`BIG_FOLLOWED_KEY`): the authors this person follows
   whose posts are not fanned out (too many followers); merged in at read time.
+  The braces are a Redis Cluster hash tag: a person's two keys share a hash
+  slot, so the read below reaches them in one script call on a cluster too.
 - `feed:big` (`BIG_AUTHORS_KEY`): every such author (member id, score the
   followers counted), so a follow or rebuild knows them.
 
@@ -39,8 +41,8 @@ from minifb.posts import feed_repository as repo
 from minifb.posts import repository as posts_repo
 from minifb.posts import views
 
-FEED_KEY = "feed:{}"
-BIG_FOLLOWED_KEY = "feed:{}:big"
+FEED_KEY = "feed:{{u{}}}"
+BIG_FOLLOWED_KEY = "feed:{{u{}}}:big"
 BIG_AUTHORS_KEY = "feed:big"
 COMPLETE = "*"
 # Above every post score (ids < 2**63, so scores < 2**51), below COMPLETE's +inf.

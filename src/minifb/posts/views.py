@@ -2,11 +2,14 @@
 
 A post is cached in two parts, both already-serialised JSON (orjson):
 
-- `post:{id}` (`BODY_KEY`): everything that is the same for every viewer and
+- `post:{p<id>}` (`BODY_KEY`): everything that is the same for every viewer and
   changes only when the post is edited: `{id, author, text, visibility, media,
   created_at, edited_at}`;
-- `post:{id}:counts` (`COUNTS_KEY`): `{comments, reactions: {like, ...}}`,
+- `post:{p<id>}:counts` (`COUNTS_KEY`): `{comments, reactions: {like, ...}}`,
   which changes with every comment and reaction without rebuilding the body.
+
+The braces are a Redis Cluster hash tag: a post's two keys share a hash slot,
+so they are read, written and dropped together by one command on a cluster too.
 
 Writers drop the keys after their transaction commits (`invalidate`); both
 expire after `CACHE_TTL` seconds anyway, which bounds how long an author's
@@ -38,8 +41,8 @@ from minifb.posts.visibility import may_see, relations_of
 
 log = logging.getLogger("minifb.posts")
 
-BODY_KEY = "post:{id}"
-COUNTS_KEY = "post:{id}:counts"
+BODY_KEY = "post:{{p{id}}}"
+COUNTS_KEY = "post:{{p{id}}}:counts"
 CACHE_KEYS = (BODY_KEY, COUNTS_KEY)
 """Every cache key of one post (format with `id=`): what to drop when it changes."""
 CACHE_TTL = 3600.0

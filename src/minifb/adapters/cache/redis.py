@@ -1,21 +1,19 @@
-"""The cache on Redis (or ElastiCache / Valkey) through redis-py's asyncio client."""
+"""The cache on a Redis server (or ElastiCache / Valkey) through redis-py's asyncio client,
+and the commands it shares with the cache on a Redis Cluster (redis_cluster.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import math
-from collections import deque
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from types import TracebackType
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 from urllib.parse import parse_qs, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from minifb.adapters.cache.base import (
     ZRange,
@@ -28,14 +26,14 @@ from minifb.adapters.cache.base import (
     split_value_keys,
     ttl_to_ms,
 )
-
-log = logging.getLogger("minifb.cache")
+from minifb.adapters.cache.redis_pubsub import RedisSubscription
 
 # zread in one round trip. KEYS are the sorted sets, one per range; ARGV holds
 # five arguments per range (min, max, reverse, offset, count; -1 is "all"),
 # then the index (1-based, 0 for none) of the range whose members name the
 # values to MGET, and (prefix, suffix) pairs, each turning a member into a key.
-# The value keys are not declared in KEYS: fine on one server, not on a cluster.
+# The value keys are not declared in KEYS: fine on one server; on a cluster the
+# index is 0 and the values are read apart (redis_cluster.py).
 _ZREAD = """
 local out = {}
 local a = 1
@@ -88,92 +86,48 @@ def _score_arg(score: float) -> str:
     return repr(score)
 
 
+def zread_range_args(zrange: ZRange) -> list[str | int]:
+    """One range's five ARGV entries for the zread script (validated first)."""
+    low, high = check_range(zrange)
+    count = -1 if zrange.limit is None else zrange.limit
+    return [_score_arg(low), _score_arg(high), int(zrange.reverse), zrange.offset, count]
+
+
+def zread_pairs(rows: Sequence[bytes]) -> list[tuple[str, float]]:
+    """One range of the zread script's reply as (member, score) pairs."""
+    return [(rows[j].decode(), float(rows[j + 1])) for j in range(0, len(rows), 2)]
+
+
 _TRUE_STRINGS = frozenset({"1", "T", "TRUE", "Y", "YES"})
 
+ClientT = TypeVar("ClientT", Redis, RedisCluster)
 
-class RedisCache:
-    """A `Cache` on a Redis server, shared by every process that uses the same prefix.
 
-    The cache owns `client`: `close()` closes it. The client must not decode
-    responses, since values are bytes.
+class RedisCommands(ABC, Generic[ClientT]):
+    """What a cache sends alike to one Redis server and to a Redis Cluster.
+
+    Each command here names one key, which a cluster client routes to the node
+    serving it, or goes through a pipeline or DEL, which it splits by slot.
+    The subclasses add what differs: the scripts, reading and writing several
+    values at once, and pub/sub. The cache owns `client`: `close()` closes it.
+    The client must not decode responses, since values are bytes.
     """
 
-    def __init__(self, client: Redis, prefix: str) -> None:
-        if client.connection_pool.connection_kwargs.get("decode_responses"):
-            raise ValueError("RedisCache needs a client with decode_responses=False")
-        self._client = client
+    def __init__(self, client: ClientT, prefix: str) -> None:
+        if isinstance(client, Redis):
+            options = client.connection_pool.connection_kwargs
+        else:
+            options = client.get_connection_kwargs()
+        if options.get("decode_responses"):
+            raise ValueError(f"{type(self).__name__} needs a client with decode_responses=False")
+        self._client: ClientT = client
         self.prefix = prefix
         self._prefix_bytes = prefix.encode()
         # EVALSHA, loading the script again if the server lost it (restart, FLUSH).
         self._zread_script = client.register_script(_ZREAD)
-        self._set_many_script = client.register_script(_SET_MANY)
-
-    @classmethod
-    def from_url(
-        cls, url: str, *, prefix: str = "", max_connections: int = 64, timeout: float = 5.0
-    ) -> RedisCache:
-        """A cache on the server at `url` (`redis://` or `rediss://`, TLS verified).
-
-        At most `max_connections` connections are opened (subscriptions hold
-        one each while open); a caller finding none free waits up to `timeout`
-        seconds, which also bounds connecting and each reply.
-        """
-        options: dict[str, Any] = {}
-        if urlsplit(url).scheme == "rediss":
-            _refuse_unverified_tls(url)
-            options.update(ssl_cert_reqs="required", ssl_check_hostname=True)
-        # Blocking: under load callers wait for a free connection instead of
-        # failing with "Too many connections" as a plain ConnectionPool does.
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=timeout,
-            socket_connect_timeout=timeout,
-            socket_timeout=timeout,
-            **options,
-        )
-        # from_pool: closing the client closes the pool as well.
-        return cls(Redis.from_pool(pool), prefix)
 
     def _k(self, key: str) -> str:
         return self.prefix + key
-
-    async def _evalsha(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
-        """EVALSHA on a pooled connection, without the client's per-command layers.
-
-        The feed reads through here on every request, and the client's command
-        wrapper, retry helper and script object were a third of that call's
-        time. What they did for it is kept: the script is loaded when the
-        server lacks it, a dropped connection is retried once on a fresh one,
-        and a connection whose reply may still be on its way (an error or a
-        cancellation mid-call) is closed, never handed to the next caller.
-        """
-        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
-        try:
-            return await self._on_pooled_connection(command, script.script)
-        except RedisConnectionError:
-            return await self._on_pooled_connection(command, script.script)
-
-    async def _on_pooled_connection(self, command: tuple[Any, ...], source: Any) -> Any:
-        pool = self._client.connection_pool
-        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
-        try:
-            try:
-                await conn.send_command(*command)
-                return await conn.read_response()
-            except NoScriptError:
-                # A restarted or flushed server: load the script, then run it again.
-                await conn.send_command("SCRIPT", "LOAD", source)
-                await conn.read_response()
-                await conn.send_command(*command)
-                return await conn.read_response()
-        except ResponseError:
-            raise  # a whole error reply was read: the connection can serve again
-        except BaseException:
-            await conn.disconnect()
-            raise
-        finally:
-            await pool.release(conn)
 
     async def get(self, key: str) -> bytes | None:
         # Bytes, never str: __init__ refused clients that decode responses.
@@ -182,8 +136,11 @@ class RedisCache:
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []  # MGET with no keys is a syntax error
-        values = await self._client.mget([self._k(key) for key in keys])
-        return cast(list[bytes | None], values)
+        return cast(list[bytes | None], await self._mget([self._k(key) for key in keys]))
+
+    @abstractmethod
+    async def _mget(self, names: list[str]) -> list[Any]:
+        """The values at `names` (prefixed, at least one), in order."""
 
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
         check_bytes(value)
@@ -194,16 +151,17 @@ class RedisCache:
         px = None if ttl is None else ttl_to_ms(ttl)
         for value in items.values():
             check_bytes(value)
-        if not items:
-            return
-        keys = [self._k(key) for key in items]
-        await self._evalsha(
-            self._set_many_script, keys, ["" if px is None else px, *items.values()]
-        )
+        if items:
+            await self._set_all({self._k(key): value for key, value in items.items()}, px)
+
+    @abstractmethod
+    async def _set_all(self, items: dict[str, bytes], px: int | None) -> None:
+        """SET every item (prefixed names, at least one), expiring in `px` ms when given."""
 
     async def delete(self, *keys: str) -> int:
         if not keys:
             return 0
+        # On a cluster the client sends one DEL per slot and adds up the counts.
         removed: int = await self._client.delete(*(self._k(key) for key in keys))
         return removed
 
@@ -255,35 +213,14 @@ class RedisCache:
         pairs = cast(list[tuple[bytes, float]], rows)  # withscores=True, no decoding
         return [(member.decode(), float(score)) for member, score in pairs]
 
-    async def zread(
-        self,
-        ranges: Sequence[ZRange],
-        *,
-        values_of: int | None = None,
-        value_keys: Sequence[str] = ("{}",),
-    ) -> ZRead:
+    def _zread_templates(
+        self, ranges: Sequence[ZRange], values_of: int | None, value_keys: Sequence[str]
+    ) -> list[tuple[str, str]]:
+        """`zread`'s arguments checked; its value-key templates as (prefix + head, tail)."""
         templates = split_value_keys(value_keys)
         if values_of is not None and not 0 <= values_of < len(ranges):
             raise IndexError(f"values_of {values_of} is not a range index")
-        if not ranges:
-            return ZRead([])
-        args: list[str | int] = []
-        for zrange in ranges:
-            low, high = check_range(zrange)
-            count = -1 if zrange.limit is None else zrange.limit
-            args += [_score_arg(low), _score_arg(high), int(zrange.reverse), zrange.offset, count]
-        which = 0 if values_of is None else values_of + 1
-        args.append(which)
-        for head, tail in templates:
-            args += [self.prefix + head, tail]
-        keys = [self._k(zrange.key) for zrange in ranges]
-        reply = await self._evalsha(self._zread_script, keys, args)
-        found: list[list[tuple[str, float]]] = []
-        for rows in reply[: len(ranges)]:
-            found.append([(rows[j].decode(), float(rows[j + 1])) for j in range(0, len(rows), 2)])
-        if values_of is None:
-            return ZRead(found)
-        return ZRead(found, cast(list[bytes | None], reply[len(ranges)]))
+        return [(self.prefix + head, tail) for head, tail in templates]
 
     async def zadd_many(
         self, items: Mapping[str, Mapping[str, float]], *, keep: int | None = None
@@ -294,6 +231,7 @@ class RedisCache:
             (key, {member: check_score(score) for member, score in members.items()})
             for key, members in items.items()
         ]
+        # On a cluster the pipeline sends each node its own commands, the nodes in parallel.
         for start in range(0, len(checked), _FANOUT_CHUNK):
             async with self._client.pipeline(transaction=False) as pipe:
                 for key, members in checked[start : start + _FANOUT_CHUNK]:
@@ -330,16 +268,10 @@ class RedisCache:
     async def exists(self, key: str) -> bool:
         return bool(await self._client.exists(self._k(key)))
 
-    async def publish(self, channel: str, message: bytes) -> int:
-        check_bytes(message)
-        receivers: int = await self._client.publish(self._k(channel), message)
-        return receivers
-
-    def subscribe(self, *channels: str) -> _RedisSubscription:
+    def _channels(self, channels: Sequence[str]) -> tuple[bytes, ...]:
         if not channels:
             raise ValueError("subscribe needs at least one channel")
-        names = tuple(dict.fromkeys(self._k(channel).encode() for channel in channels))
-        return _RedisSubscription(self._client.pubsub(), names, self._prefix_bytes)
+        return tuple(dict.fromkeys(self._k(channel).encode() for channel in channels))
 
     async def ping(self) -> None:
         await self._client.ping()
@@ -348,92 +280,123 @@ class RedisCache:
         await self._client.aclose()
 
 
-class _RedisSubscription:
-    """One pub/sub connection, subscribed on enter and released on exit."""
+class RedisCache(RedisCommands[Redis]):
+    """A `Cache` on a Redis server, shared by every process that uses the same prefix."""
 
-    def __init__(
-        self, pubsub: PubSub, channels: tuple[bytes, ...], prefix: bytes, timeout: float = 5.0
-    ) -> None:
-        self._pubsub = pubsub
-        self._channels = channels
-        self._prefix_len = len(prefix)
-        self._timeout = timeout
-        # Messages that arrived while we waited for the subscribe confirmations.
-        self._early: deque[tuple[str, bytes]] = deque()
-        self._closed = False
+    def __init__(self, client: Redis, prefix: str) -> None:
+        super().__init__(client, prefix)
+        self._set_many_script = client.register_script(_SET_MANY)
 
-    async def __aenter__(self) -> _RedisSubscription:
+    @classmethod
+    def from_url(
+        cls, url: str, *, prefix: str = "", max_connections: int = 64, timeout: float = 5.0
+    ) -> RedisCache:
+        """A cache on the server at `url` (`redis://` or `rediss://`, TLS verified).
+
+        At most `max_connections` connections are opened (subscriptions hold
+        one each while open); a caller finding none free waits up to `timeout`
+        seconds, which also bounds connecting and each reply.
+        """
+        options: dict[str, Any] = {}
+        if urlsplit(url).scheme == "rediss":
+            refuse_unverified_tls(url)
+            options.update(ssl_cert_reqs="required", ssl_check_hostname=True)
+        # Blocking: under load callers wait for a free connection instead of
+        # failing with "Too many connections" as a plain ConnectionPool does.
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=timeout,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            **options,
+        )
+        # from_pool: closing the client closes the pool as well.
+        return cls(Redis.from_pool(pool), prefix)
+
+    async def _evalsha(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        """EVALSHA on a pooled connection, without the client's per-command layers.
+
+        The feed reads through here on every request, and the client's command
+        wrapper, retry helper and script object were a third of that call's
+        time. What they did for it is kept: the script is loaded when the
+        server lacks it, a dropped connection is retried once on a fresh one,
+        and a connection whose reply may still be on its way (an error or a
+        cancellation mid-call) is closed, never handed to the next caller.
+        """
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
-            await self._pubsub.subscribe(*self._channels)
-            # SUBSCRIBE only takes effect when the server has read it; waiting
-            # for its confirmations guarantees a PUBLISH sent after we return,
-            # on any connection, reaches us.
-            waiting = set(self._channels)
-            async with asyncio.timeout(self._timeout):
-                while waiting:
-                    message = await self._pubsub.get_message(timeout=None)
-                    if message is None:
-                        continue
-                    if message["type"] == "subscribe":
-                        waiting.discard(message["channel"])
-                    elif message["type"] == "message":
-                        self._early.append(self._decode(message))
+            return await self._on_pooled_connection(command, script.script)
+        except RedisConnectionError:
+            return await self._on_pooled_connection(command, script.script)
+
+    async def _on_pooled_connection(self, command: tuple[Any, ...], source: Any) -> Any:
+        pool = self._client.connection_pool
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            try:
+                await conn.send_command(*command)
+                return await conn.read_response()
+            except NoScriptError:
+                # A restarted or flushed server: load the script, then run it again.
+                await conn.send_command("SCRIPT", "LOAD", source)
+                await conn.read_response()
+                await conn.send_command(*command)
+                return await conn.read_response()
+        except ResponseError:
+            raise  # a whole error reply was read: the connection can serve again
         except BaseException:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await conn.disconnect()
             raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._closed = True
-        try:
-            # Closing the connection alone would also unsubscribe, but only once
-            # the server notices; unsubscribing first means a publish right after
-            # we return no longer counts us. Skipped when cancelled or when the
-            # connection is gone: it would only reconnect to unsubscribe.
-            connection = self._pubsub.connection
-            if (
-                (exc_type is None or issubclass(exc_type, Exception))
-                and connection is not None
-                and connection.is_connected
-            ):
-                await self._pubsub.unsubscribe()
-                async with asyncio.timeout(self._timeout):
-                    while self._pubsub.subscribed:
-                        await self._pubsub.get_message(timeout=None)
-        except (RedisError, OSError) as error:  # TimeoutError is an OSError
-            log.warning("cache unsubscribe failed, closing the connection: %r", error)
         finally:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pool.release(conn)
 
-    def __aiter__(self) -> _RedisSubscription:
-        return self
+    async def _mget(self, names: list[str]) -> list[Any]:
+        return await self._client.mget(names)
 
-    async def __anext__(self) -> tuple[str, bytes]:
-        if self._early and not self._closed:
-            return self._early.popleft()
-        while not self._closed:
-            message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
-            if message is not None and message["type"] == "message":
-                return self._decode(message)
-        raise StopAsyncIteration
+    async def _set_all(self, items: dict[str, bytes], px: int | None) -> None:
+        keys = list(items)
+        await self._evalsha(
+            self._set_many_script, keys, ["" if px is None else px, *items.values()]
+        )
 
-    def _decode(self, message: dict[str, Any]) -> tuple[str, bytes]:
-        channel: bytes = message["channel"]
-        data: bytes = message["data"]
-        return channel[self._prefix_len :].decode(), data
+    async def zread(
+        self,
+        ranges: Sequence[ZRange],
+        *,
+        values_of: int | None = None,
+        value_keys: Sequence[str] = ("{}",),
+    ) -> ZRead:
+        templates = self._zread_templates(ranges, values_of, value_keys)
+        if not ranges:
+            return ZRead([])
+        args = [arg for zrange in ranges for arg in zread_range_args(zrange)]
+        args.append(0 if values_of is None else values_of + 1)
+        for head, tail in templates:
+            args += [head, tail]
+        keys = [self._k(zrange.key) for zrange in ranges]
+        reply = await self._evalsha(self._zread_script, keys, args)
+        found = [zread_pairs(rows) for rows in reply[: len(ranges)]]
+        if values_of is None:
+            return ZRead(found)
+        return ZRead(found, cast(list[bytes | None], reply[len(ranges)]))
+
+    async def publish(self, channel: str, message: bytes) -> int:
+        check_bytes(message)
+        receivers: int = await self._client.publish(self._k(channel), message)
+        return receivers
+
+    def subscribe(self, *channels: str) -> RedisSubscription:
+        names = self._channels(channels)
+        return RedisSubscription(self._client.pubsub(), names, self._prefix_bytes)
 
 
-def _refuse_unverified_tls(url: str) -> None:
+def refuse_unverified_tls(url: str) -> None:
     # Query options override keyword arguments in redis-py's from_url, so a
     # URL could switch certificate checks off behind our back: refuse it.
     query = parse_qs(urlsplit(url).query, keep_blank_values=True)
     if any(value != "required" for value in query.get("ssl_cert_reqs", [])):
-        raise ValueError("rediss:// cache URLs must verify certificates (ssl_cert_reqs=required)")
+        raise ValueError("TLS cache URLs must verify certificates (ssl_cert_reqs=required)")
     hostname_checks = query.get("ssl_check_hostname", [])
     if any(value.strip().upper() not in _TRUE_STRINGS for value in hostname_checks):
-        raise ValueError("rediss:// cache URLs must verify the host name (ssl_check_hostname)")
+        raise ValueError("TLS cache URLs must verify the host name (ssl_check_hostname)")
