@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from minifb.adapters.aio import cancel_and_wait
 from minifb.adapters.events import Event, EventBus, Handler
 from minifb.adapters.resilience import Backoff
-from minifb.kit.aio import cancel_and_wait
 from minifb.kit.db import Database, before_commit, insert_ignore, utcnow
 from minifb.kit.ids import min_id_at, new_id
 from minifb.kit.outages import is_outage
