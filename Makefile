@@ -10,7 +10,7 @@ PORT   ?= 8000
 CI_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 CI_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test lint typecheck unit integration format bench clean
+.PHONY: install run test lint imports typecheck unit integration format bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -25,11 +25,15 @@ run: install
 	$(BIN)/minifb db upgrade
 	$(BIN)/minifb serve --host $(HOST) --port $(PORT)
 
-test: install lint typecheck unit integration
+test: install lint imports typecheck unit integration
 
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+
+# The import boundaries ([tool.importlinter] in pyproject.toml).
+imports: install
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy
@@ -58,4 +62,4 @@ bench: install
 	BENCH_TIERS=$(BENCH_TIERS) $(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -1,7 +1,15 @@
-"""The one place that turns settings into adapter instances (the composition root)."""
+"""The one place that turns settings into objects (the composition root).
+
+Nothing else reads the settings but the app's assembly (`main`, the gateway):
+each part declares what it reads of the container as a Protocol of ports
+(`kit.deps.Ports`, `auth.deps.AuthPorts`, `posts.feed_endpoints.FeedPorts`,
+`gateway.ops.Probed`, ...), `main.AppPorts` gathers them, and mypy checks that
+the `Container` provides them all where the app receives it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from minifb.adapters.cache import Cache, create_cache
@@ -9,13 +17,16 @@ from minifb.adapters.events import EventBus, create_event_bus
 from minifb.adapters.secrets import SecretStore, create_secret_store
 from minifb.adapters.telemetry.metrics import Metrics
 from minifb.auth.passwords import PasswordHasher
+from minifb.auth.policy import LoginPolicy
 from minifb.auth.revocations import Revocations
 from minifb.auth.tokens import AccessTokenCodec, KeySet, load_keyset
+from minifb.auth.verifier import LoginVerifier
 from minifb.config import Settings
 from minifb.kit import ids
 from minifb.kit.db import Database
 from minifb.kit.housekeeping import Housekeeper
 from minifb.kit.outbox import OutboxRelay
+from minifb.posts.policy import FeedPolicy
 
 
 @dataclass
@@ -33,7 +44,15 @@ class Container:
     tokens: AccessTokenCodec
     passwords: PasswordHasher
     revocations: Revocations
+    verifier: LoginVerifier
     metrics: Metrics
+    login_policy: LoginPolicy
+    feed_policy: FeedPolicy
+
+    def probes(self) -> dict[str, Callable[[], Awaitable[object]]]:
+        """What readiness checks, by its name in the answer: every adapter of this
+        process that a request needs. A later adapter (storage, search) joins here."""
+        return {"database": self.db.ping, "cache": self.cache.ping, "events": self.bus.ping}
 
     async def start(self) -> None:
         await self.revocations.start()
@@ -65,6 +84,9 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
         settings.cache_url, prefix=settings.cache_prefix, timeout=settings.cache_timeout
     )
     bus = create_event_bus(settings.events_url)
+    relay = OutboxRelay(db, bus)
+    # Every commit that wrote events wakes the relay (`Database.commit`, docs/decisions/0108).
+    db.on_events_committed(relay.wake)
     secrets = create_secret_store(settings.secrets_url)
     dev_keys = settings.var_dir / "keys" if settings.environment != "production" else None
     keyset = await load_keyset(secrets, dev_key_dir=dev_keys)
@@ -74,19 +96,29 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
         audience=settings.jwt_audience,
         ttl_seconds=settings.access_token_ttl,
     )
+    # The database is the record of ended logins (docs/decisions/0102); a minute
+    # past the token lifetime covers clocks that disagree a little.
+    revocations = Revocations(db, keep_seconds=settings.access_token_ttl + 60)
     return Container(
         settings=settings,
         db=db,
         cache=cache,
         bus=bus,
-        relay=OutboxRelay(db, bus),
+        relay=relay,
         housekeeper=Housekeeper(db),
         secrets=secrets,
         keyset=keyset,
         tokens=tokens,
         passwords=PasswordHasher(),
-        # The database is the record of ended logins; a minute past the token
-        # lifetime covers clocks that disagree a little.
-        revocations=Revocations(db, keep_seconds=settings.access_token_ttl + 60),
+        revocations=revocations,
+        verifier=LoginVerifier(tokens, revocations),
         metrics=metrics or Metrics(),
+        login_policy=LoginPolicy(
+            refresh_ttl=settings.refresh_token_ttl, throttle=settings.auth_throttle
+        ),
+        feed_policy=FeedPolicy(
+            size=settings.feed_size,
+            fanout_limit=settings.feed_fanout_limit,
+            merge_authors=settings.feed_merge_authors,
+        ),
     )

@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Protocol
 
 from fastapi import FastAPI
 from sqlalchemy import make_url
@@ -16,13 +17,31 @@ from minifb import __version__
 from minifb.adapters.telemetry.logging import configure_logging
 from minifb.adapters.telemetry.metrics import Metrics
 from minifb.api import PREFIX, bare_routes_for, routers_for
+from minifb.auth.deps import AuthPorts
 from minifb.bootstrap import Container, build_container
 from minifb.config import Settings
 from minifb.gateway import install_gateway
+from minifb.gateway.ops import Probed
 from minifb.gateway.ops import router as ops_router
+from minifb.gateway.rate_limit import CacheHolder
+from minifb.kit.deps import Ports
 from minifb.kit.errors import install_error_handlers
 from minifb.kit.process_lock import ProcessLock
+from minifb.posts.feed_endpoints import FeedPorts
 from minifb.workers.registry import schedule_all, subscribe_all
+
+
+class AppPorts(Ports, AuthPorts, FeedPorts, Probed, CacheHolder, Protocol):
+    """Everything the app's parts read of the container, each part through its own
+    Protocol; a new one joins here. `attach` takes this type, so mypy checks that
+    `bootstrap.Container` provides it all."""
+
+
+def attach(app: FastAPI, container: AppPorts) -> None:
+    """Hand the started container to the app: the dependencies, the bare routes and
+    the gateway read it from `app.state`, per request (the app is assembled before
+    the lifespan builds it)."""
+    app.state.container = container
 
 
 def create_app(
@@ -48,7 +67,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if container is not None:
-            app.state.container = container
+            attach(app, container)
             yield
             return
         lock = single_process_lock(settings) if server else None
@@ -56,7 +75,7 @@ def create_app(
         # Embedded tier: every consumer runs in this process, off the request path.
         subscribe_all(built)
         schedule_all(built)
-        app.state.container = built
+        attach(app, built)
         await built.start()
         if server:
             tune_collector(settings.gc_thresholds)
@@ -74,7 +93,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.metrics = metrics
     install_error_handlers(app)
     names = None if services is None else list(services)
     install_gateway(

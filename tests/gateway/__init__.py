@@ -47,6 +47,9 @@ class FakeContainer:
     db: Any = field(default_factory=FakeAdapter)
     bus: Any = field(default_factory=FakeAdapter)
 
+    def probes(self) -> dict[str, Any]:
+        return {"database": self.db.ping, "cache": self.cache.ping, "events": self.bus.ping}
+
 
 def make_settings(**overrides: Any) -> Settings:
     """Settings with the gateway's knobs overridden by field name."""

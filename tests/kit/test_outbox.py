@@ -103,6 +103,58 @@ class TestPublishing:
         assert rows == 0
 
 
+class TestEveryCommitWakesTheRelay:
+    """Every way a write commits (`Database.commit`, or `Database.committed` after a hot
+    path's own statement) wakes the relay at once, not at its next poll."""
+
+    def _arrival(self, container: Container, type_: str) -> asyncio.Event:
+        arrived = asyncio.Event()
+
+        async def handler(event: Event) -> None:
+            if event.type == type_:
+                arrived.set()
+
+        container.bus.subscribe(f"arrival-{type_}", ["*"], handler)
+        return arrived
+
+    async def _long_poll(self, container: Container) -> None:
+        # Only a wake-up can deliver within the test's time, not a poll.
+        container.relay._poll_interval = 3600
+        container.relay.wake()
+        await asyncio.sleep(0.1)  # the relay is now waiting out its long poll
+
+    async def test_a_transaction_of_its_own(self, app: FastAPI) -> None:
+        # A consumer's transaction (`Database.transaction`) that records events.
+        container = _container(app)
+        arrived = self._arrival(container, "probe.own_transaction")
+        await self._long_poll(container)
+        async with container.db.transaction() as session:
+            record_event(session, "probe.own_transaction", actor_id=None, data={})
+        async with asyncio.timeout(5):
+            await arrived.wait()
+
+    async def test_the_request_session(self, app: FastAPI, client: httpx.AsyncClient) -> None:
+        container = _container(app)
+        arrived = self._arrival(container, "user.registered")
+        await self._long_poll(container)
+        await register(client, "wake_request")
+        async with asyncio.timeout(5):
+            await arrived.wait()
+
+    async def test_the_hot_path_that_commits_on_its_own(
+        self, app: FastAPI, client: httpx.AsyncClient
+    ) -> None:
+        # POST /posts without an Idempotency-Key: one statement, no session.
+        container = _container(app)
+        author = await register(client, "wake_post")
+        arrived = self._arrival(container, "post.created")
+        await self._long_poll(container)
+        created = await client.post("/api/v1/posts", json={"text": "hello"}, headers=author.headers)
+        assert created.status_code == 201, created.text
+        async with asyncio.timeout(5):
+            await arrived.wait()
+
+
 class TestIdempotentConsumers:
     async def test_event_delivered_three_times_has_one_effect(self, app: FastAPI) -> None:
         container = _container(app)

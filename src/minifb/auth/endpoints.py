@@ -2,9 +2,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 
 from minifb.auth import service
+from minifb.auth.deps import (
+    ClientDep,
+    KeySetDep,
+    LoginPolicyDep,
+    MetricsDep,
+    PasswordsDep,
+    RevocationsDep,
+    TokensDep,
+)
 from minifb.auth.schemas import (
     AuthResult,
     LoginRequest,
@@ -13,8 +22,7 @@ from minifb.auth.schemas import (
     RegisterRequest,
     TokenPair,
 )
-from minifb.gateway.client_ip import get_client_ip
-from minifb.kit.deps import ContainerDep, SessionDep
+from minifb.kit.deps import CacheDep, SessionDep
 from minifb.kit.security import CurrentUser
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -27,12 +35,6 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _client(request: Request) -> service.Client:
-    return service.Client(
-        ip=get_client_ip(request), user_agent=request.headers.get("user-agent", "")
-    )
-
-
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
@@ -40,26 +42,64 @@ def _client(request: Request) -> service.Client:
     responses={409: {"description": "Username or email taken."}, **_PROBLEMS},
 )
 async def register(
-    body: RegisterRequest, request: Request, session: SessionDep, c: ContainerDep
+    body: RegisterRequest,
+    session: SessionDep,
+    client: ClientDep,
+    cache: CacheDep,
+    passwords: PasswordsDep,
+    tokens: TokensDep,
+    policy: LoginPolicyDep,
+    metrics: MetricsDep,
 ) -> AuthResult:
-    return await service.register(session, c, body, client=_client(request))
+    return await service.register(
+        session,
+        body,
+        client=client,
+        cache=cache,
+        passwords=passwords,
+        tokens=tokens,
+        policy=policy,
+        metrics=metrics,
+    )
 
 
 @router.post("/login", response_model=AuthResult, responses=_PROBLEMS)
 async def login(
-    body: LoginRequest, request: Request, session: SessionDep, c: ContainerDep
+    body: LoginRequest,
+    session: SessionDep,
+    client: ClientDep,
+    cache: CacheDep,
+    passwords: PasswordsDep,
+    tokens: TokensDep,
+    policy: LoginPolicyDep,
+    metrics: MetricsDep,
 ) -> AuthResult:
-    return await service.login(session, c, body, client=_client(request))
+    return await service.login(
+        session,
+        body,
+        client=client,
+        cache=cache,
+        passwords=passwords,
+        tokens=tokens,
+        policy=policy,
+        metrics=metrics,
+    )
 
 
 @router.post("/refresh", response_model=TokenPair, responses=_PROBLEMS)
-async def refresh(body: RefreshRequest, session: SessionDep, c: ContainerDep) -> TokenPair:
-    return await service.refresh(session, c, body.refresh_token)
+async def refresh(
+    body: RefreshRequest, session: SessionDep, tokens: TokensDep, revocations: RevocationsDep
+) -> TokenPair:
+    return await service.refresh(
+        session, body.refresh_token, tokens=tokens, revocations=revocations
+    )
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=_PROBLEMS)
-async def logout(body: RefreshRequest, session: SessionDep, c: ContainerDep) -> Response:
-    await service.logout(session, c, body.refresh_token)
+async def logout(
+    body: RefreshRequest, session: SessionDep, revocations: RevocationsDep
+) -> Response:
+    await service.logout(session, body.refresh_token, revocations=revocations)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -70,16 +110,30 @@ async def logout(body: RefreshRequest, session: SessionDep, c: ContainerDep) -> 
 )
 async def change_password(
     body: PasswordChangeRequest,
-    request: Request,
     principal: CurrentUser,
     session: SessionDep,
-    c: ContainerDep,
+    client: ClientDep,
+    cache: CacheDep,
+    passwords: PasswordsDep,
+    tokens: TokensDep,
+    revocations: RevocationsDep,
+    policy: LoginPolicyDep,
 ) -> TokenPair:
-    return await service.change_password(session, c, principal, body, client=_client(request))
+    return await service.change_password(
+        session,
+        principal,
+        body,
+        client=client,
+        cache=cache,
+        passwords=passwords,
+        tokens=tokens,
+        revocations=revocations,
+        policy=policy,
+    )
 
 
 @well_known.get("/.well-known/jwks.json")
-async def jwks(c: ContainerDep, response: Response) -> dict[str, object]:
+async def jwks(keyset: KeySetDep, response: Response) -> dict[str, object]:
     """The public keys that verify access tokens (several during a key rotation)."""
     response.headers["Cache-Control"] = "public, max-age=300"
-    return c.keyset.jwks()
+    return keyset.jwks()

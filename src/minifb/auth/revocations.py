@@ -23,9 +23,9 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from minifb.adapters.aio import cancel_and_wait
 from minifb.auth import repository as repo
 from minifb.auth.exceptions import EndedLoginsUnknown
-from minifb.kit.aio import cancel_and_wait
 from minifb.kit.db import Database
 from minifb.kit.outages import is_outage
 

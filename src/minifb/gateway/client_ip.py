@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from typing import Any
 
-from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from minifb.kit.client_ip import (
+    STATE_KEY,
+    UNKNOWN,
+    IPAddress,
+    canonical_address,
+    get_client_ip,
+    parse_address,
+)
 
-STATE_KEY = "client_ip"
-UNKNOWN = "unknown"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def parse_trusted(proxies: Iterable[str]) -> tuple[IPNetwork, ...]:
@@ -24,28 +27,6 @@ def parse_trusted(proxies: Iterable[str]) -> tuple[IPNetwork, ...]:
     the wrong hosts), which is better found at boot than in an incident.
     """
     return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in proxies if p.strip())
-
-
-# Parsing an address costs more than the rest of the gateway's per-request
-# work; the same few peers (or proxies) come back all the time. Bounded, since
-# forwarded entries are written by clients.
-@lru_cache(maxsize=4096)
-def _parse(value: str) -> IPAddress | None:
-    try:
-        address = ipaddress.ip_address(value.strip())
-    except ValueError:
-        return None
-    # A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; compare and key
-    # them as the IPv4 address they are.
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-@lru_cache(maxsize=4096)
-def _canonical(value: str) -> str:
-    address = _parse(value)
-    return value if address is None else str(address)
 
 
 def _is_trusted(address: IPAddress, trusted: Sequence[IPNetwork]) -> bool:
@@ -75,15 +56,15 @@ def client_ip(scope: Scope, trusted: Sequence[IPNetwork]) -> str:
         return UNKNOWN
     if not trusted:
         # Not an IP (a test client's "testclient", a unix socket path) is kept as is.
-        return _canonical(str(peer[0]))
-    peer_address = _parse(str(peer[0]))
+        return canonical_address(str(peer[0]))
+    peer_address = parse_address(str(peer[0]))
     if peer_address is None:
         return str(peer[0])
     if not _is_trusted(peer_address, trusted):
-        return _canonical(str(peer[0]))
+        return canonical_address(str(peer[0]))
     nearest = peer_address
     for entry in reversed(_forwarded_for(scope)):
-        address = _parse(entry)
+        address = parse_address(entry)
         if address is None:
             # Garbage can only come from the untrusted side; taking it would let a
             # client pick any rate-limit key it likes, so stop at the last known hop.
@@ -96,7 +77,8 @@ def client_ip(scope: Scope, trusted: Sequence[IPNetwork]) -> str:
 
 
 def remember_client_ip(scope: Scope, trusted: Sequence[IPNetwork]) -> str:
-    """Resolve the client address once per request and keep it in the request state."""
+    """Resolve the client address once per request and keep it in the request state,
+    where kit's `ClientIp` reads it."""
     state: dict[str, Any] = scope.setdefault("state", {})
     known = state.get(STATE_KEY)
     if isinstance(known, str):
@@ -106,10 +88,4 @@ def remember_client_ip(scope: Scope, trusted: Sequence[IPNetwork]) -> str:
     return address
 
 
-def get_client_ip(request: HTTPConnection) -> str:
-    """The client address the gateway resolved for this request (for endpoints, throttles).
-
-    Without the gateway installed there is no proxy configuration either, so
-    the socket peer is the right answer.
-    """
-    return remember_client_ip(request.scope, ())
+__all__ = ["IPNetwork", "client_ip", "get_client_ip", "parse_trusted", "remember_client_ip"]

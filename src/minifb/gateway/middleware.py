@@ -219,9 +219,11 @@ def install_gateway(
     CORS sits outside the limits so a browser can read their 413/429 answers,
     and answers preflights itself, so they cost no rate-limit budget. The body
     limit sits outside the rate limit so an oversized body is refused without
-    a cache round trip. Settings are read here, once; the cache is looked up
-    per request because the lifespan builds it after this runs.
+    a cache round trip. Settings are read here, once; the cache is read from
+    the app's container per request because the lifespan builds it after this
+    runs. `metrics` also goes on `app.state` for the ops routes' `/metrics`.
     """
+    app.state.metrics = metrics
     trusted = parse_trusted(settings.trusted_proxies)
     # Starlette's add_middleware puts each new layer outside the previous ones,
     # so they are added innermost first.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
-from typing import Any, Literal
+from typing import Literal, Protocol
 
 import orjson
 from fastapi import APIRouter, Request
@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from minifb.adapters.telemetry.metrics import Metrics
 from minifb.kit.errors import PROBLEM_JSON, ServiceUnavailable, problem
 from minifb.kit.outages import is_outage
 
@@ -25,17 +26,16 @@ router = APIRouter(tags=["ops"])
 # Kubernetes), so one hung adapter cannot make the whole probe time out.
 READY_TIMEOUT = 0.8
 
-# (name in the answer, attribute of the container). Adapters a container does
-# not have are simply not checked, so later adapters join by being configured.
-ADAPTERS: tuple[tuple[str, str], ...] = (
-    ("database", "db"),
-    ("cache", "cache"),
-    ("events", "bus"),
-    ("storage", "storage"),
-    ("search", "search"),
-)
-
+Ping = Callable[[], Awaitable[object]]
 CheckResult = Literal["ok", "down", "timeout"]
+
+
+class Probed(Protocol):
+    """What readiness reads of the container (`bootstrap.Container` provides it)."""
+
+    def probes(self) -> Mapping[str, Ping]:
+        """Each adapter to check, by its name in the answer."""
+        ...
 
 
 class HealthRead(BaseModel):
@@ -61,7 +61,7 @@ async def health() -> HealthRead:
     return HealthRead(status="ok")
 
 
-async def _check(name: str, ping: Callable[[], Awaitable[object]]) -> CheckResult:
+async def _check(name: str, ping: Ping) -> CheckResult:
     try:
         async with asyncio.timeout(READY_TIMEOUT):
             await ping()
@@ -95,14 +95,11 @@ def _not_ready(detail: str, checks: dict[str, CheckResult]) -> Response:
     responses={503: {"model": NotReadyProblem, "content": {PROBLEM_JSON: {}}}},
 )
 async def ready(request: Request) -> ReadyRead | Response:
-    container: Any = getattr(request.app.state, "container", None)
+    # The lifespan puts the container on the app once it has started.
+    container: Probed | None = getattr(request.app.state, "container", None)
     if container is None:
         return _not_ready("The service is still starting.", {})
-    pings: list[tuple[str, Callable[[], Awaitable[object]]]] = []
-    for name, attribute in ADAPTERS:
-        ping = getattr(getattr(container, attribute, None), "ping", None)
-        if callable(ping):
-            pings.append((name, ping))
+    pings = list(container.probes().items())
     # Concurrently: the probe waits for the slowest adapter, not their sum.
     results = await asyncio.gather(*(_check(name, ping) for name, ping in pings))
     checks: dict[str, CheckResult] = {name: r for (name, _), r in zip(pings, results, strict=True)}
@@ -119,9 +116,8 @@ async def ready(request: Request) -> ReadyRead | Response:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
 )
 async def metrics(request: Request) -> Response:
-    container: Any = getattr(request.app.state, "container", None)
-    source: Any = getattr(container, "metrics", None) or getattr(request.app.state, "metrics", None)
+    # Put there by `install_gateway`, which is handed the process's metrics.
+    source: Metrics | None = getattr(request.app.state, "metrics", None)
     if source is None:
         return problem(503, "The service is still starting.", code=ServiceUnavailable.code)
-    body: bytes = source.render()
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    return Response(source.render(), media_type=CONTENT_TYPE_LATEST)

@@ -8,7 +8,7 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -46,13 +46,18 @@ def limit_key(ip: str) -> str:
     return str(address)
 
 
+class CacheHolder(Protocol):
+    """What the rate limit reads of the container (`bootstrap.Container` provides it)."""
+
+    @property
+    def cache(self) -> Cache: ...
+
+
 def _cache_of(scope: Scope) -> Cache | None:
-    # The container is built by the lifespan, after middleware construction,
-    # so it is looked up per request.
-    app: Any = scope.get("app")
-    container = getattr(getattr(app, "state", None), "container", None)
-    cache: Cache | None = getattr(container, "cache", None)
-    return cache
+    # The container is built by the lifespan, after the middleware is: it is read
+    # from the app the request came to (None until the app has started).
+    container: CacheHolder | None = getattr(scope["app"].state, "container", None)
+    return None if container is None else container.cache
 
 
 class RateLimitMiddleware:

@@ -123,6 +123,7 @@ class Database:
         self.sessionmaker = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=_CountedSession
         )
+        self._events_committed: Callable[[], None] = _nothing
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -144,12 +145,45 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session whose transaction commits on success and rolls back on error."""
+        """A session whose transaction commits (`commit`) on success and rolls back on error."""
         async with self.session() as session:
-            async with session.begin():
+            try:
                 yield session
-                await run_before_commit(session)
-            await run_after_commit(session)
+            except BaseException:
+                await session.rollback()
+                raise
+            await self.commit(session)
+
+    async def commit(self, session: AsyncSession) -> None:
+        """Commit the session's transaction: the one way a write commits.
+
+        The before-commit hooks (the outbox rows go in here), the commit, the
+        after-commit hooks (dropping what the cache holds of the change), then
+        `committed`, which wakes the outbox relay if the transaction wrote
+        events. The request's session, `transaction` and the consumers all
+        commit here.
+        """
+        await run_before_commit(session)
+        await session.commit()
+        await run_after_commit(session)
+        self.committed(events=bool(session.info.pop(EVENTS_KEY, False)))
+
+    def committed(self, *, events: bool) -> None:
+        """The end of every commit: once it has committed, a write that wrote outbox
+        rows wakes the relay, so they go out at once instead of at its next poll.
+
+        `commit` ends here; so does a hot path that commits on its own, with no
+        session (one statement through `fetch`, or a `begin` block): it calls this
+        once its write has committed (docs/decisions/0108). A plain call, no await:
+        the relay runs in its own task.
+        """
+        if events:
+            self._events_committed()
+
+    def on_events_committed(self, wake: Callable[[], None]) -> None:
+        """Have `wake` called after every commit that wrote events: the composition root
+        hands in the outbox relay's, so the kernel's commit needs no relay of its own."""
+        self._events_committed = wake
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
@@ -315,9 +349,20 @@ async def _no_reset(_: Any) -> None:
     return None
 
 
+def _nothing() -> None:
+    return None
+
+
 BEFORE_COMMIT_KEY = "minifb.before_commit"
 AFTER_COMMIT_KEY = "minifb.after_commit"
+EVENTS_KEY = "minifb.events_written"
 log = logging.getLogger("minifb.db")
+
+
+def wrote_events(session: AsyncSession) -> None:
+    """Note that the session's transaction wrote outbox rows: `Database.commit` then
+    wakes the relay once it has committed."""
+    session.info[EVENTS_KEY] = True
 
 
 def before_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
@@ -384,4 +429,5 @@ __all__ = [
     "before_commit",
     "insert_ignore",
     "utcnow",
+    "wrote_events",
 ]

@@ -1,77 +1,90 @@
-"""`Annotated` dependency aliases over the container built at start-up."""
+"""`Annotated` dependency aliases over what the composition root built at start-up.
+
+The kernel names no service and not the container either: `Ports` says what
+these aliases read from it, and `bootstrap.Container` provides it. A service
+whose endpoints need more (auth's password hasher, the feed's policy)
+declares those in a `Ports` of its own, beside its endpoints.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.cache import Cache
 from minifb.adapters.events import EventBus
-from minifb.bootstrap import Container
-from minifb.config import Settings
-from minifb.kit.db import run_after_commit, run_before_commit
+from minifb.kit.db import Database
 from minifb.kit.errors import AppError
-from minifb.kit.outbox import PENDING_KEY
+
+if TYPE_CHECKING:  # kit.security imports this module for `PortsDep`
+    from minifb.kit.security import TokenVerifier
+
+
+class Ports(Protocol):
+    """What every service's endpoints may ask of the process."""
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def cache(self) -> Cache: ...
+
+    @property
+    def bus(self) -> EventBus: ...
+
+    @property
+    def verifier(self) -> TokenVerifier: ...
 
 
 # Every dependency here is `async def`: FastAPI runs a plain `def` dependency in
-# a worker thread, a hop that costs more than the work on the hot paths.
-async def get_container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
+# a worker thread, a hop that costs more than the work on the hot paths. And
+# each resolved dependency costs on every request (tens of microseconds): a hot
+# endpoint takes `PortsDep` once rather than one alias per port.
+async def get_ports(request: Request) -> Ports:
+    ports: Ports = request.app.state.container
+    return ports
 
 
-ContainerDep = Annotated[Container, Depends(get_container)]
+PortsDep = Annotated[Ports, Depends(get_ports)]
 
 
-async def get_session(container: ContainerDep) -> AsyncIterator[AsyncSession]:
+async def get_session(ports: PortsDep) -> AsyncIterator[AsyncSession]:
     """The request's transaction: committed after the endpoint returns, rolled back on error.
 
     `scope="function"` below makes the commit happen before the response is
     sent, so a client never sees success for a change that was not stored.
+    It commits through `Database.commit`, the one way every write commits.
     The database's breaker sees how it went: while the database is down this
     raises `Unavailable` (a 503) before any work, or in place of the failure.
     """
-    async with container.db.session() as session:
+    db = ports.db
+    async with db.session() as session:
         try:
             yield session
         except AppError as exc:
             if exc.keep_changes:
-                await _commit(container, session)
+                await db.commit(session)
             raise
         except BaseException:
             await session.rollback()
             raise
         else:
-            await _commit(container, session)
-
-
-async def _commit(container: Container, session: AsyncSession) -> None:
-    await run_before_commit(session)
-    await session.commit()
-    await run_after_commit(session)
-    if session.info.pop(PENDING_KEY, False):
-        container.relay.wake()
+            await db.commit(session)
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def get_settings(container: ContainerDep) -> Settings:
-    return container.settings
+async def get_cache(ports: PortsDep) -> Cache:
+    return ports.cache
 
 
-async def get_cache(container: ContainerDep) -> Cache:
-    return container.cache
+async def get_events(ports: PortsDep) -> EventBus:
+    return ports.bus
 
 
-async def get_events(container: ContainerDep) -> EventBus:
-    return container.bus
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 CacheDep = Annotated[Cache, Depends(get_cache)]
 EventsDep = Annotated[EventBus, Depends(get_events)]

@@ -15,8 +15,8 @@ import random
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from minifb.adapters.aio import cancel_and_wait
 from minifb.adapters.resilience import Backoff
-from minifb.kit.aio import cancel_and_wait
 from minifb.kit.db import Database, utcnow
 from minifb.kit.outages import is_outage
 

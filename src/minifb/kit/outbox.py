@@ -1,7 +1,7 @@
 """Transactional outbox: events are rows in the change's own transaction.
 
-`record_event` adds the row; when the request's transaction commits, the
-relay is woken and publishes unpublished rows to the bus in id order, then
+`record_event` adds the row; when the transaction commits (`Database.commit`),
+the relay is woken and publishes unpublished rows to the bus in id order, then
 marks them sent. A rolled-back transaction leaves no row, so nothing is
 published. Consumers wrapped by `idempotent` record each handled event id in
 the same transaction as their effect, so a redelivery changes nothing.
@@ -19,16 +19,15 @@ from typing import Any
 from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from minifb.adapters.aio import cancel_and_wait
 from minifb.adapters.events import Event, EventBus, Handler
 from minifb.adapters.resilience import Backoff
-from minifb.kit.aio import cancel_and_wait
-from minifb.kit.db import Database, before_commit, insert_ignore, utcnow
+from minifb.kit.db import Database, before_commit, insert_ignore, utcnow, wrote_events
 from minifb.kit.ids import min_id_at, new_id
 from minifb.kit.outages import is_outage
 from minifb.models import OutboxEvent, ProcessedEvent
 
 log = logging.getLogger("minifb.outbox")
-PENDING_KEY = "minifb.outbox_pending"
 ROWS_KEY = "minifb.outbox_rows"
 
 
@@ -57,7 +56,7 @@ def record_event(
 
         before_commit(session, write)
     pending.append(row)
-    session.info[PENDING_KEY] = True
+    wrote_events(session)
     return int(row["id"])
 
 
@@ -65,7 +64,8 @@ def event_row(
     type_: str, *, actor_id: int | None, data: dict[str, Any], version: int = 1
 ) -> dict[str, Any]:
     """The outbox row of a new event, for a write path that inserts it itself (in the
-    same statement or transaction as its change; then wake the relay once committed)."""
+    same statement or transaction as its change; then `Database.committed(events=True)`
+    once it has committed)."""
     return {
         "id": new_id(),
         "type": type_,

@@ -1,16 +1,19 @@
-"""Who is asking: the bearer token turned into a principal."""
+"""Who is asking: the bearer token turned into a principal.
+
+The kernel knows no service: how a token is verified is the `TokenVerifier`
+Protocol below, which the auth service implements (`auth.verifier`) and the
+composition root hands in (`bootstrap.Container.verifier`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from minifb.auth.tokens import InvalidToken
-from minifb.bootstrap import Container
-from minifb.kit.deps import ContainerDep
+from minifb.kit.deps import PortsDep
 from minifb.kit.errors import Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from /auth/login.")
@@ -22,27 +25,32 @@ class Principal:
     session_id: int
 
 
-def authenticate(container: Container, authorization: str | None) -> Principal:
+class TokenVerifier(Protocol):
+    """Turns an access token into the principal it proves."""
+
+    def verify(self, token: str) -> Principal:
+        """The principal of a valid token whose login has not ended.
+
+        Raises `Unauthorized` otherwise, or a 503 while it cannot be known whether
+        the login has ended. No I/O: it runs on every authenticated request.
+        """
+        ...
+
+
+def authenticate(verifier: TokenVerifier, authorization: str | None) -> Principal:
     """The principal an `Authorization: Bearer` header proves, or Unauthorized."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized()
-    try:
-        claims = container.tokens.verify(token.strip())
-    except InvalidToken:
-        raise Unauthorized("The access token is not valid.") from None
-    # Logout and password change end a login at once, not when its token expires.
-    if container.revocations.is_revoked(claims.session_id):
-        raise Unauthorized("This session has ended.")
-    return Principal(claims.user_id, claims.session_id)
+    return verifier.verify(token.strip())
 
 
 async def current_principal(
-    container: ContainerDep,
+    ports: PortsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
-    return authenticate(container, header)
+    return authenticate(ports.verifier, header)
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]

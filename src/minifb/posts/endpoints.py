@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
-from minifb.kit.deps import CacheDep, ContainerDep, SessionDep
+from minifb.kit.deps import CacheDep, PortsDep, SessionDep
 from minifb.kit.pagination import PageDep
 from minifb.kit.schemas import Id, Page
 from minifb.kit.security import CurrentUser
@@ -73,7 +73,7 @@ async def create_post(
     body: PostCreate,
     request: Request,
     principal: CurrentUser,
-    container: ContainerDep,
+    ports: PortsDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -84,15 +84,15 @@ async def create_post(
     ] = None,
 ) -> Response:
     """Publish a post. `media_ids` must be empty until media uploads exist."""
-    c = container
+    # One dependency for both ports: each resolved dependency costs on this hot path.
+    db, cache = ports.db, ports.cache
     if idempotency_key is None:
         # The hot path writes in one atomic step of its own: no request session.
-        created = await posts.publish_post(c.db, c.cache, c.relay, principal.user_id, body)
+        created = await posts.publish_post(db, cache, principal.user_id, body)
         return _json(created, status.HTTP_201_CREATED)
     answer = await posts.create_post_once(
-        c.db,
-        c.cache,
-        c.relay,
+        db,
+        cache,
         principal.user_id,
         body,
         key=idempotency_key,

@@ -32,7 +32,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from minifb.adapters.cache import Cache
 from minifb.adapters.cache.base import ZRange
 from minifb.adapters.resilience import Unavailable
-from minifb.config import Settings
 from minifb.kit.db import Database
 from minifb.kit.ids import SEQUENCE_BITS
 from minifb.kit.pagination import encode_cursor
@@ -40,6 +39,7 @@ from minifb.models.post import Visibility
 from minifb.posts import feed_repository as repo
 from minifb.posts import repository as posts_repo
 from minifb.posts import views
+from minifb.posts.policy import FeedPolicy
 
 FEED_KEY = "feed:{{u{}}}"
 BIG_FOLLOWED_KEY = "feed:{{u{}}}:big"
@@ -76,7 +76,7 @@ def big_followed_key(user_id: int) -> str:
 async def fan_out(
     session: AsyncSession,
     cache: Cache,
-    settings: Settings,
+    policy: FeedPolicy,
     *,
     post_id: int,
     author_id: int,
@@ -88,7 +88,7 @@ async def fan_out(
     nobody but themselves: their followers merge their posts in when reading.
     """
     targets = {author_id}
-    limit = settings.feed_fanout_limit
+    limit = policy.fanout_limit
     followers = await repo.audience(session, author_id, cap=limit + 1)
     if len(followers) > limit:
         await _mark_big(session, cache, author_id, limit + 1)
@@ -98,7 +98,7 @@ async def fan_out(
             f for f, friend, hidden in followers if not hidden and (friend or not friends_only)
         )
     member = {str(post_id): score(post_id)}
-    await cache.zadd_many({feed_key(t): member for t in targets}, keep=settings.feed_size + 1)
+    await cache.zadd_many({feed_key(t): member for t in targets}, keep=policy.size + 1)
 
 
 async def _mark_big(session: AsyncSession, cache: Cache, author_id: int, followers: int) -> None:
@@ -114,7 +114,7 @@ async def _mark_big(session: AsyncSession, cache: Cache, author_id: int, followe
 
 
 async def add_author(
-    session: AsyncSession, cache: Cache, settings: Settings, viewer_id: int, author_id: int
+    session: AsyncSession, cache: Cache, policy: FeedPolicy, viewer_id: int, author_id: int
 ) -> None:
     """`viewer_id` now follows (or befriended) `author_id`: backfill their recent visible posts.
 
@@ -126,38 +126,38 @@ async def add_author(
         mark = {str(author_id): float(author_id >> SEQUENCE_BITS)}
         await cache.zadd(big_followed_key(viewer_id), mark)
         return
-    ids = await repo.posts_of(session, [author_id], viewer_id=viewer_id, limit=settings.feed_size)
+    ids = await repo.posts_of(session, [author_id], viewer_id=viewer_id, limit=policy.size)
     members = {str(i): score(i) for i in ids}
-    await cache.zadd_many({feed_key(viewer_id): members}, keep=settings.feed_size + 1)
+    await cache.zadd_many({feed_key(viewer_id): members}, keep=policy.size + 1)
 
 
 async def drop_author(
-    session: AsyncSession, cache: Cache, settings: Settings, viewer_id: int, author_id: int
+    session: AsyncSession, cache: Cache, policy: FeedPolicy, viewer_id: int, author_id: int
 ) -> None:
     """`viewer_id` no longer follows or may no longer see `author_id`: take their posts out."""
     await cache.zrem(big_followed_key(viewer_id), str(author_id))
-    ids = await repo.posts_of(session, [author_id], viewer_id=None, limit=settings.feed_size)
+    ids = await repo.posts_of(session, [author_id], viewer_id=None, limit=policy.size)
     if ids:
         await cache.zrem(feed_key(viewer_id), *(str(i) for i in ids))
 
 
 async def rebuild(
-    session: AsyncSession, cache: Cache, settings: Settings, viewer_id: int
+    session: AsyncSession, cache: Cache, policy: FeedPolicy, viewer_id: int
 ) -> tuple[list[int], list[int]]:
     """Build a feed from the database; returns (its post ids newest first, big authors).
 
     Merges into what fan-out may have added meanwhile instead of replacing
     it, so a post fanned out while this ran is not lost.
     """
-    ids = await repo.feed_ids(session, viewer_id, limit=settings.feed_size)
+    ids = await repo.feed_ids(session, viewer_id, limit=policy.size)
     big = [int(m) for m, _ in await cache.zrange_by_score(BIG_AUTHORS_KEY)]
-    authors = await repo.followed_among(session, viewer_id, big, limit=settings.feed_merge_authors)
+    authors = await repo.followed_among(session, viewer_id, big, limit=policy.merge_authors)
     members = {str(i): score(i) for i in ids}
     members[COMPLETE] = math.inf
     items = {feed_key(viewer_id): members}
     if authors:
         items[big_followed_key(viewer_id)] = {str(a): float(a >> SEQUENCE_BITS) for a in authors}
-    await cache.zadd_many(items, keep=settings.feed_size + 1)
+    await cache.zadd_many(items, keep=policy.size + 1)
     return ids, authors
 
 
@@ -176,7 +176,7 @@ class _Window:
 async def read_feed(
     db: Database,
     cache: Cache,
-    settings: Settings,
+    policy: FeedPolicy,
     viewer_id: int,
     *,
     after: int | None,
@@ -193,7 +193,7 @@ async def read_feed(
     (DESIGN §8), and nothing is cached.
     """
     try:
-        return await _read_cached(db, cache, settings, viewer_id, after=after, limit=limit)
+        return await _read_cached(db, cache, policy, viewer_id, after=after, limit=limit)
     except Unavailable:
         async with db.transaction() as session:
             ids = await repo.feed_ids(session, viewer_id, before=after, limit=limit + 1)
@@ -207,7 +207,7 @@ async def read_feed(
 async def _read_cached(
     db: Database,
     cache: Cache,
-    settings: Settings,
+    policy: FeedPolicy,
     viewer_id: int,
     *,
     after: int | None,
@@ -219,7 +219,7 @@ async def _read_cached(
     more = False
     for _ in range(MAX_BATCHES):
         want = limit - len(items)
-        window = await _window(db, cache, settings, viewer_id, before, want + 1, authors)
+        window = await _window(db, cache, policy, viewer_id, before, want + 1, authors)
         authors = window.authors
         batch = window.ids[:want]
         more = len(window.ids) > want
@@ -235,17 +235,17 @@ async def _read_cached(
 async def _window(
     db: Database,
     cache: Cache,
-    settings: Settings,
+    policy: FeedPolicy,
     viewer_id: int,
     before: int | None,
     count: int,
     authors: list[int] | None,
 ) -> _Window:
     """Up to `count` ids older than `before`, from the feed and the merged big authors."""
-    window = await _read(cache, settings, viewer_id, before, count, head=authors is None)
+    window = await _read(cache, policy, viewer_id, before, count, head=authors is None)
     if window is None:  # not complete: build it, then page the fresh ids
         async with db.transaction() as session:
-            ids, authors = await rebuild(session, cache, settings, viewer_id)
+            ids, authors = await rebuild(session, cache, policy, viewer_id)
         window = _Window([i for i in ids if before is None or i < before][:count])
     elif authors is None:
         authors = window.authors
@@ -261,7 +261,7 @@ async def _window(
 
 async def _read(
     cache: Cache,
-    settings: Settings,
+    policy: FeedPolicy,
     viewer_id: int,
     before: int | None,
     count: int,
@@ -278,7 +278,7 @@ async def _read(
         if head:
             ranges += [
                 ZRange(key, min=math.inf),
-                ZRange(big_followed_key(viewer_id), limit=settings.feed_merge_authors),
+                ZRange(big_followed_key(viewer_id), limit=policy.merge_authors),
             ]
         found = await cache.zread(ranges, values_of=0, value_keys=_VALUE_KEYS)
         if head and not found.ranges[1]:

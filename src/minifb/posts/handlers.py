@@ -13,12 +13,14 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from minifb.adapters.events import Event
-from minifb.bootstrap import Container
+from minifb.adapters.cache import Cache
+from minifb.adapters.events import Event, EventBus
+from minifb.kit.db import Database
 from minifb.kit.outbox import idempotent
 from minifb.models.post import Visibility
 from minifb.posts import feed, views
 from minifb.posts import repository as repo
+from minifb.posts.policy import FeedPolicy
 
 CONSUMER = "feed"
 # What a post's cached body shows of its author.
@@ -26,14 +28,12 @@ CARD_FIELDS = frozenset({"username", "display_name", "avatar_url"})
 Effect = Callable[[AsyncSession, Event], Awaitable[None]]
 
 
-def _effects(container: Container) -> dict[str, Effect]:
-    cache, settings = container.cache, container.settings
-
+def _effects(cache: Cache, policy: FeedPolicy) -> dict[str, Effect]:
     async def post_created(session: AsyncSession, event: Event) -> None:
         await feed.fan_out(
             session,
             cache,
-            settings,
+            policy,
             post_id=int(event.data["post_id"]),
             author_id=int(event.data["author_id"]),
             visibility=Visibility(event.data["visibility"]),
@@ -54,28 +54,28 @@ def _effects(container: Container) -> dict[str, Effect]:
 
     async def followed(session: AsyncSession, event: Event) -> None:
         follower, followee = int(event.data["follower_id"]), int(event.data["followee_id"])
-        await feed.add_author(session, cache, settings, follower, followee)
+        await feed.add_author(session, cache, policy, follower, followee)
 
     async def unfollowed(session: AsyncSession, event: Event) -> None:
         follower, followee = int(event.data["follower_id"]), int(event.data["followee_id"])
-        await feed.drop_author(session, cache, settings, follower, followee)
+        await feed.drop_author(session, cache, policy, follower, followee)
 
     async def befriended(session: AsyncSession, event: Event) -> None:
         # Befriending follows both ways without a follow.created of its own.
         a, b = int(event.data["from_user_id"]), int(event.data["to_user_id"])
-        await feed.add_author(session, cache, settings, a, b)
-        await feed.add_author(session, cache, settings, b, a)
+        await feed.add_author(session, cache, policy, a, b)
+        await feed.add_author(session, cache, policy, b, a)
 
     async def unfriended(session: AsyncSession, event: Event) -> None:
         # Unfriending ends the follows both ways too.
         a, b = int(event.data["user_id"]), int(event.data["friend_id"])
-        await feed.drop_author(session, cache, settings, a, b)
-        await feed.drop_author(session, cache, settings, b, a)
+        await feed.drop_author(session, cache, policy, a, b)
+        await feed.drop_author(session, cache, policy, b, a)
 
     async def blocked(session: AsyncSession, event: Event) -> None:
         a, b = int(event.data["blocker_id"]), int(event.data["blocked_id"])
-        await feed.drop_author(session, cache, settings, a, b)
-        await feed.drop_author(session, cache, settings, b, a)
+        await feed.drop_author(session, cache, policy, a, b)
+        await feed.drop_author(session, cache, policy, b, a)
 
     async def profile_updated(session: AsyncSession, event: Event) -> None:
         # Cached bodies carry the author's card. The newest posts are the ones
@@ -84,7 +84,7 @@ def _effects(container: Container) -> dict[str, Effect]:
             return
         author = int(event.data["user_id"])
         newest = await repo.timeline_ids(
-            session, author, list(Visibility), before=None, limit=settings.feed_size
+            session, author, list(Visibility), before=None, limit=policy.size
         )
         await views.drop_bodies(cache, newest)
 
@@ -101,11 +101,12 @@ def _effects(container: Container) -> dict[str, Effect]:
     }
 
 
-def register(container: Container) -> None:
-    """Subscribe the feed consumer to the container's bus."""
-    effects = _effects(container)
+def register(bus: EventBus, db: Database, *, cache: Cache, policy: FeedPolicy) -> None:
+    """Subscribe the feed consumer to `bus`; each event is handled once, in a transaction
+    of `db` (`workers.registry` wires it)."""
+    effects = _effects(cache, policy)
 
     async def dispatch(session: AsyncSession, event: Event) -> None:
         await effects[event.type](session, event)
 
-    container.bus.subscribe(CONSUMER, list(effects), idempotent(container.db, CONSUMER, dispatch))
+    bus.subscribe(CONSUMER, list(effects), idempotent(db, CONSUMER, dispatch))

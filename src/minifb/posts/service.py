@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from minifb.adapters.cache import Cache
 from minifb.kit.db import Database, utcnow
 from minifb.kit.ids import new_id
-from minifb.kit.outbox import OutboxRelay, event_row, record_event
+from minifb.kit.outbox import event_row, record_event
 from minifb.kit.pagination import PageParams, page_of
 from minifb.models.post import Visibility
 from minifb.posts import idempotency, views
@@ -42,9 +42,7 @@ async def create_post(
     return views.new_post(session, cache, _new_post(post, author))
 
 
-async def publish_post(
-    db: Database, cache: Cache, relay: OutboxRelay, author_id: int, body: PostCreate
-) -> bytes:
+async def publish_post(db: Database, cache: Cache, author_id: int, body: PostCreate) -> bytes:
     """`create_post` without a request session: the post and its `post.created` go in
     as one atomic write (one statement on PostgreSQL), the hot path of `POST /posts`."""
     post, data = _new_row(author_id, body)
@@ -52,14 +50,13 @@ async def publish_post(
     author = await repo.publish_post(db, post, event=event)
     if author is None:
         raise UserNotFound()
-    relay.wake()
+    db.committed(events=True)
     return await views.committed_post(cache, _new_post(post, author))
 
 
 async def create_post_once(
     db: Database,
     cache: Cache,
-    relay: OutboxRelay,
     author_id: int,
     body: PostCreate,
     *,
@@ -69,7 +66,7 @@ async def create_post_once(
     """`create_post` behind an `Idempotency-Key`, in a transaction of its own: the key
     row and the post commit together, and a retry gets the first answer back."""
     async with db.transaction() as session:
-        answer = await idempotency.once(
+        return await idempotency.once(
             session,
             author_id,
             key,
@@ -77,9 +74,6 @@ async def create_post_once(
             status=201,
             run=lambda: create_post(session, cache, author_id, body),
         )
-    if not answer.replayed:
-        relay.wake()
-    return answer
 
 
 def _new_row(author_id: int, body: PostCreate) -> tuple[dict[str, Any], dict[str, str]]:

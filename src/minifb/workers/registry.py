@@ -1,9 +1,11 @@
 """What runs beside the routes: each service's event consumers and housekeeping jobs.
 
-Each consumer entry subscribes its handlers to the container's bus. The only
-bus so far is in-process, so every consumer runs inside the server process,
-off the request path; a bus between processes would let a worker process (or
-a Lambda) run the ones it is given instead.
+Each consumer entry subscribes its handlers to the container's bus, handing
+the service's `register` what its handlers use: the consumers are wired
+here, so this module knows the container and the services need not. The
+only bus so far is in-process, so every consumer runs inside the server
+process, off the request path; a bus between processes would let a worker
+process (or a Lambda) run the ones it is given instead.
 """
 
 from __future__ import annotations
@@ -19,9 +21,14 @@ from minifb.posts import idempotency
 
 Registration = Callable[[Container], None]
 
+
+def _feed(c: Container) -> None:
+    posts_handlers.register(c.bus, c.db, cache=c.cache, policy=c.feed_policy)
+
+
 CONSUMERS: dict[str, Registration] = {
     # The news feed: fan-out of new posts, and relationship changes (DESIGN §5).
-    "feed": posts_handlers.register,
+    "feed": _feed,
 }
 
 

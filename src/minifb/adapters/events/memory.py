@@ -8,9 +8,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from minifb.adapters.aio import cancel_and_wait
 from minifb.adapters.events.base import Event, Handler
 from minifb.adapters.resilience import Backoff, Unavailable
-from minifb.kit.aio import cancel_and_wait
 
 log = logging.getLogger("minifb.events")
 

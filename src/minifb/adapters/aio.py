@@ -1,4 +1,4 @@
-"""Small asyncio helpers shared by the background loops."""
+"""Small asyncio helpers shared by the background loops (of the adapters and the kernel alike)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,30 @@
+"""kit's `TokenVerifier`, as the auth service implements it: signature, claims, ended logins."""
+
+from __future__ import annotations
+
+from minifb.auth.revocations import Revocations
+from minifb.auth.tokens import AccessTokenCodec, InvalidToken
+from minifb.kit.errors import Unauthorized
+from minifb.kit.security import Principal
+
+
+class LoginVerifier:
+    """An access token's signature and claims (`AccessTokenCodec`), then whether its
+    login has ended (`Revocations`, docs/decisions/0102 and 0111). No I/O: a cached
+    verification and a set lookup, on every authenticated request."""
+
+    __slots__ = ("_revocations", "_tokens")
+
+    def __init__(self, tokens: AccessTokenCodec, revocations: Revocations) -> None:
+        self._tokens = tokens
+        self._revocations = revocations
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = self._tokens.verify(token)
+        except InvalidToken:
+            raise Unauthorized("The access token is not valid.") from None
+        # Logout and password change end a login at once, not when its token expires.
+        if self._revocations.is_revoked(claims.session_id):
+            raise Unauthorized("This session has ended.")
+        return Principal(claims.user_id, claims.session_id)
