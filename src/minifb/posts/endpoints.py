@@ -11,12 +11,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
+from minifb.kit import idempotency
 from minifb.kit.deps import CacheDep, ContainerDep, SessionDep
 from minifb.kit.pagination import PageDep
 from minifb.kit.schemas import Id, Page
 from minifb.kit.security import CurrentUser
 from minifb.models.reaction import ReactionType, TargetKind
-from minifb.posts import comments, idempotency, reactions
+from minifb.posts import comments, reactions
 from minifb.posts import service as posts
 from minifb.posts.schemas import (
     CommentCreate,

@@ -1,4 +1,4 @@
-"""Queries about posts, the viewer's ties that decide visibility, and idempotency keys.
+"""Queries about posts and the viewer's ties that decide visibility.
 
 Comments live in `comments_repository.py`, reactions in
 `reactions_repository.py`. The read path selects columns (SQLAlchemy Core
@@ -27,8 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from minifb.kit.db import Database, insert_ignore
-from minifb.models import Block, Comment, IdempotencyKey, OutboxEvent, Post, Reaction, User
+from minifb.kit.db import Database
+from minifb.models import Block, Comment, OutboxEvent, Post, Reaction, User
 from minifb.models.post import Visibility
 from minifb.models.reaction import TargetKind
 
@@ -298,65 +298,3 @@ async def timeline_ids(
 
 async def user_exists(session: AsyncSession, user_id: int) -> bool:
     return (await session.scalar(select(User.id).where(User.id == user_id))) is not None
-
-
-# Idempotency keys
-
-
-async def delete_keys_before(db: Database, before: datetime) -> int:
-    """Remove every idempotency key made before `before`; returns how many."""
-    async with db.begin() as conn:
-        result = await conn.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.created_at < before)
-        )
-    return cast(CursorResult[Any], result).rowcount
-
-
-async def drop_expired_key(
-    session: AsyncSession, user_id: int, key: str, *, before: datetime
-) -> None:
-    await session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.user_id == user_id,
-            IdempotencyKey.key == key,
-            IdempotencyKey.created_at < before,
-        )
-    )
-
-
-async def claim_key(
-    session: AsyncSession, user_id: int, key: str, *, fingerprint: str, created_at: datetime
-) -> bool:
-    """Insert the key row (status 0: in progress); False when it already exists.
-
-    On PostgreSQL a concurrent claim of the same key waits here until the first
-    transaction ends; on SQLite the write lock queues it the same way.
-    """
-    result = await session.execute(
-        insert_ignore(session, IdempotencyKey).values(
-            user_id=user_id,
-            key=key,
-            fingerprint=fingerprint,
-            status=0,
-            body=b"",
-            created_at=created_at,
-        )
-    )
-    return affected(result) > 0
-
-
-async def get_key(session: AsyncSession, user_id: int, key: str) -> Any:
-    query = select(IdempotencyKey.fingerprint, IdempotencyKey.status, IdempotencyKey.body).where(
-        IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
-    )
-    return (await session.execute(query)).first()
-
-
-async def store_response(
-    session: AsyncSession, user_id: int, key: str, *, status: int, body: bytes
-) -> None:
-    await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-        .values(status=status, body=body)
-    )

@@ -11,13 +11,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.cache import Cache
+from minifb.kit import idempotency
 from minifb.kit.db import Database, utcnow
 from minifb.kit.ids import new_id
 from minifb.kit.outbox import OutboxRelay, event_row, record_event
 from minifb.kit.pagination import PageParams, page_of
 from minifb.models.post import Visibility
-from minifb.posts import idempotency, views
 from minifb.posts import repository as repo
+from minifb.posts import views
 from minifb.posts.exceptions import NotThePostAuthor, PostNotFound
 from minifb.posts.schemas import PostCreate, PostUpdate
 from minifb.posts.visibility import may_see, relations, visible_levels
