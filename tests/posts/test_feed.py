@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from minifb.adapters.cache import Cache
 from minifb.adapters.events import Event
+from minifb.kit.ids import MAX_SCORE
 from minifb.models import OutboxEvent
 from minifb.posts import feed
 from tests.factories import Person, befriend, register
@@ -64,7 +65,7 @@ async def all_feed_ids(client: httpx.AsyncClient, who: Person, *, limit: int) ->
 async def stored(app: FastAPI, who: Person) -> list[str]:
     """The post ids in someone's cached feed, newest first (without the completeness mark)."""
     rows = await cache_of(app).zrange_by_score(
-        feed.feed_key(int(who.id)), max=feed.MAX_POST_SCORE, reverse=True
+        feed.feed_key(int(who.id)), max=MAX_SCORE, reverse=True
     )
     return [member for member, _ in rows]
 

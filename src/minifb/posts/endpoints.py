@@ -2,7 +2,7 @@
 
 Every route needs a bearer token. A post or comment the viewer may not see
 answers 404 exactly like one that does not exist. Posts are answered as
-pre-serialised JSON (`views.py`); their shape is declared for OpenAPI only.
+pre-serialised JSON (`rendering.py`); their shape is declared for OpenAPI only.
 """
 
 from __future__ import annotations

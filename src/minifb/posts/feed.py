@@ -12,10 +12,10 @@ Cache keys (all through the `Cache` port, so every tier runs this code):
 - `feed:big` (`BIG_AUTHORS_KEY`): every such author (member id, score the
   followers counted), so a follow or rebuild knows them.
 
-Scores: ids are 64-bit and a float holds 53 bits exactly, so a score is
-`id >> 12` (milliseconds and worker bits, exact). Ids sharing a score differ
-only in their 12 sequence bits and have as many digits, so Redis's tie order
-(members compared as strings) is their numeric order: pages stay in id order.
+Scores are the ids' own (`kit.ids.score`): exact, and ordered like the ids,
+ties included, so pages stay in id order.
+
+How big a feed is and where fan-out stops come in as a `FeedPolicy`.
 """
 
 from __future__ import annotations
@@ -24,40 +24,31 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.cache import Cache
 from minifb.adapters.cache.base import ZRange
 from minifb.adapters.resilience import Unavailable
-from minifb.config import Settings
 from minifb.kit.db import Database
-from minifb.kit.ids import SEQUENCE_BITS
+from minifb.kit.ids import MAX_SCORE, score
 from minifb.kit.pagination import encode_cursor
 from minifb.models.post import Visibility
 from minifb.posts import feed_repository as repo
+from minifb.posts import rendering
 from minifb.posts import repository as posts_repo
-from minifb.posts import views
+from minifb.posts.policy import FeedPolicy
 
 FEED_KEY = "feed:{}"
 BIG_FOLLOWED_KEY = "feed:{}:big"
 BIG_AUTHORS_KEY = "feed:big"
-COMPLETE = "*"
-# Above every post score (ids < 2**63, so scores < 2**51), below COMPLETE's +inf.
-MAX_POST_SCORE = float(2**52)
+COMPLETE = "*"  # its score, +inf, is above every post's (`kit.ids.MAX_SCORE`)
 # Hydration may drop posts the reader may no longer see; fetching further ids
 # to fill the page is bounded to this many batches per request.
 MAX_BATCHES = 3
 # Extra ids read on a cursor page: ids sharing the cursor's score that were
 # already shown are skipped client-side, and there are rarely more than one.
 _TIE_SLACK = 2
-_VALUE_KEYS = [key.format(id="{}") for key in (views.BODY_KEY, views.COUNTS_KEY)]
-_REACTIONS = {t: orjson.dumps(t) for t in posts_repo.REACTION_TYPES}
-
-
-def score(post_id: int) -> float:
-    """A post's score in a feed: exact in a float, ordered like the ids."""
-    return float(post_id >> SEQUENCE_BITS)
+_VALUE_KEYS = [key.format(id="{}") for key in (rendering.BODY_KEY, rendering.COUNTS_KEY)]
 
 
 def feed_key(user_id: int) -> str:
@@ -74,7 +65,7 @@ def big_followed_key(user_id: int) -> str:
 async def fan_out(
     session: AsyncSession,
     cache: Cache,
-    settings: Settings,
+    policy: FeedPolicy,
     *,
     post_id: int,
     author_id: int,
@@ -86,7 +77,7 @@ async def fan_out(
     nobody but themselves: their followers merge their posts in when reading.
     """
     targets = {author_id}
-    limit = settings.feed_fanout_limit
+    limit = policy.fanout_limit
     followers = await repo.audience(session, author_id, cap=limit + 1)
     if len(followers) > limit:
         await _mark_big(session, cache, author_id, limit + 1)
@@ -96,7 +87,7 @@ async def fan_out(
             f for f, friend, hidden in followers if not hidden and (friend or not friends_only)
         )
     member = {str(post_id): score(post_id)}
-    await cache.zadd_many({feed_key(t): member for t in targets}, keep=settings.feed_size + 1)
+    await cache.zadd_many({feed_key(t): member for t in targets}, keep=policy.size + 1)
 
 
 async def _mark_big(session: AsyncSession, cache: Cache, author_id: int, followers: int) -> None:
@@ -105,14 +96,14 @@ async def _mark_big(session: AsyncSession, cache: Cache, author_id: int, followe
     # posts they made meanwhile are still merged (duplicates are dropped).
     if await cache.zscore(BIG_AUTHORS_KEY, str(author_id)) is not None:
         return
-    mark = {str(author_id): float(author_id >> SEQUENCE_BITS)}
+    mark = {str(author_id): score(author_id)}
     everyone = await repo.followers(session, author_id)
     await cache.zadd_many({big_followed_key(f): mark for f in everyone})
     await cache.zadd(BIG_AUTHORS_KEY, {str(author_id): float(followers)})
 
 
 async def add_author(
-    session: AsyncSession, cache: Cache, settings: Settings, viewer_id: int, author_id: int
+    session: AsyncSession, cache: Cache, policy: FeedPolicy, viewer_id: int, author_id: int
 ) -> None:
     """`viewer_id` now follows (or befriended) `author_id`: backfill their recent visible posts.
 
@@ -121,41 +112,41 @@ async def add_author(
     if await cache.zscore(feed_key(viewer_id), COMPLETE) is None:
         return
     if await cache.zscore(BIG_AUTHORS_KEY, str(author_id)) is not None:
-        mark = {str(author_id): float(author_id >> SEQUENCE_BITS)}
+        mark = {str(author_id): score(author_id)}
         await cache.zadd(big_followed_key(viewer_id), mark)
         return
-    ids = await repo.posts_of(session, [author_id], viewer_id=viewer_id, limit=settings.feed_size)
+    ids = await repo.posts_of(session, [author_id], viewer_id=viewer_id, limit=policy.size)
     members = {str(i): score(i) for i in ids}
-    await cache.zadd_many({feed_key(viewer_id): members}, keep=settings.feed_size + 1)
+    await cache.zadd_many({feed_key(viewer_id): members}, keep=policy.size + 1)
 
 
 async def drop_author(
-    session: AsyncSession, cache: Cache, settings: Settings, viewer_id: int, author_id: int
+    session: AsyncSession, cache: Cache, policy: FeedPolicy, viewer_id: int, author_id: int
 ) -> None:
     """`viewer_id` no longer follows or may no longer see `author_id`: take their posts out."""
     await cache.zrem(big_followed_key(viewer_id), str(author_id))
-    ids = await repo.posts_of(session, [author_id], viewer_id=None, limit=settings.feed_size)
+    ids = await repo.posts_of(session, [author_id], viewer_id=None, limit=policy.size)
     if ids:
         await cache.zrem(feed_key(viewer_id), *(str(i) for i in ids))
 
 
 async def rebuild(
-    session: AsyncSession, cache: Cache, settings: Settings, viewer_id: int
+    session: AsyncSession, cache: Cache, policy: FeedPolicy, viewer_id: int
 ) -> tuple[list[int], list[int]]:
     """Build a feed from the database; returns (its post ids newest first, big authors).
 
     Merges into what fan-out may have added meanwhile instead of replacing
     it, so a post fanned out while this ran is not lost.
     """
-    ids = await repo.feed_ids(session, viewer_id, limit=settings.feed_size)
+    ids = await repo.feed_ids(session, viewer_id, limit=policy.size)
     big = [int(m) for m, _ in await cache.zrange_by_score(BIG_AUTHORS_KEY)]
-    authors = await repo.followed_among(session, viewer_id, big, limit=settings.feed_merge_authors)
+    authors = await repo.followed_among(session, viewer_id, big, limit=policy.merge_authors)
     members = {str(i): score(i) for i in ids}
     members[COMPLETE] = math.inf
     items = {feed_key(viewer_id): members}
     if authors:
-        items[big_followed_key(viewer_id)] = {str(a): float(a >> SEQUENCE_BITS) for a in authors}
-    await cache.zadd_many(items, keep=settings.feed_size + 1)
+        items[big_followed_key(viewer_id)] = {str(a): score(a) for a in authors}
+    await cache.zadd_many(items, keep=policy.size + 1)
     return ids, authors
 
 
@@ -174,7 +165,7 @@ class _Window:
 async def read_feed(
     db: Database,
     cache: Cache,
-    settings: Settings,
+    policy: FeedPolicy,
     viewer_id: int,
     *,
     after: int | None,
@@ -191,21 +182,21 @@ async def read_feed(
     (DESIGN §8), and nothing is cached.
     """
     try:
-        return await _read_cached(db, cache, settings, viewer_id, after=after, limit=limit)
+        return await _read_cached(db, cache, policy, viewer_id, after=after, limit=limit)
     except Unavailable:
         async with db.transaction() as session:
             ids = await repo.feed_ids(session, viewer_id, before=after, limit=limit + 1)
-            items = await views.render_posts(
+            items = await rendering.render_posts(
                 session, cache, viewer_id, ids[:limit], use_cache=False
             )
         more = len(ids) > limit
-        return views.page_body(items, encode_cursor(ids[limit - 1]) if more else None)
+        return rendering.page_body(items, encode_cursor(ids[limit - 1]) if more else None)
 
 
 async def _read_cached(
     db: Database,
     cache: Cache,
-    settings: Settings,
+    policy: FeedPolicy,
     viewer_id: int,
     *,
     after: int | None,
@@ -217,7 +208,7 @@ async def _read_cached(
     more = False
     for _ in range(MAX_BATCHES):
         want = limit - len(items)
-        window = await _window(db, cache, settings, viewer_id, before, want + 1, authors)
+        window = await _window(db, cache, policy, viewer_id, before, want + 1, authors)
         authors = window.authors
         batch = window.ids[:want]
         more = len(window.ids) > want
@@ -227,23 +218,25 @@ async def _read_cached(
         before = batch[-1]
         if len(items) == limit or not more:
             break
-    return views.page_body(items, encode_cursor(before) if more and before is not None else None)
+    return rendering.page_body(
+        items, encode_cursor(before) if more and before is not None else None
+    )
 
 
 async def _window(
     db: Database,
     cache: Cache,
-    settings: Settings,
+    policy: FeedPolicy,
     viewer_id: int,
     before: int | None,
     count: int,
     authors: list[int] | None,
 ) -> _Window:
     """Up to `count` ids older than `before`, from the feed and the merged big authors."""
-    window = await _read(cache, settings, viewer_id, before, count, head=authors is None)
+    window = await _read(cache, policy, viewer_id, before, count, head=authors is None)
     if window is None:  # not complete: build it, then page the fresh ids
         async with db.transaction() as session:
-            ids, authors = await rebuild(session, cache, settings, viewer_id)
+            ids, authors = await rebuild(session, cache, policy, viewer_id)
         window = _Window([i for i in ids if before is None or i < before][:count])
     elif authors is None:
         authors = window.authors
@@ -259,7 +252,7 @@ async def _window(
 
 async def _read(
     cache: Cache,
-    settings: Settings,
+    policy: FeedPolicy,
     viewer_id: int,
     before: int | None,
     count: int,
@@ -269,14 +262,14 @@ async def _read(
     """One cache round trip: the ids, their cached posts and, with `head`, whether the feed is
     complete (None when not) and its big authors."""
     key = feed_key(viewer_id)
-    top = MAX_POST_SCORE if before is None else score(before)
+    top = MAX_SCORE if before is None else score(before)
     slack = 0 if before is None else _TIE_SLACK
     while True:
         ranges = [ZRange(key, max=top, reverse=True, limit=count + slack)]
         if head:
             ranges += [
                 ZRange(key, min=math.inf),
-                ZRange(big_followed_key(viewer_id), limit=settings.feed_merge_authors),
+                ZRange(big_followed_key(viewer_id), limit=policy.merge_authors),
             ]
         found = await cache.zread(ranges, values_of=0, value_keys=_VALUE_KEYS)
         if head and not found.ranges[1]:
@@ -307,9 +300,9 @@ async def _render(
     post_ids: Sequence[int],
     cached: dict[int, tuple[bytes, bytes]],
 ) -> list[bytes]:
-    """`views.render_posts` for ids whose posts came with the ids (no second cache trip).
+    """`rendering.render_posts` for ids whose posts came with the ids (no second cache trip).
 
-    When any is missing from the cache, `views.render_posts` does it all
+    When any is missing from the cache, `rendering.render_posts` does it all
     (and fills the cache). Otherwise the same steps as there, on the blobs in
     hand: one query for the viewer's reactions, ties with the authors and the
     posts' visibility now. A cached body the database contradicts (it missed
@@ -317,25 +310,19 @@ async def _render(
     """
     if any(i not in cached for i in post_ids):
         async with db.transaction() as session:
-            return await views.render_posts(session, cache, viewer_id, post_ids)
+            return await rendering.render_posts(session, cache, viewer_id, post_ids)
     meta: dict[int, tuple[int, str]] = {}
     for post_id in post_ids:
-        meta[post_id] = views.meta_of(cached[post_id][0])
+        meta[post_id] = rendering.meta_of(cached[post_id][0])
     authors = {author for author, _ in meta.values()} - {viewer_id}
-    rows = await posts_repo.viewer_context_direct(db, viewer_id, people=authors, post_ids=post_ids)
-    page = views.PageState(rows)
-    if page.stale(post_ids, meta):
+    now = await posts_repo.viewer_context_direct(db, viewer_id, people=authors, post_ids=post_ids)
+    if rendering.stale(now, post_ids, meta):
         async with db.transaction() as session:
-            return await views.render_posts(session, cache, viewer_id, post_ids)
+            return await rendering.render_posts(session, cache, viewer_id, post_ids)
+    # The same bytes as `rendering.render_posts` gives (tests/posts/test_feed.py
+    # compares the feed's items with GET /posts/{id} byte for byte).
     return [
-        _splice(*cached[i], page.reactions.get(i))
+        rendering.splice(*cached[i], now.reactions.get(i))
         for i in post_ids
-        if page.may_see(viewer_id, i, meta[i][0])
+        if rendering.shown(now, viewer_id, i, meta[i][0])
     ]
-
-
-def _splice(body: bytes, counts: bytes, reaction: str | None) -> bytes:
-    # As views does (a test holds the two to the same bytes): reopen the
-    # shared body to append the counts and the viewer's own reaction.
-    mine = _REACTIONS[reaction] if reaction else b"null"
-    return b"".join((body[:-1], b',"counts":', counts, b',"viewer_reaction":', mine, b"}"))

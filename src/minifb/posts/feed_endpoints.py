@@ -19,6 +19,7 @@ from minifb.kit.pagination import PAGE_PARAMETERS_OPENAPI, page_params_from
 from minifb.kit.schemas import Page
 from minifb.kit.security import authenticate
 from minifb.posts import feed
+from minifb.posts.policy import FeedPolicy
 from minifb.posts.schemas import PostRead
 
 router = APIRouter(tags=["feed"])
@@ -51,8 +52,13 @@ async def _page(c: Container, authorization: str | None, query: Mapping[str, str
     principal = authenticate(c, authorization)
     page = page_params_from(query)
     return await feed.read_feed(
-        c.db, c.cache, c.settings, principal.user_id, after=page.after, limit=page.limit
+        c.db, c.cache, _policy(c), principal.user_id, after=page.after, limit=page.limit
     )
+
+
+def _policy(c: Container) -> FeedPolicy:
+    s = c.settings
+    return FeedPolicy(s.feed_size, s.feed_fanout_limit, s.feed_merge_authors)
 
 
 class FeedEndpoint:

@@ -17,8 +17,9 @@ from minifb.adapters.events import Event
 from minifb.bootstrap import Container
 from minifb.kit.outbox import idempotent
 from minifb.models.post import Visibility
-from minifb.posts import feed, views
+from minifb.posts import feed, rendering
 from minifb.posts import repository as repo
+from minifb.posts.policy import FeedPolicy
 
 CONSUMER = "feed"
 # What a post's cached body shows of its author.
@@ -28,12 +29,13 @@ Effect = Callable[[AsyncSession, Event], Awaitable[None]]
 
 def _effects(container: Container) -> dict[str, Effect]:
     cache, settings = container.cache, container.settings
+    policy = FeedPolicy(settings.feed_size, settings.feed_fanout_limit, settings.feed_merge_authors)
 
     async def post_created(session: AsyncSession, event: Event) -> None:
         await feed.fan_out(
             session,
             cache,
-            settings,
+            policy,
             post_id=int(event.data["post_id"]),
             author_id=int(event.data["author_id"]),
             visibility=Visibility(event.data["visibility"]),
@@ -43,39 +45,39 @@ def _effects(container: Container) -> dict[str, Effect]:
         # The writer dropped the cached post once it committed; if the cache
         # missed that (stalled, unreachable), this retry makes it happen. Readers
         # never serve a visibility the database no longer holds meanwhile.
-        await cache.delete(*views.post_keys(int(event.data["post_id"])))
+        await cache.delete(*rendering.post_keys(int(event.data["post_id"])))
 
     async def post_deleted(session: AsyncSession, event: Event) -> None:
         # Other feeds keep the id until it falls off: reading drops a missing
         # post, and removing it would cost a round trip per follower.
         author = int(event.data["author_id"])
         await cache.zrem(feed.feed_key(author), event.data["post_id"])
-        await cache.delete(*views.post_keys(int(event.data["post_id"])))
+        await cache.delete(*rendering.post_keys(int(event.data["post_id"])))
 
     async def followed(session: AsyncSession, event: Event) -> None:
         follower, followee = int(event.data["follower_id"]), int(event.data["followee_id"])
-        await feed.add_author(session, cache, settings, follower, followee)
+        await feed.add_author(session, cache, policy, follower, followee)
 
     async def unfollowed(session: AsyncSession, event: Event) -> None:
         follower, followee = int(event.data["follower_id"]), int(event.data["followee_id"])
-        await feed.drop_author(session, cache, settings, follower, followee)
+        await feed.drop_author(session, cache, policy, follower, followee)
 
     async def befriended(session: AsyncSession, event: Event) -> None:
         # Befriending follows both ways without a follow.created of its own.
         a, b = int(event.data["from_user_id"]), int(event.data["to_user_id"])
-        await feed.add_author(session, cache, settings, a, b)
-        await feed.add_author(session, cache, settings, b, a)
+        await feed.add_author(session, cache, policy, a, b)
+        await feed.add_author(session, cache, policy, b, a)
 
     async def unfriended(session: AsyncSession, event: Event) -> None:
         # Unfriending ends the follows both ways too.
         a, b = int(event.data["user_id"]), int(event.data["friend_id"])
-        await feed.drop_author(session, cache, settings, a, b)
-        await feed.drop_author(session, cache, settings, b, a)
+        await feed.drop_author(session, cache, policy, a, b)
+        await feed.drop_author(session, cache, policy, b, a)
 
     async def blocked(session: AsyncSession, event: Event) -> None:
         a, b = int(event.data["blocker_id"]), int(event.data["blocked_id"])
-        await feed.drop_author(session, cache, settings, a, b)
-        await feed.drop_author(session, cache, settings, b, a)
+        await feed.drop_author(session, cache, policy, a, b)
+        await feed.drop_author(session, cache, policy, b, a)
 
     async def profile_updated(session: AsyncSession, event: Event) -> None:
         # Cached bodies carry the author's card. The newest posts are the ones
@@ -84,9 +86,9 @@ def _effects(container: Container) -> dict[str, Effect]:
             return
         author = int(event.data["user_id"])
         newest = await repo.timeline_ids(
-            session, author, list(Visibility), before=None, limit=settings.feed_size
+            session, author, visible=None, before=None, limit=policy.size
         )
-        await views.drop_bodies(cache, newest)
+        await rendering.drop_bodies(cache, newest)
 
     return {
         "post.created": post_created,
