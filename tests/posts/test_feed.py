@@ -117,6 +117,9 @@ class TestFanOut:
         await settle(app)
         single = await client.get(f"{API}/posts/{post_id}", headers=reader.headers)
         for _ in range(2):  # cold, then from the post cache
+            page = await client.get(f"{API}/feed", headers=reader.headers)
+            # The same bytes: the feed splices the very JSON a single post answers.
+            assert page.content == b'{"items":[' + single.content + b'],"next_cursor":null}'
             body = await read(client, reader)
             assert body == {"items": [single.json()], "next_cursor": None}
             assert body["items"][0]["viewer_reaction"] == "love"
