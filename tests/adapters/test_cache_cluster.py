@@ -20,7 +20,8 @@ import redis
 from minifb.adapters.cache import GuardedCache, RedisClusterCache, create_cache
 from minifb.adapters.cache.base import ZRange
 from minifb.adapters.resilience import Unavailable
-from minifb.posts import feed, views
+from minifb.kit.ids import MAX_SCORE
+from minifb.posts import feed, rendering
 from tests.fixtures.redis_cluster import RedisCluster, redis_cluster
 from tests.fixtures.redis_server import free_port
 
@@ -59,7 +60,7 @@ async def test_a_person_s_feed_keys_and_a_post_s_keys_each_share_a_slot(
     cache: RedisClusterCache,
 ) -> None:
     person = [feed.feed_key(123), feed.big_followed_key(123)]
-    post = views.post_keys(456)
+    post = rendering.post_keys(456)
     assert len({cache._slot(cache._k(key)) for key in person}) == 1
     assert len({cache._slot(cache._k(key)) for key in post}) == 1
     # Other people's feeds spread over the cluster instead of all landing in one slot.
@@ -72,8 +73,8 @@ async def test_the_feed_read_runs_one_script_call_and_fetches_posts_from_every_n
     posts = list(range(1, 41))
     await cache.zadd(feed.feed_key(7), {str(p): p for p in posts} | {feed.COMPLETE: math.inf})
     await cache.zadd(feed.big_followed_key(7), {"99": 1})
-    await cache.set_many({key: f"{key}!".encode() for p in posts for key in views.post_keys(p)})
-    assert len(await _nodes_of(cache, *(views.post_keys(p)[0] for p in posts))) == 3
+    await cache.set_many({key: f"{key}!".encode() for p in posts for key in rendering.post_keys(p)})
+    assert len(await _nodes_of(cache, *(rendering.post_keys(p)[0] for p in posts))) == 3
     calls: list[list[str]] = []
     script_call = cache._evalsha
 
@@ -83,11 +84,11 @@ async def test_the_feed_read_runs_one_script_call_and_fetches_posts_from_every_n
 
     monkeypatch.setattr(cache, "_evalsha", counted)
     ranges = [  # what posts/feed.py `_read` asks for a first page
-        ZRange(feed.feed_key(7), max=feed.MAX_POST_SCORE, reverse=True, limit=21),
+        ZRange(feed.feed_key(7), max=MAX_SCORE, reverse=True, limit=21),
         ZRange(feed.feed_key(7), min=math.inf),
         ZRange(feed.big_followed_key(7), limit=100),
     ]
-    value_keys = [key.format(id="{}") for key in views.CACHE_KEYS]
+    value_keys = [key.format(id="{}") for key in rendering.CACHE_KEYS]
     found = await cache.zread(ranges, values_of=0, value_keys=value_keys)
     assert len(calls) == 1
     newest = list(reversed(posts))[:21]
@@ -96,7 +97,7 @@ async def test_the_feed_read_runs_one_script_call_and_fetches_posts_from_every_n
         [(feed.COMPLETE, math.inf)],
         [("99", 1.0)],
     ]
-    assert found.values == [f"{key}!".encode() for p in newest for key in views.post_keys(p)]
+    assert found.values == [f"{key}!".encode() for p in newest for key in rendering.post_keys(p)]
 
 
 @pytest.mark.parametrize("prefix_", ["{tenant}:", "minifb}", "a{b"])

@@ -19,7 +19,7 @@ import pytest
 from fastapi import FastAPI
 
 from minifb.adapters.cache import GuardedCache
-from minifb.posts import feed, views
+from minifb.posts import feed, rendering
 from tests.conftest import AppFactory
 from tests.factories import PASSWORD, Person, register
 from tests.fixtures.deadline import bounded
@@ -150,7 +150,7 @@ class TestStopped:
         # Read through the cache again: the rebuilt feed and the post are stored there.
         cache = guarded(app)
         assert await cache.zcard(feed.feed_key(int(reader.id))) >= 1
-        assert await cache.get(views.BODY_KEY.format(id=post_id)) is not None
+        assert await cache.get(rendering.BODY_KEY.format(id=post_id)) is not None
 
 
 class TestFrozen:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from minifb.kit.ids import IdGenerator, id_time, min_id_at
+from minifb.kit.ids import MAX_ID, MAX_SCORE, IdGenerator, id_time, min_id_at, score
 
 
 class TestIds:
@@ -34,3 +34,14 @@ class TestIds:
     def test_worker_out_of_range_is_refused(self) -> None:
         with pytest.raises(ValueError, match="worker_id"):
             IdGenerator(1024)
+
+
+class TestScores:
+    def test_a_score_is_exact_and_ordered_like_the_ids(self) -> None:
+        ids = [IdGenerator(w).next_id() for w in (0, 5, 1023)] + [1, 4096, MAX_ID]
+        for id_ in ids:
+            assert int(score(id_)) == id_ >> 12  # no bit lost in the float
+        assert [score(i) for i in sorted(ids)] == sorted(score(i) for i in ids)
+
+    def test_every_id_scores_below_the_maximum(self) -> None:
+        assert score(MAX_ID) < MAX_SCORE < float("inf")

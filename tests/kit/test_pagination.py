@@ -5,6 +5,7 @@ import base64
 import pytest
 
 from minifb.kit.errors import InvalidInput
+from minifb.kit.ids import MAX_ID
 from minifb.kit.pagination import (
     PageParams,
     decode_cursor,
@@ -12,7 +13,6 @@ from minifb.kit.pagination import (
     page_of,
     page_params_from,
 )
-from minifb.kit.schemas import MAX_ID
 
 
 def raw_cursor(text: str) -> str:

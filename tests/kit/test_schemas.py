@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from minifb.kit.schemas import MAX_ID, Id, Text
+from minifb.kit.ids import MAX_ID
+from minifb.kit.schemas import Id, Text
 
 ids = TypeAdapter(Id)
 texts = TypeAdapter(Text)

@@ -16,8 +16,9 @@ from sqlalchemy import select
 
 from minifb.adapters.cache import Cache
 from minifb.adapters.events import Event
+from minifb.kit.ids import MAX_SCORE
 from minifb.models import OutboxEvent
-from minifb.posts import feed, views
+from minifb.posts import feed, rendering
 from tests.factories import Person, befriend, register
 from tests.posts.conftest import API, create_post, settle
 from tests.users.conftest import QueryLog
@@ -64,7 +65,7 @@ async def all_feed_ids(client: httpx.AsyncClient, who: Person, *, limit: int) ->
 async def stored(app: FastAPI, who: Person) -> list[str]:
     """The post ids in someone's cached feed, newest first (without the completeness mark)."""
     rows = await cache_of(app).zrange_by_score(
-        feed.feed_key(int(who.id)), max=feed.MAX_POST_SCORE, reverse=True
+        feed.feed_key(int(who.id)), max=MAX_SCORE, reverse=True
     )
     return [member for member, _ in rows]
 
@@ -116,6 +117,9 @@ class TestFanOut:
         await settle(app)
         single = await client.get(f"{API}/posts/{post_id}", headers=reader.headers)
         for _ in range(2):  # cold, then from the post cache
+            page = await client.get(f"{API}/feed", headers=reader.headers)
+            # The same bytes: the feed splices the very JSON a single post answers.
+            assert page.content == b'{"items":[' + single.content + b'],"next_cursor":null}'
             body = await read(client, reader)
             assert body == {"items": [single.json()], "next_cursor": None}
             assert body["items"][0]["viewer_reaction"] == "love"
@@ -263,13 +267,13 @@ class TestAuthorCard:
         post_id = await post(client, author)
         await settle(app)
         cache = cache_of(app)
-        assert await cache.get(views.BODY_KEY.format(id=post_id)) is not None
+        assert await cache.get(rendering.BODY_KEY.format(id=post_id)) is not None
         response = await client.patch(
             f"{API}/users/me", json={"bio": "a bio"}, headers=author.headers
         )
         assert response.status_code == 200, response.text
         await settle(app)
-        assert await cache.get(views.BODY_KEY.format(id=post_id)) is not None
+        assert await cache.get(rendering.BODY_KEY.format(id=post_id)) is not None
 
 
 class TestBareRoute:

@@ -366,9 +366,10 @@ class TestCachedMeta:
         from datetime import UTC, datetime
 
         from minifb.models.post import Visibility
-        from minifb.posts import views
+        from minifb.posts import rendering
+        from minifb.posts.repository import PostRow
 
-        post = views.NewPost(
+        post = PostRow(
             id=42,
             author_id=987654321,
             username="u",
@@ -378,4 +379,4 @@ class TestCachedMeta:
             visibility=Visibility.only_me,
             created_at=datetime.now(UTC),
         )
-        assert views.meta_of(views._body(post)) == (987654321, "only_me")
+        assert rendering.meta_of(rendering._body(post)) == (987654321, "only_me")

@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
+from minifb.models import Comment, Post, ReactionType
+from minifb.posts.schemas import ReactionCountsRead
 from tests.posts.conftest import (
     API,
     Events,
@@ -188,3 +190,15 @@ class TestPostCountsOnThePost:
         seen = await get_json(client, f"/posts/{post['id']}", carol)
         assert seen["counts"]["reactions"] == counts(wow=1)
         assert seen["viewer_reaction"] == "wow"
+
+
+class TestTheTypes:
+    def test_the_written_out_lists_are_the_enum(self) -> None:
+        # Everything else derives the types from `ReactionType`; the two places
+        # that must name them (a counter column each, a field each in the API's
+        # schema) name exactly those, in its order.
+        types = [t.value for t in ReactionType]
+        assert list(ReactionCountsRead.model_fields) == types
+        for table, other in ((Post, "comment_count"), (Comment, "reply_count")):
+            columns = [c.name for c in table.__table__.columns if c.name.endswith("_count")]
+            assert [c for c in columns if c != other] == [f"{t}_count" for t in types]

@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from minifb.adapters.cache import Cache
-from minifb.posts import feed, views
+from minifb.posts import feed, rendering
 from tests.factories import Person, befriend, register
 from tests.posts.conftest import API, create_post, follow, settle
 
@@ -27,7 +27,7 @@ def cache_of(app: FastAPI) -> Cache:
 
 async def cached_parts(app: FastAPI, post_id: str) -> dict[str, bytes]:
     """The post's cache entries as they are now (both must be there)."""
-    keys = views.post_keys(int(post_id))
+    keys = rendering.post_keys(int(post_id))
     values = await cache_of(app).get_many(keys)
     assert all(v is not None for v in values), "the read before should have cached the post"
     return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
@@ -35,7 +35,7 @@ async def cached_parts(app: FastAPI, post_id: str) -> dict[str, bytes]:
 
 async def restore(app: FastAPI, parts: dict[str, bytes]) -> None:
     """Put old entries back, as if the invalidation of a change had been lost."""
-    await cache_of(app).set_many(parts, ttl=views.CACHE_TTL)
+    await cache_of(app).set_many(parts, ttl=rendering.CACHE_TTL)
 
 
 async def read_everywhere(
@@ -151,7 +151,7 @@ class TestInvalidationRetried:
         # event, retried by the bus until handled, removes the stale entries.
         post_id = await changed_behind_a_stale_cache(client, app, trio, {"text": "edited"})
         await settle(app)
-        assert await cache_of(app).get_many(views.post_keys(int(post_id))) == [None, None]
+        assert await cache_of(app).get_many(rendering.post_keys(int(post_id))) == [None, None]
         single = await client.get(f"{API}/posts/{post_id}", headers=trio[2].headers)
         assert single.json()["text"] == "edited"
 
@@ -161,6 +161,6 @@ class TestInvalidationRetried:
         author = trio[0]
         post_id = await changed_behind_a_stale_cache(client, app, trio, None)
         await settle(app)
-        assert await cache_of(app).get_many(views.post_keys(int(post_id))) == [None, None]
+        assert await cache_of(app).get_many(rendering.post_keys(int(post_id))) == [None, None]
         own_feed = await cache_of(app).zscore(feed.feed_key(int(author.id)), post_id)
         assert own_feed is None

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from minifb.kit.db import affected
 from minifb.models import AuthSession, Credential, RefreshToken
 
 
@@ -46,7 +47,7 @@ async def mark_rotated(session: AsyncSession, token_id: int, now: datetime) -> b
         .where(RefreshToken.id == token_id, RefreshToken.rotated_at.is_(None))
         .values(rotated_at=now)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return affected(result) > 0
 
 
 async def revoke_sessions(

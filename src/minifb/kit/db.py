@@ -9,11 +9,11 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import BigInteger, DateTime, MetaData, event, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.engine import CursorResult, ExceptionContext, Result
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -207,10 +207,12 @@ class Database:
         For the hottest paths only: the SQL is the dialect's own (`$1` and
         arrays on PostgreSQL, `?1` and json_each on SQLite) and goes straight
         to the driver, skipping the ORM session, the BEGIN/COMMIT round trips
-        and statement compilation (PERFORMANCE.md: 20 rows cost 0.10 of the
-        bare ceiling through asyncpg, 0.034 through Core). On PostgreSQL one
-        statement is atomic by itself, so a write (a CTE of inserts) may come
-        here too; on SQLite nothing is committed, so only reads.
+        and statement compilation (docs/performance.md: moving the feed's
+        reader's-ties query here, with two other changes, took GET /feed from
+        0.011 to 0.038 of the bare ceiling). Writes come here too on
+        PostgreSQL, where one statement is atomic by itself (`POST /posts`
+        writes the post and its event as one CTE); on SQLite nothing is
+        committed, so only reads.
         """
         trial = self._admit()
         reached = False
@@ -291,8 +293,9 @@ class Database:
                     # per try. Connections open on demand and stay pooled.
                     min_size=0,
                     max_size=self._pool_size,
-                    # Only single read statements run here: nothing to reset on
-                    # release, and the default reset is an extra round trip.
+                    # Only single statements run here, each atomic by itself and
+                    # leaving no session state: nothing to reset on release, and
+                    # the default reset is an extra round trip.
                     reset=_no_reset,
                     **self._connect_args,
                 )
@@ -412,6 +415,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.close()
 
 
+def affected(result: Result[Any]) -> int:
+    """How many rows an INSERT, UPDATE or DELETE changed (the one way to read it)."""
+    return cast(CursorResult[Any], result).rowcount
+
+
 def insert_ignore(session: AsyncSession, table: Any) -> Insert:
     """`INSERT ... ON CONFLICT DO NOTHING` for the session's dialect."""
     name = session.get_bind().dialect.name
@@ -425,6 +433,7 @@ __all__ = [
     "BigInteger",
     "Database",
     "UTCDateTime",
+    "affected",
     "after_commit",
     "before_commit",
     "insert_ignore",

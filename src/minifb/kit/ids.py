@@ -3,7 +3,7 @@
 41 bits of milliseconds since 2024-01-01 last until 2093; 10 worker bits let
 1024 processes mint ids without talking to each other; 12 sequence bits give
 4096 ids per millisecond per worker. Ids sort by creation time, so they double
-as pagination cursors.
+as pagination cursors and, through `score`, as sorted-set scores.
 """
 
 from __future__ import annotations
@@ -18,6 +18,11 @@ SEQUENCE_BITS = 12
 MAX_WORKER = (1 << WORKER_BITS) - 1
 MAX_SEQUENCE = (1 << SEQUENCE_BITS) - 1
 TIME_SHIFT = WORKER_BITS + SEQUENCE_BITS
+# Ids are signed 64-bit in the database (BIGINT): a larger number can name nothing,
+# and binding it fails in the driver (OverflowError, "out of int64 range").
+MAX_ID = 2**63 - 1
+# Above every id's score (ids < 2**63, so scores < 2**51).
+MAX_SCORE = float(2**52)
 
 
 class IdGenerator:
@@ -62,6 +67,17 @@ def min_id_at(moment: datetime) -> int:
     """The smallest id that can have been minted at `moment` (for time-range queries)."""
     ms = int(moment.timestamp() * 1000) - EPOCH_MS
     return max(ms, 0) << TIME_SHIFT
+
+
+def score(id_: int) -> float:
+    """An id as a sorted-set score (a float): exact, and ordered like the ids.
+
+    A float holds 53 bits exactly, an id 64, so the score drops the 12
+    sequence bits and keeps the milliseconds and worker bits. Ids sharing a
+    score differ only in those sequence bits and have as many digits, so a
+    sorted set's tie order (members compared as strings) is their numeric order.
+    """
+    return float(id_ >> SEQUENCE_BITS)
 
 
 _generator = IdGenerator(0)

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from minifb.adapters.aio import cancel_and_wait
 from minifb.adapters.events import Event, EventBus, Handler
 from minifb.adapters.resilience import Backoff
-from minifb.kit.db import Database, before_commit, insert_ignore, utcnow, wrote_events
+from minifb.kit.db import Database, affected, before_commit, insert_ignore, utcnow, wrote_events
 from minifb.kit.ids import min_id_at, new_id
 from minifb.kit.outages import is_outage
 from minifb.models import OutboxEvent, ProcessedEvent
@@ -223,7 +223,7 @@ async def purge(db: Database, now: datetime, *, keep: timedelta) -> int:
     for statement in batches:
         while True:
             async with db.begin() as conn:
-                count: int = (await conn.execute(statement)).rowcount
+                count = affected(await conn.execute(statement))
             removed += count
             if count < PURGE_BATCH:
                 break
@@ -247,7 +247,7 @@ def idempotent(db: Database, consumer: str, effect: EventEffect) -> Handler:
                     consumer=consumer, event_id=event.id, handled_at=utcnow()
                 )
             )
-            if claimed.rowcount == 0:  # type: ignore[attr-defined]
+            if affected(claimed) == 0:
                 log.info("consumer %s skips event %s: already handled", consumer, event.id)
                 return
             await effect(session, event)

@@ -12,7 +12,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Query
 
 from minifb.kit.errors import InvalidInput
-from minifb.kit.schemas import MAX_ID
+from minifb.kit.ids import MAX_ID
 
 T = TypeVar("T")
 _PREFIX = "v1:"

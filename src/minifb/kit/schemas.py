@@ -19,9 +19,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-# Ids are signed 64-bit in the database (BIGINT): a larger number can name nothing,
-# and binding it fails in the driver (OverflowError, "out of int64 range").
-MAX_ID = 2**63 - 1
+from minifb.kit.ids import MAX_ID
 
 
 def _parse_id(value: Any) -> Any:

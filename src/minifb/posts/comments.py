@@ -8,8 +8,6 @@ every comment, replies included.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.cache import Cache
@@ -18,15 +16,18 @@ from minifb.kit.ids import new_id
 from minifb.kit.outbox import record_event
 from minifb.kit.pagination import PageParams, page_of
 from minifb.kit.schemas import Page
+from minifb.models.reaction import ReactionType
 from minifb.posts import comments_repository as comments_repo
+from minifb.posts import rendering
 from minifb.posts import repository as repo
-from minifb.posts import views
+from minifb.posts.comments_repository import CommentMeta, CommentRow
 from minifb.posts.exceptions import (
     CommentNotFound,
     InvalidParent,
     NotTheCommentAuthor,
     PostNotFound,
 )
+from minifb.posts.repository import REACTION_TYPES
 from minifb.posts.schemas import (
     AuthorRead,
     CommentCounts,
@@ -35,11 +36,11 @@ from minifb.posts.schemas import (
     CommentUpdate,
     ReactionCountsRead,
 )
-from minifb.posts.visibility import Relations, may_see, may_see_comment, relations
+from minifb.posts.visibility import Relations, may_see, may_see_comment
 
 
-def read(row: Any, viewer_reaction: str | None) -> CommentRead:
-    """A comment row (`comments_repository.read_columns`) as its viewer sees it."""
+def read(row: CommentRow, viewer_reaction: ReactionType | None) -> CommentRead:
+    """A comment row as its viewer sees it."""
     return CommentRead(
         id=row.id,
         post_id=row.post_id,
@@ -56,16 +57,19 @@ def read(row: Any, viewer_reaction: str | None) -> CommentRead:
         counts=CommentCounts(
             replies=row.reply_count,
             reactions=ReactionCountsRead(
-                like=row.like_count,
-                love=row.love_count,
-                haha=row.haha_count,
-                wow=row.wow_count,
-                sad=row.sad_count,
-                angry=row.angry_count,
+                **dict(zip(REACTION_TYPES, row.reaction_counts, strict=True))
             ),
         ),
-        viewer_reaction=viewer_reaction,  # type: ignore[arg-type]
+        viewer_reaction=viewer_reaction,
     )
+
+
+async def _written(session: AsyncSession, comment_id: int) -> CommentRow:
+    """A comment this transaction has just written, read back for the answer."""
+    row = await comments_repo.get_comment(session, comment_id)
+    if row is None:  # cannot be: the row and its author are in this transaction's view
+        raise CommentNotFound()
+    return row
 
 
 async def visible_post(
@@ -75,20 +79,20 @@ async def visible_post(
     meta = await repo.post_meta(session, post_id, lock=lock)
     if meta is None:
         raise PostNotFound()
-    rel = await relations(session, viewer_id, [meta[0]])
-    if not may_see(viewer_id, meta[0], meta[1], rel):
+    rel = await repo.relations(session, viewer_id, [meta.author_id])
+    if not may_see(viewer_id, meta.author_id, meta.visibility, rel):
         raise PostNotFound()
-    return meta[0], rel
+    return meta.author_id, rel
 
 
 async def visible_comment(
     session: AsyncSession, viewer_id: int, comment_id: int, *, lock: bool = False
-) -> tuple[Any, Relations]:
+) -> tuple[CommentMeta, Relations]:
     """A comment the viewer may see (its meta row) and the viewer's ties; else 404."""
     meta = await comments_repo.comment_meta(session, comment_id, lock=lock)
     if meta is None:
         raise CommentNotFound()
-    rel = await relations(session, viewer_id, [meta.post_author_id, meta.author_id])
+    rel = await repo.relations(session, viewer_id, [meta.post_author_id, meta.author_id])
     if not may_see_comment(
         viewer_id,
         post_author_id=meta.post_author_id,
@@ -111,7 +115,7 @@ async def create_comment(
         parent = await comments_repo.comment_meta(session, body.parent_id)
         if parent is None or parent.post_id != post_id:
             raise InvalidParent()
-        rel = await relations(session, viewer_id, [parent.author_id])
+        rel = await repo.relations(session, viewer_id, [parent.author_id])
         if parent.author_id != viewer_id and parent.author_id in rel.hidden:
             raise InvalidParent()
         # One reply level: a reply to a reply joins its top comment's thread.
@@ -145,9 +149,8 @@ async def create_comment(
             "parent_author_id": None if parent_author_id is None else str(parent_author_id),
         },
     )
-    views.invalidate(session, cache, post_id, body=False)
-    row = await comments_repo.get_comment(session, comment_id)
-    return read(row, None)
+    rendering.invalidate(session, cache, post_id, body=False)
+    return read(await _written(session, comment_id), None)
 
 
 async def list_comments(
@@ -167,7 +170,7 @@ async def list_comments(
     rows = await comments_repo.list_comments(
         session, viewer_id, post_id, parent_id=parent_id, after=params.after, limit=params.limit
     )
-    items, cursor = page_of(rows, params, key=lambda row: int(row.id))
+    items, cursor = page_of(rows, params, key=lambda row: row.id)
     mine = await comments_repo.my_reactions(session, viewer_id, [r.id for r in items])
     return Page(items=[read(r, mine.get(r.id)) for r in items], next_cursor=cursor)
 
@@ -180,7 +183,7 @@ async def update_comment(
     if meta.author_id != viewer_id:
         raise NotTheCommentAuthor()
     await comments_repo.update_text(session, comment_id, body.text, utcnow())
-    row = await comments_repo.get_comment(session, comment_id)
+    row = await _written(session, comment_id)
     mine = await comments_repo.my_reactions(session, viewer_id, [comment_id])
     return read(row, mine.get(comment_id))
 
@@ -202,4 +205,4 @@ async def delete_comment(
     await repo.add_comment_count(session, meta.post_id, -removed)
     if meta.parent_id is not None:
         await comments_repo.add_reply_count(session, meta.parent_id, -1)
-    views.invalidate(session, cache, meta.post_id, body=False)
+    rendering.invalidate(session, cache, meta.post_id, body=False)

@@ -2,21 +2,56 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from minifb.kit.db import affected
 from minifb.models import Comment, Post, Reaction, User
-from minifb.models.reaction import TargetKind
-from minifb.posts.repository import REACTION_TYPES, affected, hidden_from
+from minifb.models.post import Visibility
+from minifb.models.reaction import ReactionType, TargetKind
+from minifb.posts.repository import REACTION_TYPES
+from minifb.users import service as users
+
+_COUNT_COLUMNS = [getattr(Comment, f"{t}_count") for t in REACTION_TYPES]
 
 
-async def comment_meta(session: AsyncSession, comment_id: int, *, lock: bool = False) -> Any:
-    """A comment with its post's author and visibility: (id, post_id, parent_id, author_id,
-    post_author_id, post_visibility). `lock` holds the comment row."""
+class CommentMeta(NamedTuple):
+    """Where a comment sits and who may see it."""
+
+    id: int
+    post_id: int
+    parent_id: int | None
+    author_id: int
+    post_author_id: int
+    post_visibility: Visibility
+
+
+class CommentRow(NamedTuple):
+    """A comment with its author's card: everything its answer shows."""
+
+    id: int
+    post_id: int
+    parent_id: int | None
+    author_id: int
+    username: str
+    display_name: str
+    avatar_url: str | None
+    text: str
+    created_at: datetime
+    edited_at: datetime | None
+    reply_count: int
+    reaction_counts: tuple[int, ...]
+    """One count per reaction type, in `REACTION_TYPES` order."""
+
+
+async def comment_meta(
+    session: AsyncSession, comment_id: int, *, lock: bool = False
+) -> CommentMeta | None:
+    """A comment with its post's author and visibility; `lock` holds the comment row."""
     query = (
         select(
             Comment.id,
@@ -31,7 +66,8 @@ async def comment_meta(session: AsyncSession, comment_id: int, *, lock: bool = F
     )
     if lock:
         query = query.with_for_update(of=Comment)
-    return (await session.execute(query)).first()
+    row = (await session.execute(query)).first()
+    return None if row is None else CommentMeta(*row)
 
 
 async def insert_comment(
@@ -53,12 +89,7 @@ async def insert_comment(
             text=text,
             created_at=created_at,
             reply_count=0,
-            like_count=0,
-            love_count=0,
-            haha_count=0,
-            wow_count=0,
-            sad_count=0,
-            angry_count=0,
+            **{f"{t}_count": 0 for t in REACTION_TYPES},
         )
     )
     await session.flush()
@@ -102,30 +133,35 @@ async def delete_comment(session: AsyncSession, comment_id: int) -> int:
     )
 
 
-def read_columns() -> list[Any]:
-    return [
-        Comment.id,
-        Comment.post_id,
-        Comment.parent_id,
-        Comment.author_id,
-        Comment.text,
-        Comment.created_at,
-        Comment.edited_at,
-        Comment.reply_count,
-        *(getattr(Comment, f"{t}_count") for t in REACTION_TYPES),
-        User.username,
-        User.display_name,
-        User.avatar_url,
-    ]
+_READ_COLUMNS = [
+    Comment.id,
+    Comment.post_id,
+    Comment.parent_id,
+    Comment.author_id,
+    User.username,
+    User.display_name,
+    User.avatar_url,
+    Comment.text,
+    Comment.created_at,
+    Comment.edited_at,
+    Comment.reply_count,
+    *_COUNT_COLUMNS,
+]
+_COUNTS_AT = len(_READ_COLUMNS) - len(_COUNT_COLUMNS)
 
 
-async def get_comment(session: AsyncSession, comment_id: int) -> Any:
+def _row(row: Row[Any]) -> CommentRow:
+    return CommentRow._make((*row[:_COUNTS_AT], tuple(row[_COUNTS_AT:])))
+
+
+async def get_comment(session: AsyncSession, comment_id: int) -> CommentRow | None:
     query = (
-        select(*read_columns())
+        select(*_READ_COLUMNS)
         .join(User, User.id == Comment.author_id)
         .where(Comment.id == comment_id)
     )
-    return (await session.execute(query)).first()
+    row = (await session.execute(query)).first()
+    return None if row is None else _row(row)
 
 
 async def list_comments(
@@ -136,27 +172,27 @@ async def list_comments(
     parent_id: int | None,
     after: int | None,
     limit: int,
-) -> Sequence[Any]:
+) -> list[CommentRow]:
     """Top comments of a post (or the replies to `parent_id`), oldest first, leaving out
     those by people blocked either way with the viewer; `limit + 1` rows."""
     query = (
-        select(*read_columns())
+        select(*_READ_COLUMNS)
         .join(User, User.id == Comment.author_id)
         .where(
             Comment.post_id == post_id,
             Comment.parent_id.is_(None) if parent_id is None else Comment.parent_id == parent_id,
-            Comment.author_id.not_in(hidden_from(viewer_id)),
+            users.not_hidden_from(viewer_id, Comment.author_id),
         )
     )
     if after is not None:
         query = query.where(Comment.id > after)
     query = query.order_by(Comment.id).limit(limit + 1)
-    return (await session.execute(query)).all()
+    return [_row(row) for row in await session.execute(query)]
 
 
 async def my_reactions(
     session: AsyncSession, viewer_id: int, comment_ids: Collection[int]
-) -> dict[int, str]:
+) -> dict[int, ReactionType]:
     """The viewer's reaction to each of these comments."""
     if not comment_ids:
         return {}
@@ -165,4 +201,4 @@ async def my_reactions(
         Reaction.target_kind == TargetKind.comment,
         Reaction.target_id.in_(list(comment_ids)),
     )
-    return {i: str(t) for i, t in (await session.execute(query)).all()}
+    return dict((await session.execute(query)).all())

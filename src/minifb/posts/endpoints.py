@@ -2,7 +2,7 @@
 
 Every route needs a bearer token. A post or comment the viewer may not see
 answers 404 exactly like one that does not exist. Posts are answered as
-pre-serialised JSON (`views.py`); their shape is declared for OpenAPI only.
+pre-serialised JSON (`rendering.py`); their shape is declared for OpenAPI only.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
+from minifb.kit import idempotency
 from minifb.kit.deps import CacheDep, PortsDep, SessionDep
 from minifb.kit.pagination import PageDep
 from minifb.kit.schemas import Id, Page
 from minifb.kit.security import CurrentUser
 from minifb.models.reaction import ReactionType, TargetKind
-from minifb.posts import comments, idempotency, reactions
+from minifb.posts import comments, reactions
 from minifb.posts import service as posts
 from minifb.posts.schemas import (
     CommentCreate,

@@ -1,10 +1,10 @@
-"""Errors of the posts service: posts, comments, reactions and idempotency keys."""
+"""Errors of the posts service: posts, comments and reactions."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from minifb.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
+from minifb.kit.errors import Forbidden, InvalidInput, NotFound
 
 
 class PostNotFound(NotFound):
@@ -47,23 +47,3 @@ class InvalidParent(InvalidInput):
     def __init__(self) -> None:
         detail = "The parent comment does not exist on this post."
         super().__init__(detail, errors=_invalid(detail, ["body", "parent_id"]))
-
-
-class InvalidIdempotencyKey(InvalidInput):
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, errors=_invalid(detail, ["header", "Idempotency-Key"]))
-
-
-class IdempotencyKeyReused(InvalidInput):
-    code = "idempotency-key-reused"
-
-    def __init__(self) -> None:
-        detail = "This Idempotency-Key was already used with a different request body."
-        super().__init__(detail, errors=_invalid(detail, ["header", "Idempotency-Key"]))
-
-
-class IdempotencyKeyInFlight(Conflict):
-    code = "idempotency-key-in-flight"
-
-    def __init__(self) -> None:
-        super().__init__("A request with this Idempotency-Key is still being processed.")

@@ -14,10 +14,10 @@ Cache keys (all through the `Cache` port, so every tier runs this code):
 - `feed:big` (`BIG_AUTHORS_KEY`): every such author (member id, score the
   followers counted), so a follow or rebuild knows them.
 
-Scores: ids are 64-bit and a float holds 53 bits exactly, so a score is
-`id >> 12` (milliseconds and worker bits, exact). Ids sharing a score differ
-only in their 12 sequence bits and have as many digits, so Redis's tie order
-(members compared as strings) is their numeric order: pages stay in id order.
+Scores are the ids' own (`kit.ids.score`): exact, and ordered like the ids,
+ties included, so pages stay in id order.
+
+How big a feed is and where fan-out stops come in as a `FeedPolicy`.
 """
 
 from __future__ import annotations
@@ -26,40 +26,31 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.cache import Cache
 from minifb.adapters.cache.base import ZRange
 from minifb.adapters.resilience import Unavailable
 from minifb.kit.db import Database
-from minifb.kit.ids import SEQUENCE_BITS
+from minifb.kit.ids import MAX_SCORE, score
 from minifb.kit.pagination import encode_cursor
 from minifb.models.post import Visibility
 from minifb.posts import feed_repository as repo
+from minifb.posts import rendering
 from minifb.posts import repository as posts_repo
-from minifb.posts import views
 from minifb.posts.policy import FeedPolicy
 
 FEED_KEY = "feed:{{u{}}}"
 BIG_FOLLOWED_KEY = "feed:{{u{}}}:big"
 BIG_AUTHORS_KEY = "feed:big"
-COMPLETE = "*"
-# Above every post score (ids < 2**63, so scores < 2**51), below COMPLETE's +inf.
-MAX_POST_SCORE = float(2**52)
+COMPLETE = "*"  # its score, +inf, is above every post's (`kit.ids.MAX_SCORE`)
 # Hydration may drop posts the reader may no longer see; fetching further ids
 # to fill the page is bounded to this many batches per request.
 MAX_BATCHES = 3
 # Extra ids read on a cursor page: ids sharing the cursor's score that were
 # already shown are skipped client-side, and there are rarely more than one.
 _TIE_SLACK = 2
-_VALUE_KEYS = [key.format(id="{}") for key in (views.BODY_KEY, views.COUNTS_KEY)]
-_REACTIONS = {t: orjson.dumps(t) for t in posts_repo.REACTION_TYPES}
-
-
-def score(post_id: int) -> float:
-    """A post's score in a feed: exact in a float, ordered like the ids."""
-    return float(post_id >> SEQUENCE_BITS)
+_VALUE_KEYS = [key.format(id="{}") for key in (rendering.BODY_KEY, rendering.COUNTS_KEY)]
 
 
 def feed_key(user_id: int) -> str:
@@ -107,7 +98,7 @@ async def _mark_big(session: AsyncSession, cache: Cache, author_id: int, followe
     # posts they made meanwhile are still merged (duplicates are dropped).
     if await cache.zscore(BIG_AUTHORS_KEY, str(author_id)) is not None:
         return
-    mark = {str(author_id): float(author_id >> SEQUENCE_BITS)}
+    mark = {str(author_id): score(author_id)}
     everyone = await repo.followers(session, author_id)
     await cache.zadd_many({big_followed_key(f): mark for f in everyone})
     await cache.zadd(BIG_AUTHORS_KEY, {str(author_id): float(followers)})
@@ -123,7 +114,7 @@ async def add_author(
     if await cache.zscore(feed_key(viewer_id), COMPLETE) is None:
         return
     if await cache.zscore(BIG_AUTHORS_KEY, str(author_id)) is not None:
-        mark = {str(author_id): float(author_id >> SEQUENCE_BITS)}
+        mark = {str(author_id): score(author_id)}
         await cache.zadd(big_followed_key(viewer_id), mark)
         return
     ids = await repo.posts_of(session, [author_id], viewer_id=viewer_id, limit=policy.size)
@@ -156,7 +147,7 @@ async def rebuild(
     members[COMPLETE] = math.inf
     items = {feed_key(viewer_id): members}
     if authors:
-        items[big_followed_key(viewer_id)] = {str(a): float(a >> SEQUENCE_BITS) for a in authors}
+        items[big_followed_key(viewer_id)] = {str(a): score(a) for a in authors}
     await cache.zadd_many(items, keep=policy.size + 1)
     return ids, authors
 
@@ -197,11 +188,11 @@ async def read_feed(
     except Unavailable:
         async with db.transaction() as session:
             ids = await repo.feed_ids(session, viewer_id, before=after, limit=limit + 1)
-            items = await views.render_posts(
+            items = await rendering.render_posts(
                 session, cache, viewer_id, ids[:limit], use_cache=False
             )
         more = len(ids) > limit
-        return views.page_body(items, encode_cursor(ids[limit - 1]) if more else None)
+        return rendering.page_body(items, encode_cursor(ids[limit - 1]) if more else None)
 
 
 async def _read_cached(
@@ -229,7 +220,9 @@ async def _read_cached(
         before = batch[-1]
         if len(items) == limit or not more:
             break
-    return views.page_body(items, encode_cursor(before) if more and before is not None else None)
+    return rendering.page_body(
+        items, encode_cursor(before) if more and before is not None else None
+    )
 
 
 async def _window(
@@ -271,7 +264,7 @@ async def _read(
     """One cache round trip: the ids, their cached posts and, with `head`, whether the feed is
     complete (None when not) and its big authors."""
     key = feed_key(viewer_id)
-    top = MAX_POST_SCORE if before is None else score(before)
+    top = MAX_SCORE if before is None else score(before)
     slack = 0 if before is None else _TIE_SLACK
     while True:
         ranges = [ZRange(key, max=top, reverse=True, limit=count + slack)]
@@ -309,9 +302,9 @@ async def _render(
     post_ids: Sequence[int],
     cached: dict[int, tuple[bytes, bytes]],
 ) -> list[bytes]:
-    """`views.render_posts` for ids whose posts came with the ids (no second cache trip).
+    """`rendering.render_posts` for ids whose posts came with the ids (no second cache trip).
 
-    When any is missing from the cache, `views.render_posts` does it all
+    When any is missing from the cache, `rendering.render_posts` does it all
     (and fills the cache). Otherwise the same steps as there, on the blobs in
     hand: one query for the viewer's reactions, ties with the authors and the
     posts' visibility now. A cached body the database contradicts (it missed
@@ -319,25 +312,19 @@ async def _render(
     """
     if any(i not in cached for i in post_ids):
         async with db.transaction() as session:
-            return await views.render_posts(session, cache, viewer_id, post_ids)
+            return await rendering.render_posts(session, cache, viewer_id, post_ids)
     meta: dict[int, tuple[int, str]] = {}
     for post_id in post_ids:
-        meta[post_id] = views.meta_of(cached[post_id][0])
+        meta[post_id] = rendering.meta_of(cached[post_id][0])
     authors = {author for author, _ in meta.values()} - {viewer_id}
-    rows = await posts_repo.viewer_context_direct(db, viewer_id, people=authors, post_ids=post_ids)
-    page = views.PageState(rows)
-    if page.stale(post_ids, meta):
+    now = await posts_repo.viewer_context_direct(db, viewer_id, people=authors, post_ids=post_ids)
+    if rendering.stale(now, post_ids, meta):
         async with db.transaction() as session:
-            return await views.render_posts(session, cache, viewer_id, post_ids)
+            return await rendering.render_posts(session, cache, viewer_id, post_ids)
+    # The same bytes as `rendering.render_posts` gives (tests/posts/test_feed.py
+    # compares the feed's items with GET /posts/{id} byte for byte).
     return [
-        _splice(*cached[i], page.reactions.get(i))
+        rendering.splice(*cached[i], now.reactions.get(i))
         for i in post_ids
-        if page.may_see(viewer_id, i, meta[i][0])
+        if rendering.shown(now, viewer_id, i, meta[i][0])
     ]
-
-
-def _splice(body: bytes, counts: bytes, reaction: str | None) -> bytes:
-    # As views does (a test holds the two to the same bytes): reopen the
-    # shared body to append the counts and the viewer's own reaction.
-    mine = _REACTIONS[reaction] if reaction else b"null"
-    return b"".join((body[:-1], b',"counts":', counts, b',"viewer_reaction":', mine, b"}"))

@@ -18,7 +18,7 @@ from minifb.adapters.events import Event, EventBus
 from minifb.kit.db import Database
 from minifb.kit.outbox import idempotent
 from minifb.models.post import Visibility
-from minifb.posts import feed, views
+from minifb.posts import feed, rendering
 from minifb.posts import repository as repo
 from minifb.posts.policy import FeedPolicy
 
@@ -43,14 +43,14 @@ def _effects(cache: Cache, policy: FeedPolicy) -> dict[str, Effect]:
         # The writer dropped the cached post once it committed; if the cache
         # missed that (stalled, unreachable), this retry makes it happen. Readers
         # never serve a visibility the database no longer holds meanwhile.
-        await cache.delete(*views.post_keys(int(event.data["post_id"])))
+        await cache.delete(*rendering.post_keys(int(event.data["post_id"])))
 
     async def post_deleted(session: AsyncSession, event: Event) -> None:
         # Other feeds keep the id until it falls off: reading drops a missing
         # post, and removing it would cost a round trip per follower.
         author = int(event.data["author_id"])
         await cache.zrem(feed.feed_key(author), event.data["post_id"])
-        await cache.delete(*views.post_keys(int(event.data["post_id"])))
+        await cache.delete(*rendering.post_keys(int(event.data["post_id"])))
 
     async def followed(session: AsyncSession, event: Event) -> None:
         follower, followee = int(event.data["follower_id"]), int(event.data["followee_id"])
@@ -84,9 +84,9 @@ def _effects(cache: Cache, policy: FeedPolicy) -> dict[str, Effect]:
             return
         author = int(event.data["user_id"])
         newest = await repo.timeline_ids(
-            session, author, list(Visibility), before=None, limit=policy.size
+            session, author, visible=None, before=None, limit=policy.size
         )
-        await views.drop_bodies(cache, newest)
+        await rendering.drop_bodies(cache, newest)
 
     return {
         "post.created": post_created,

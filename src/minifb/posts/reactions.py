@@ -16,11 +16,11 @@ from minifb.kit.outbox import record_event
 from minifb.kit.pagination import PageParams, page_of
 from minifb.models.reaction import ReactionType, TargetKind
 from minifb.posts import reactions_repository as reactions_repo
-from minifb.posts import views
+from minifb.posts import rendering
 from minifb.posts.comments import visible_comment, visible_post
 from minifb.posts.exceptions import CommentNotFound, PostNotFound
 from minifb.posts.schemas import ReactionCountsRead, ReactionRead, ReactionsPage, ReactorRead
-from minifb.users.schemas import UserRead
+from minifb.users.service import UserRead
 
 
 async def _lock_target(
@@ -53,7 +53,7 @@ async def put_reaction(
     )
     if changed:
         if not await reactions_repo.shift_counts(
-            session, kind, target_id, minus=previous, plus=str(type_)
+            session, kind, target_id, minus=previous, plus=type_
         ):
             raise _gone(kind)  # deleted meanwhile: the rollback drops the reaction too
         record_event(
@@ -67,11 +67,11 @@ async def put_reaction(
                 "target_author_id": str(author_id),
                 "user_id": str(viewer_id),
                 "type": str(type_),
-                "previous_type": previous,
+                "previous_type": None if previous is None else str(previous),
             },
         )
         if kind is TargetKind.post:
-            views.invalidate(session, cache, post_id, body=False)
+            rendering.invalidate(session, cache, post_id, body=False)
     return ReactionRead(type=type_)
 
 
@@ -84,7 +84,7 @@ async def delete_reaction(
     if previous is not None:
         await reactions_repo.shift_counts(session, kind, target_id, minus=previous)
         if kind is TargetKind.post:
-            views.invalidate(session, cache, post_id, body=False)
+            rendering.invalidate(session, cache, post_id, body=False)
 
 
 async def list_reactions(

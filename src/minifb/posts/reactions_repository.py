@@ -10,17 +10,17 @@ exactly the real change.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from minifb.kit.db import insert_ignore
+from minifb.kit.db import affected, insert_ignore
 from minifb.models import Comment, Post, Reaction, User
 from minifb.models.reaction import ReactionType, TargetKind
-from minifb.posts.repository import REACTION_TYPES, affected, hidden_from
+from minifb.posts.repository import REACTION_TYPES
+from minifb.users import service as users
 
 _TABLES: dict[TargetKind, Any] = {TargetKind.post: Post, TargetKind.comment: Comment}
 
@@ -42,7 +42,7 @@ async def set_reaction(
     *,
     reaction_id: int,
     now: datetime,
-) -> tuple[bool, str | None]:
+) -> tuple[bool, ReactionType | None]:
     """Make the person's reaction `type_`: (whether it changed, the previous type)."""
     inserted = await session.execute(
         insert_ignore(session, Reaction).values(
@@ -59,24 +59,23 @@ async def set_reaction(
     query = select(Reaction.type).where(*_target(kind, target_id, user_id)).with_for_update()
     previous = await session.scalar(query)
     if previous is None or previous == type_:
-        return False, None if previous is None else str(previous)
+        return False, previous
     await session.execute(
         update(Reaction)
         .where(*_target(kind, target_id, user_id))
         .values(type=type_, created_at=now)
     )
-    return True, str(previous)
+    return True, previous
 
 
 async def remove_reaction(
     session: AsyncSession, kind: TargetKind, target_id: int, user_id: int
-) -> str | None:
+) -> ReactionType | None:
     """Delete the person's reaction; its type, or None when there was none."""
     result = await session.execute(
         delete(Reaction).where(*_target(kind, target_id, user_id)).returning(Reaction.type)
     )
-    previous = result.scalar()
-    return None if previous is None else str(previous)
+    return result.scalar()
 
 
 async def shift_counts(
@@ -84,8 +83,8 @@ async def shift_counts(
     kind: TargetKind,
     target_id: int,
     *,
-    minus: str | None = None,
-    plus: str | None = None,
+    minus: ReactionType | None = None,
+    plus: ReactionType | None = None,
 ) -> bool:
     """Atomically move one count from `minus` to `plus` on the target; False when it is gone."""
     table = _TABLES[kind]
@@ -99,10 +98,25 @@ async def shift_counts(
 
 
 async def counts(session: AsyncSession, kind: TargetKind, target_id: int) -> dict[str, int]:
+    """The target's count of each reaction type (all 0 when it is gone)."""
     table = _TABLES[kind]
     columns = [getattr(table, f"{t}_count") for t in REACTION_TYPES]
     row = (await session.execute(select(*columns).where(table.id == target_id))).first()
     return dict(zip(REACTION_TYPES, row or (0,) * len(REACTION_TYPES), strict=True))
+
+
+class ReactorRow(NamedTuple):
+    """A reaction with the person who reacted."""
+
+    reaction_id: int
+    type: ReactionType
+    reacted_at: datetime
+    id: int  # the person's
+    username: str
+    display_name: str
+    bio: str
+    avatar_url: str | None
+    created_at: datetime  # the person's
 
 
 async def reactors(
@@ -114,8 +128,9 @@ async def reactors(
     type_: ReactionType | None,
     before: int | None,
     limit: int,
-) -> Sequence[Any]:
-    """Who reacted, newest first, leaving out people blocked either way with the viewer."""
+) -> list[ReactorRow]:
+    """Who reacted, newest first, leaving out people blocked either way with the viewer;
+    `limit + 1` rows."""
     query = (
         select(
             Reaction.id.label("reaction_id"),
@@ -132,7 +147,7 @@ async def reactors(
         .where(
             Reaction.target_kind == kind,
             Reaction.target_id == target_id,
-            Reaction.user_id.not_in(hidden_from(viewer_id)),
+            users.not_hidden_from(viewer_id, Reaction.user_id),
         )
     )
     if type_ is not None:
@@ -140,4 +155,4 @@ async def reactors(
     if before is not None:
         query = query.where(Reaction.id < before)
     query = query.order_by(Reaction.id.desc()).limit(limit + 1)
-    return (await session.execute(query)).all()
+    return [ReactorRow(*row) for row in await session.execute(query)]

@@ -1,4 +1,4 @@
-"""Queries about posts, the viewer's ties that decide visibility, and idempotency keys.
+"""Queries about posts and the viewer's ties that decide visibility.
 
 Comments live in `comments_repository.py`, reactions in
 `reactions_repository.py`. The read path selects columns (SQLAlchemy Core
@@ -9,104 +9,115 @@ then reaction, so concurrent writers queue instead of deadlocking.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import (
-    ColumnElement,
-    CursorResult,
-    Result,
-    bindparam,
-    delete,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import ColumnElement, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from minifb.kit.db import Database, insert_ignore
-from minifb.models import Block, Comment, IdempotencyKey, OutboxEvent, Post, Reaction, User
+from minifb.kit.db import Database, affected
+from minifb.models import Comment, OutboxEvent, Post, Reaction, User
 from minifb.models.post import Visibility
-from minifb.models.reaction import TargetKind
+from minifb.models.reaction import ReactionType, TargetKind
+from minifb.posts.visibility import Relations
+from minifb.users import service as users
 
-REACTION_TYPES = ("like", "love", "haha", "wow", "sad", "angry")
-
-
-def affected(result: Result[Any]) -> int:
-    """How many rows an INSERT, UPDATE or DELETE changed."""
-    return cast(CursorResult[Any], result).rowcount
-
-
-def hidden_from(viewer_id: int) -> Any:
-    """The ids of the people the viewer blocked or was blocked by."""
-    return (
-        select(Block.blocked_id)
-        .where(Block.blocker_id == viewer_id)
-        .union(select(Block.blocker_id).where(Block.blocked_id == viewer_id))
-    )
+REACTION_TYPES = tuple(t.value for t in ReactionType)
+"""Every reaction type, in the enum's order: the order of every tuple of counts here."""
+_COUNT_COLUMNS = [f"{t}_count" for t in REACTION_TYPES]
 
 
 # Render path
 
 
-def render_columns() -> list[Any]:
-    return [
-        Post.id,
-        Post.author_id,
-        Post.text,
-        Post.visibility,
-        Post.created_at,
-        Post.edited_at,
-        Post.comment_count,
-        *(getattr(Post, f"{t}_count") for t in REACTION_TYPES),
-        User.username,
-        User.display_name,
-        User.avatar_url,
-    ]
+class PostRow(NamedTuple):
+    """A post with its author's card: everything its rendering shows."""
+
+    id: int
+    author_id: int
+    username: str
+    display_name: str
+    avatar_url: str | None
+    text: str
+    visibility: Visibility
+    created_at: datetime
+    edited_at: datetime | None = None
+    comment_count: int = 0
+    reaction_counts: tuple[int, ...] = (0,) * len(REACTION_TYPES)
+    """One count per reaction type, in `REACTION_TYPES` order."""
 
 
-async def load_posts(session: AsyncSession, post_ids: Collection[int]) -> Sequence[Any]:
+_RENDER_COLUMNS = [
+    Post.id,
+    Post.author_id,
+    User.username,
+    User.display_name,
+    User.avatar_url,
+    Post.text,
+    Post.visibility,
+    Post.created_at,
+    Post.edited_at,
+    Post.comment_count,
+    *(getattr(Post, column) for column in _COUNT_COLUMNS),
+]
+_COUNTS_AT = len(_RENDER_COLUMNS) - len(REACTION_TYPES)
+
+
+async def load_posts(session: AsyncSession, post_ids: Collection[int]) -> list[PostRow]:
     """The posts with their authors, in one query (order not kept)."""
     query = (
-        select(*render_columns())
+        select(*_RENDER_COLUMNS)
         .join(User, User.id == Post.author_id)
         .where(Post.id.in_(list(post_ids)))
     )
-    return (await session.execute(query)).all()
+    return [
+        PostRow._make((*row[:_COUNTS_AT], tuple(row[_COUNTS_AT:])))
+        for row in await session.execute(query)
+    ]
 
 
-# The viewer's reactions to a page of posts ('r', post id, type), friendships with
-# its authors ('f', id, NULL), blocks either way with them ('b', id, NULL), and
-# each post's visibility as the database holds it now ('p', post id, visibility;
-# no row for a deleted post): cached post bodies are served only as far as this
-# agrees, so a lost cache invalidation can never widen who sees a post. In one
-# statement written per dialect: it runs on every page of every feed, so it
-# skips SQL compilation and, via `Database.fetch`, the session too.
-_VIEWER_TIES = """
+@dataclass(frozen=True, slots=True)
+class ViewerContext:
+    """What the database holds now about a page of posts for one viewer."""
+
+    reactions: dict[int, ReactionType]
+    """The viewer's own reaction to each post that has one."""
+    visibility: dict[int, Visibility]
+    """Each post's visibility now; a deleted post has none."""
+    relations: Relations
+    """The viewer's ties with the people asked about (the posts' authors)."""
+
+
+# The viewer's reactions to a page of posts ('r', post id, type), each post's
+# visibility as the database holds it now ('p', post id, visibility; no row for
+# a deleted post), and the viewer's ties with its authors (the social graph's
+# `TIES_SQL`): cached post bodies are served only as far as this agrees, so a
+# lost cache invalidation can never widen who sees a post. In one statement
+# written per dialect: it runs on every page of every feed, so it skips SQL
+# compilation and, via `Database.fetch`, the session too.
+_OWN_TIES = """
 SELECT 'r', target_id, type FROM reactions
  WHERE user_id = {viewer} AND target_kind = 'post' AND target_id {in_posts}
 UNION ALL SELECT 'p', id, visibility FROM posts WHERE id {in_posts}
-UNION ALL SELECT 'f', friend_id, NULL FROM friendships
- WHERE user_id = {viewer} AND friend_id {in_people}
-UNION ALL SELECT 'b', blocked_id, NULL FROM blocks
- WHERE blocker_id = {viewer} AND blocked_id {in_people}
-UNION ALL SELECT 'b', blocker_id, NULL FROM blocks
- WHERE blocked_id = {viewer} AND blocker_id {in_people}
-"""
+UNION ALL """
+
+
+def _viewer_ties(viewer: str, in_posts: str, in_people: str) -> str:
+    own = _OWN_TIES.format(viewer=viewer, in_posts=in_posts)
+    return own + users.TIES_SQL.format(viewer=viewer, in_people=in_people)
+
+
 VIEWER_TIES_SQL = {
-    "postgresql": _VIEWER_TIES.format(
-        viewer="$1", in_posts="= ANY($2::bigint[])", in_people="= ANY($3::bigint[])"
-    ),
-    "sqlite": _VIEWER_TIES.format(
-        viewer="?1",
-        in_posts="IN (SELECT value FROM json_each(?2))",
-        in_people="IN (SELECT value FROM json_each(?3))",
+    "postgresql": _viewer_ties("$1", "= ANY($2::bigint[])", "= ANY($3::bigint[])"),
+    "sqlite": _viewer_ties(
+        "?1", "IN (SELECT value FROM json_each(?2))", "IN (SELECT value FROM json_each(?3))"
     ),
 }
-Ties = list[tuple[str, int, str | None]]
+_REACTION_OF = {t.value: t for t in ReactionType}
+_VISIBILITY_OF = {v.value: v for v in Visibility}
 
 
 def _ties_params(
@@ -117,44 +128,77 @@ def _ties_params(
     return (viewer_id, orjson.dumps(list(post_ids)).decode(), orjson.dumps(list(people)).decode())
 
 
-def _ties(rows: Sequence[Any]) -> Ties:
-    return [(str(kind), int(i), None if t is None else str(t)) for kind, i, t in rows]
+def _context(rows: Iterable[Sequence[Any]]) -> ViewerContext:
+    reactions: dict[int, ReactionType] = {}
+    visibility: dict[int, Visibility] = {}
+    friends: set[int] = set()
+    hidden: set[int] = set()
+    for tag, key, value in rows:
+        if tag == "r":
+            reactions[key] = _REACTION_OF[value]
+        elif tag == "p":
+            visibility[key] = _VISIBILITY_OF[value]
+        elif tag == users.FRIEND:
+            friends.add(key)
+        else:
+            hidden.add(key)
+    return ViewerContext(reactions, visibility, Relations(frozenset(friends), frozenset(hidden)))
+
+
+_NOTHING = ViewerContext({}, {}, Relations())
 
 
 async def viewer_context(
     session: AsyncSession, viewer_id: int, *, people: Collection[int], post_ids: Collection[int]
-) -> Ties:
+) -> ViewerContext:
     """In one query, inside the session's transaction (so it sees its own writes):
-    the viewer's reactions to `post_ids` and ties with `people` (see VIEWER_TIES_SQL)."""
+    the viewer's reactions to `post_ids`, their visibility now, and the viewer's ties
+    with `people` (see VIEWER_TIES_SQL)."""
     if not people and not post_ids:
-        return []
+        return _NOTHING
     conn = await session.connection()
     dialect = conn.dialect.name
     params = _ties_params(dialect, viewer_id, people, post_ids)
-    result = await conn.exec_driver_sql(VIEWER_TIES_SQL[dialect], params)
-    return _ties(result.all())
+    return _context(await conn.exec_driver_sql(VIEWER_TIES_SQL[dialect], params))
 
 
 async def viewer_context_direct(
     db: Database, viewer_id: int, *, people: Collection[int], post_ids: Collection[int]
-) -> Ties:
+) -> ViewerContext:
     """`viewer_context` outside any transaction, straight on the driver (the feed's warm path)."""
     if not people and not post_ids:
-        return []
+        return _NOTHING
     params = _ties_params(db.dialect, viewer_id, people, post_ids)
-    return _ties(await db.fetch(VIEWER_TIES_SQL[db.dialect], *params))
+    return _context(await db.fetch(VIEWER_TIES_SQL[db.dialect], *params))
+
+
+async def relations(session: AsyncSession, viewer_id: int, people: Collection[int]) -> Relations:
+    """The viewer's friendships with and blocks between `people`, in one query."""
+    others = {p for p in people if p != viewer_id}
+    if not others:
+        return Relations()
+    context = await viewer_context(session, viewer_id, people=others, post_ids=())
+    return context.relations
 
 
 # Posts
 
 
-async def insert_post(session: AsyncSession, post: dict[str, Any]) -> Any:
+class AuthorCard(NamedTuple):
+    """What a post shows of its author besides the id."""
+
+    username: str
+    display_name: str
+    avatar_url: str | None
+
+
+async def insert_post(session: AsyncSession, post: dict[str, Any]) -> AuthorCard | None:
     """Insert a post (a `post_row`; a Core statement: no unit of work on the hot write
-    path) and return its author's card (`username`, `display_name`, `avatar_url`), or
-    None if gone."""
+    path) and return its author's card, or None if gone."""
     # Prebuilt statements with bound values: SQLAlchemy reuses their compiled form.
     await session.execute(_INSERT_POST, post)
-    return (await session.execute(_AUTHOR_CARD, {"author_id": post["author_id"]})).first()
+    card = (await session.execute(_AUTHOR_CARD, {"author_id": post["author_id"]})).first()
+    return None if card is None else AuthorCard(*card)
 
 
 _INSERT_POST = insert(Post)
@@ -163,21 +207,14 @@ _AUTHOR_CARD = select(User.username, User.display_name, User.avatar_url).where(
 )
 
 
-class AuthorCard(NamedTuple):
-    username: str
-    display_name: str
-    avatar_url: str | None
-
-
 # One statement, atomic by itself: the post and its event go in together, and
 # only if the author still exists; the author's card comes back for the answer.
-_PUBLISH_PG = """
+_PUBLISH = """
 WITH author AS (
     SELECT username, display_name, avatar_url FROM users WHERE id = $2
 ), post AS (
-    INSERT INTO posts (id, author_id, text, visibility, created_at, comment_count,
-                       like_count, love_count, haha_count, wow_count, sad_count, angry_count)
-    SELECT $1, $2, $3, $4, $5, 0, 0, 0, 0, 0, 0, 0 FROM author
+    INSERT INTO posts (id, author_id, text, visibility, created_at, comment_count, {counts})
+    SELECT $1, $2, $3, $4, $5, 0, {zeros} FROM author
     RETURNING id
 ), event AS (
     INSERT INTO outbox (id, type, version, occurred_at, actor_id, data)
@@ -185,12 +222,16 @@ WITH author AS (
 )
 SELECT username, display_name, avatar_url FROM author
 """
+_PUBLISH_PG = _PUBLISH.format(
+    counts=", ".join(_COUNT_COLUMNS), zeros=", ".join("0" for _ in _COUNT_COLUMNS)
+)
 
 
-async def publish_post(db: Database, post: dict[str, Any], *, event: dict[str, Any]) -> Any:
+async def publish_post(
+    db: Database, post: dict[str, Any], *, event: dict[str, Any]
+) -> AuthorCard | None:
     """Insert a post (a `post_row`) with its outbox `event` row, outside any session, and
-    return its author's card (`username`, `display_name`, `avatar_url`), or None if the
-    author is gone (then nothing is written).
+    return its author's card, or None if the author is gone (then nothing is written).
 
     The hot write path: on PostgreSQL one statement through the driver, on SQLite
     (one writer at a time anyway) one short Core transaction.
@@ -212,10 +253,11 @@ async def publish_post(db: Database, post: dict[str, Any], *, event: dict[str, A
         return AuthorCard(*rows[0]) if rows else None
     async with db.begin() as conn:
         card = (await conn.execute(_AUTHOR_CARD, {"author_id": post["author_id"]})).first()
-        if card is not None:
-            await conn.execute(_INSERT_POST, post)
-            await conn.execute(_INSERT_EVENT, event)
-        return card
+        if card is None:
+            return None
+        await conn.execute(_INSERT_POST, post)
+        await conn.execute(_INSERT_EVENT, event)
+        return AuthorCard(*card)
 
 
 _INSERT_EVENT = insert(OutboxEvent)
@@ -232,19 +274,24 @@ def post_row(
         "visibility": visibility,
         "created_at": created_at,
         "comment_count": 0,
-        **{f"{t}_count": 0 for t in REACTION_TYPES},
+        **dict.fromkeys(_COUNT_COLUMNS, 0),
     }
 
 
-async def post_meta(
-    session: AsyncSession, post_id: int, *, lock: bool = False
-) -> tuple[int, Visibility] | None:
-    """(author id, visibility) of a post; `lock` holds its row until the transaction ends."""
+class PostMeta(NamedTuple):
+    """Who wrote a post and who may see it."""
+
+    author_id: int
+    visibility: Visibility
+
+
+async def post_meta(session: AsyncSession, post_id: int, *, lock: bool = False) -> PostMeta | None:
+    """A post's author and visibility; `lock` holds its row until the transaction ends."""
     query = select(Post.author_id, Post.visibility).where(Post.id == post_id)
     if lock:
         query = query.with_for_update()
     row = (await session.execute(query)).first()
-    return None if row is None else (row[0], row[1])
+    return None if row is None else PostMeta(*row)
 
 
 async def update_post(session: AsyncSession, post_id: int, values: dict[str, Any]) -> None:
@@ -281,15 +328,16 @@ async def delete_post(session: AsyncSession, post_id: int) -> bool:
 async def timeline_ids(
     session: AsyncSession,
     author_id: int,
-    levels: Sequence[Visibility],
     *,
+    visible: ColumnElement[bool] | None,
     before: int | None,
     limit: int,
 ) -> list[int]:
-    """Ids of an author's posts with these visibilities, newest first (`limit + 1`)."""
-    if not levels:
-        return []
-    query = select(Post.id).where(Post.author_id == author_id, Post.visibility.in_(levels))
+    """Ids of an author's posts that meet `visible` (a `visibility.visible_sql`; all of
+    them when None), newest first (`limit + 1`)."""
+    query = select(Post.id).where(Post.author_id == author_id)
+    if visible is not None:
+        query = query.where(visible)
     if before is not None:
         query = query.where(Post.id < before)
     query = query.order_by(Post.id.desc()).limit(limit + 1)
@@ -298,65 +346,3 @@ async def timeline_ids(
 
 async def user_exists(session: AsyncSession, user_id: int) -> bool:
     return (await session.scalar(select(User.id).where(User.id == user_id))) is not None
-
-
-# Idempotency keys
-
-
-async def delete_keys_before(db: Database, before: datetime) -> int:
-    """Remove every idempotency key made before `before`; returns how many."""
-    async with db.begin() as conn:
-        result = await conn.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.created_at < before)
-        )
-    return cast(CursorResult[Any], result).rowcount
-
-
-async def drop_expired_key(
-    session: AsyncSession, user_id: int, key: str, *, before: datetime
-) -> None:
-    await session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.user_id == user_id,
-            IdempotencyKey.key == key,
-            IdempotencyKey.created_at < before,
-        )
-    )
-
-
-async def claim_key(
-    session: AsyncSession, user_id: int, key: str, *, fingerprint: str, created_at: datetime
-) -> bool:
-    """Insert the key row (status 0: in progress); False when it already exists.
-
-    On PostgreSQL a concurrent claim of the same key waits here until the first
-    transaction ends; on SQLite the write lock queues it the same way.
-    """
-    result = await session.execute(
-        insert_ignore(session, IdempotencyKey).values(
-            user_id=user_id,
-            key=key,
-            fingerprint=fingerprint,
-            status=0,
-            body=b"",
-            created_at=created_at,
-        )
-    )
-    return affected(result) > 0
-
-
-async def get_key(session: AsyncSession, user_id: int, key: str) -> Any:
-    query = select(IdempotencyKey.fingerprint, IdempotencyKey.status, IdempotencyKey.body).where(
-        IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
-    )
-    return (await session.execute(query)).first()
-
-
-async def store_response(
-    session: AsyncSession, user_id: int, key: str, *, status: int, body: bytes
-) -> None:
-    await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-        .values(status=status, body=body)
-    )

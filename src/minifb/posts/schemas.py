@@ -1,7 +1,7 @@
 """Request and response bodies of the posts service (DESIGN §3).
 
-Posts are answered as pre-serialised JSON by `views.py`; `PostRead` describes
-that shape for OpenAPI and is the contract `views.py` is tested against.
+Posts are answered as pre-serialised JSON by `rendering.py`; `PostRead` describes
+that shape for OpenAPI and is the contract `rendering.py` is tested against.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, Field, field_validator
 from minifb.kit.schemas import Id, ReadSchema, Schema, Text
 from minifb.models.post import Visibility
 from minifb.models.reaction import ReactionType
-from minifb.users.schemas import UserRead
+from minifb.users.service import UserRead
 
 POST_TEXT_MAX = 5000
 COMMENT_TEXT_MAX = 2000

@@ -1,7 +1,7 @@
 """Posts: writing, changing, deleting, reading one, and a person's timeline.
 
-Answers are the JSON bytes of `views.py`. Every change writes its event in the
-request's transaction and drops the post's cache entries after the commit.
+Answers are the JSON bytes of `rendering.py`. Every change writes its event in
+the request's transaction and drops the post's cache entries after the commit.
 """
 
 from __future__ import annotations
@@ -11,17 +11,19 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.cache import Cache
+from minifb.kit import idempotency
 from minifb.kit.db import Database, utcnow
 from minifb.kit.ids import new_id
 from minifb.kit.outbox import event_row, record_event
 from minifb.kit.pagination import PageParams, page_of
 from minifb.models.post import Visibility
-from minifb.posts import idempotency, views
+from minifb.posts import rendering
 from minifb.posts import repository as repo
 from minifb.posts.exceptions import NotThePostAuthor, PostNotFound
+from minifb.posts.repository import AuthorCard, PostRow
 from minifb.posts.schemas import PostCreate, PostUpdate
-from minifb.posts.visibility import may_see, relations, visible_levels
-from minifb.users.exceptions import UserNotFound
+from minifb.posts.visibility import may_see, visible_sql
+from minifb.users.service import UserNotFound
 
 
 async def create_post(
@@ -39,7 +41,7 @@ async def create_post(
     record_event(session, "post.created", actor_id=author_id, data=data)
     # Everything the answer holds is in hand: no read back, and the followers'
     # feeds find the post cached as soon as the transaction has committed.
-    return views.new_post(session, cache, _new_post(post, author))
+    return rendering.new_post(session, cache, _new_post(post, author))
 
 
 async def publish_post(db: Database, cache: Cache, author_id: int, body: PostCreate) -> bytes:
@@ -51,7 +53,7 @@ async def publish_post(db: Database, cache: Cache, author_id: int, body: PostCre
     if author is None:
         raise UserNotFound()
     db.committed(events=True)
-    return await views.committed_post(cache, _new_post(post, author))
+    return await rendering.committed_post(cache, _new_post(post, author))
 
 
 async def create_post_once(
@@ -89,9 +91,9 @@ def _new_row(author_id: int, body: PostCreate) -> tuple[dict[str, Any], dict[str
     return post, data
 
 
-def _new_post(post: dict[str, Any], author: Any) -> views.NewPost:
+def _new_post(post: dict[str, Any], author: AuthorCard) -> PostRow:
     """A post just written, with its author's card: what its first answer shows."""
-    return views.NewPost(
+    return PostRow(
         id=post["id"],
         author_id=post["author_id"],
         username=author.username,
@@ -105,7 +107,7 @@ def _new_post(post: dict[str, Any], author: Any) -> views.NewPost:
 
 async def get_post(session: AsyncSession, cache: Cache, viewer_id: int, post_id: int) -> bytes:
     """A post the viewer may see; anything else is `PostNotFound`."""
-    return await views.render_post(session, cache, viewer_id, post_id)
+    return await rendering.render_post(session, cache, viewer_id, post_id)
 
 
 async def _own_post(session: AsyncSession, viewer_id: int, post_id: int) -> Visibility:
@@ -116,7 +118,7 @@ async def _own_post(session: AsyncSession, viewer_id: int, post_id: int) -> Visi
     author_id, visibility = meta
     if author_id != viewer_id:
         if may_see(
-            viewer_id, author_id, visibility, await relations(session, viewer_id, [author_id])
+            viewer_id, author_id, visibility, await repo.relations(session, viewer_id, [author_id])
         ):
             raise NotThePostAuthor()
         raise PostNotFound()
@@ -144,8 +146,8 @@ async def update_post(
                 "previous_visibility": str(previous),
             },
         )
-        views.invalidate(session, cache, post_id)
-    return await views.render_post(session, cache, viewer_id, post_id, fresh=True)
+        rendering.invalidate(session, cache, post_id)
+    return await rendering.render_post(session, cache, viewer_id, post_id, fresh=True)
 
 
 async def delete_post(session: AsyncSession, cache: Cache, viewer_id: int, post_id: int) -> None:
@@ -163,7 +165,7 @@ async def delete_post(session: AsyncSession, cache: Cache, viewer_id: int, post_
             "visibility": str(visibility),
         },
     )
-    views.invalidate(session, cache, post_id)
+    rendering.invalidate(session, cache, post_id)
 
 
 async def timeline(
@@ -173,15 +175,18 @@ async def timeline(
 
     A person who does not exist, or is blocked either way, is `UserNotFound`.
     """
-    rel = await relations(session, viewer_id, [author_id])
+    rel = await repo.relations(session, viewer_id, [author_id])
     if author_id in rel.hidden:
         raise UserNotFound()
-    levels = visible_levels(viewer_id, author_id, rel)
     rows = await repo.timeline_ids(
-        session, author_id, levels, before=params.after, limit=params.limit
+        session,
+        author_id,
+        visible=visible_sql(viewer_id, rel),
+        before=params.after,
+        limit=params.limit,
     )
     # Only an empty page needs to ask whether the person exists at all.
     if not rows and not await repo.user_exists(session, author_id):
         raise UserNotFound()
     ids, cursor = page_of(rows, params, key=lambda post_id: post_id)
-    return views.page_body(await views.render_posts(session, cache, viewer_id, ids), cursor)
+    return rendering.page_body(await rendering.render_posts(session, cache, viewer_id, ids), cursor)

@@ -7,17 +7,22 @@
 A comment is visible iff its post is, unless the viewer and the comment's
 author are blocked either way. Whoever may not see a post gets exactly the
 answer a missing post gets (404).
+
+The rule is written twice, side by side: `may_see` in Python, for posts in
+hand (one post, a page of cached posts), and `visible_sql`, the same rule as
+one SQL condition, for queries that pick posts (a timeline, a feed rebuild,
+and later search and media). `tests/posts/test_visibility_rule.py` holds the
+two to the same answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, and_, false, or_, true
 
-from minifb.models.post import Visibility
-from minifb.posts import repository as repo
+from minifb.models.post import Post, Visibility
+from minifb.users import service as users
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,23 +60,29 @@ def may_see_comment(
     return comment_author_id == viewer_id or comment_author_id not in rel.hidden
 
 
-def visible_levels(viewer_id: int, author_id: int, rel: Relations) -> list[Visibility]:
-    """The visibilities of `author_id`'s posts the viewer may see (for SQL filters)."""
-    return [v for v in Visibility if may_see(viewer_id, author_id, v, rel)]
+def visible_sql(viewer_id: int, rel: Relations | None = None) -> ColumnElement[bool]:
+    """`may_see` as one SQL condition on the rows of `posts`.
 
-
-async def relations(session: AsyncSession, viewer_id: int, people: Collection[int]) -> Relations:
-    """The viewer's friendships with and blocks between `people`, in one query."""
-    others = {p for p in people if p != viewer_id}
-    if not others:
-        return Relations()
-    rows = await repo.viewer_context(session, viewer_id, people=others, post_ids=())
-    return relations_of(rows)
-
-
-def relations_of(rows: Collection[tuple[str, int, str | None]]) -> Relations:
-    """Relations from the `('f'|'b', person id, None)` rows of `repo.viewer_context`."""
-    return Relations(
-        friends=frozenset(i for kind, i, _ in rows if kind == "f"),
-        hidden=frozenset(i for kind, i, _ in rows if kind == "b"),
+    Without `rel`, the viewer's friends and the people hidden from them are
+    subqueries of the social graph. With `rel`, they are its ids instead: the
+    caller already holds them, and they must cover every author the query
+    can return (it restricts the authors to those it asked about).
+    """
+    not_hidden: ColumnElement[bool]
+    friend: ColumnElement[bool]
+    if rel is None:
+        not_hidden = users.not_hidden_from(viewer_id, Post.author_id)
+        friend = Post.author_id.in_(users.friend_ids(viewer_id))
+    else:
+        not_hidden = Post.author_id.not_in(sorted(rel.hidden)) if rel.hidden else true()
+        friend = Post.author_id.in_(sorted(rel.friends)) if rel.friends else false()
+    return or_(
+        Post.author_id == viewer_id,
+        and_(
+            not_hidden,
+            or_(
+                Post.visibility == Visibility.public,
+                and_(Post.visibility == Visibility.friends, friend),
+            ),
+        ),
     )

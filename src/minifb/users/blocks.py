@@ -10,8 +10,8 @@ from minifb.kit.pagination import PageParams, page_of
 from minifb.kit.schemas import Page
 from minifb.users import follows_repository as follows_repo
 from minifb.users import friends_repository as friends_repo
+from minifb.users import profiles
 from minifb.users import repository as repo
-from minifb.users import service as profiles
 from minifb.users.schemas import UserRead
 
 

@@ -14,8 +14,7 @@ from minifb.kit.deps import SessionDep
 from minifb.kit.pagination import PageDep
 from minifb.kit.schemas import Id, Page, Text
 from minifb.kit.security import CurrentUser
-from minifb.users import blocks, follows, friend_requests, friends
-from minifb.users import service as profiles
+from minifb.users import blocks, follows, friend_requests, friends, profiles
 from minifb.users.schemas import (
     FriendRequestCreate,
     FriendRequestRead,

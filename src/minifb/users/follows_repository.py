@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from minifb.kit.db import insert_ignore, utcnow
+from minifb.kit.db import affected, insert_ignore, utcnow
 from minifb.kit.ids import new_id
 from minifb.models import Follow, User
-from minifb.users.repository import UserRow, affected, older_than, visible_to
+from minifb.users import graph
+from minifb.users.repository import UserRow, older_than
 
 
 async def insert_follows(session: AsyncSession, pairs: Sequence[tuple[int, int]]) -> int:
@@ -52,7 +53,7 @@ async def followers_of(
         .join(Follow, Follow.follower_id == User.id)
         .where(
             Follow.followee_id == user_id,
-            visible_to(viewer_id, User.id),
+            graph.not_hidden_from(viewer_id, User.id),
             *older_than(Follow.id, after),
         )
         .order_by(Follow.id.desc())
@@ -70,7 +71,7 @@ async def followed_by(
         .join(Follow, Follow.followee_id == User.id)
         .where(
             Follow.follower_id == user_id,
-            visible_to(viewer_id, User.id),
+            graph.not_hidden_from(viewer_id, User.id),
             *older_than(Follow.id, after),
         )
         .order_by(Follow.id.desc())

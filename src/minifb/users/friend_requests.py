@@ -22,10 +22,9 @@ from minifb.kit.outbox import record_event
 from minifb.kit.pagination import PageParams, page_of
 from minifb.kit.schemas import Page
 from minifb.models import FriendRequest, FriendRequestPolicy, User
-from minifb.users import friends
+from minifb.users import friends, profiles
 from minifb.users import friends_repository as friends_repo
 from minifb.users import repository as repo
-from minifb.users import service as profiles
 from minifb.users.exceptions import (
     AlreadyFriends,
     FriendRequestExists,

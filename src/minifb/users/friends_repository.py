@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, exists, func, insert, or_, select
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from minifb.kit.db import insert_ignore, utcnow
+from minifb.kit.db import affected, insert_ignore, utcnow
 from minifb.models import FriendRequest, Friendship, User
-from minifb.users.repository import UserRow, affected, older_than, visible_to
+from minifb.users import graph
+from minifb.users.repository import UserRow, older_than
 
 RequestRow = tuple[FriendRequest, User, User]
 
@@ -126,8 +127,7 @@ async def requests_of(
 
 
 async def are_friends(session: AsyncSession, a: int, b: int) -> bool:
-    query = select(exists().where(Friendship.user_id == a, Friendship.friend_id == b))
-    return bool(await session.scalar(query))
+    return bool(await session.scalar(select(graph.are_friends(a, b))))
 
 
 async def insert_friendship(session: AsyncSession, *, friendship_id: int, a: int, b: int) -> bool:
@@ -165,7 +165,7 @@ async def friends_of(
         .join(Friendship, Friendship.friend_id == User.id)
         .where(
             Friendship.user_id == user_id,
-            visible_to(viewer_id, User.id),
+            graph.not_hidden_from(viewer_id, User.id),
             *older_than(Friendship.id, after),
         )
         .order_by(Friendship.id.desc())
@@ -217,7 +217,7 @@ async def suggestions_for(session: AsyncSession, user_id: int, *, limit: int) ->
             candidate.not_in(friends),
             candidate.not_in(asked),
             candidate.not_in(asking),
-            visible_to(user_id, candidate),
+            graph.not_hidden_from(user_id, candidate),
         )
         .group_by(candidate)
         .subquery()

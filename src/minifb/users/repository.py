@@ -1,57 +1,26 @@
-"""Queries about people: profiles, who is hidden from whom, mutual-friend counts, blocks.
+"""Queries about people: profiles, mutual-friend counts, blocks.
 
 Friend requests and friendships live in `friends_repository.py`, follows in
-`follows_repository.py`. Lists fetch `limit + 1` rows ordered by their cursor
-key (a time-ordered id) descending, and return `(user, key)` pairs for
-`kit.pagination.page_of`.
+`follows_repository.py`; who is hidden from whom, who are friends and who
+follows whom, as pieces of queries, in `graph.py`. Lists fetch `limit + 1`
+rows ordered by their cursor key (a time-ordered id) descending, and return
+`(user, key)` pairs for `kit.pagination.page_of`.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Sequence
-from typing import Any, cast
 
-from sqlalchemy import (
-    ColumnElement,
-    CompoundSelect,
-    CursorResult,
-    Result,
-    delete,
-    exists,
-    false,
-    func,
-    or_,
-    select,
-)
+from sqlalchemy import ColumnElement, delete, exists, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
-from minifb.kit.db import insert_ignore
+from minifb.kit.db import affected, insert_ignore
 from minifb.models import Block, Friendship, User
+from minifb.users import graph
 
 UserRow = tuple[User, int]
-
-
-def affected(result: Result[Any]) -> int:
-    """How many rows an INSERT, UPDATE or DELETE changed."""
-    return cast(CursorResult[Any], result).rowcount
-
-
-def hidden_from(viewer_id: int) -> CompoundSelect[int]:
-    """The ids of people `viewer_id` blocked or was blocked by: they see nothing of each other."""
-    return (
-        select(Block.blocked_id)
-        .where(Block.blocker_id == viewer_id)
-        .union(select(Block.blocker_id).where(Block.blocked_id == viewer_id))
-    )
-
-
-def visible_to(
-    viewer_id: int, column: InstrumentedAttribute[int] | ColumnElement[int]
-) -> ColumnElement[bool]:
-    """A filter keeping the people (ids in `column`) that `viewer_id` may see."""
-    return column.not_in(hidden_from(viewer_id))
 
 
 def older_than(key: InstrumentedAttribute[int], after: int | None) -> list[ColumnElement[bool]]:
@@ -117,20 +86,12 @@ async def find_visible_by_username(
     session: AsyncSession, viewer_id: int, username: str
 ) -> User | None:
     """The person with exactly this (lower-cased) username, unless hidden from the viewer."""
-    query = select(User).where(User.username == username, visible_to(viewer_id, User.id))
+    query = select(User).where(User.username == username, graph.not_hidden_from(viewer_id, User.id))
     return await session.scalar(query)
 
 
 async def is_blocked_either_way(session: AsyncSession, a: int, b: int) -> bool:
-    query = select(
-        exists().where(
-            or_(
-                (Block.blocker_id == a) & (Block.blocked_id == b),
-                (Block.blocker_id == b) & (Block.blocked_id == a),
-            )
-        )
-    )
-    return bool(await session.scalar(query))
+    return bool(await session.scalar(select(graph.blocked_either_way(a, b))))
 
 
 async def mutual_friend_counts(

@@ -15,9 +15,8 @@ from datetime import timedelta
 from functools import partial
 
 from minifb.bootstrap import Container
-from minifb.kit import outbox
+from minifb.kit import idempotency, outbox
 from minifb.posts import handlers as posts_handlers
-from minifb.posts import idempotency
 
 Registration = Callable[[Container], None]
 

@@ -1,4 +1,5 @@
-"""The post read path, shared by every endpoint that answers posts and by the feed.
+"""Posts rendered as JSON through a cache of rendered posts: the post read path, shared
+by every endpoint that answers posts and by the feed.
 
 A post is cached in two parts, both already-serialised JSON (orjson):
 
@@ -17,7 +18,8 @@ renamed profile, or a value cached by a reader that raced a writer, can
 outlive its change. A page costs one cache round trip for both keys of every
 post, at most one query for the misses (posts joined with their authors,
 written back with `set_many`) and one query for the viewer's own reactions
-and ties with the authors. Visibility is decided by `visibility.may_see`.
+and ties with the authors. Visibility is decided by `visibility.may_see` on
+what the database holds now (`shown`), never on a cached copy.
 """
 
 from __future__ import annotations
@@ -25,8 +27,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,10 +34,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from minifb.adapters.cache import Cache
 from minifb.adapters.resilience import Unavailable
 from minifb.kit.db import after_commit
-from minifb.models.post import Visibility
 from minifb.posts import repository as repo
 from minifb.posts.exceptions import PostNotFound
-from minifb.posts.visibility import may_see, relations_of
+from minifb.posts.repository import PostRow, ViewerContext
+from minifb.posts.visibility import may_see
 
 log = logging.getLogger("minifb.posts")
 
@@ -71,28 +71,7 @@ def invalidate(session: AsyncSession, cache: Cache, post_id: int, *, body: bool 
     after_commit(session, drop)
 
 
-class NewPost(NamedTuple):
-    """A post just written, with its author's card: all a first answer needs."""
-
-    id: int
-    author_id: int
-    username: str
-    display_name: str
-    avatar_url: str | None
-    text: str
-    visibility: Visibility
-    created_at: datetime
-    edited_at: datetime | None = None
-    comment_count: int = 0
-    like_count: int = 0
-    love_count: int = 0
-    haha_count: int = 0
-    wow_count: int = 0
-    sad_count: int = 0
-    angry_count: int = 0
-
-
-def new_post(session: AsyncSession, cache: Cache, post: NewPost) -> bytes:
+def new_post(session: AsyncSession, cache: Cache, post: PostRow) -> bytes:
     """The JSON of a post just written, as its author sees it; cached once committed."""
     answer, fill = _first_answer(post)
 
@@ -103,7 +82,7 @@ def new_post(session: AsyncSession, cache: Cache, post: NewPost) -> bytes:
     return answer
 
 
-async def committed_post(cache: Cache, post: NewPost) -> bytes:
+async def committed_post(cache: Cache, post: PostRow) -> bytes:
     """`new_post` for a post already committed outside a session: cached right away."""
     answer, fill = _first_answer(post)
     try:
@@ -114,12 +93,12 @@ async def committed_post(cache: Cache, post: NewPost) -> bytes:
     return answer
 
 
-def _first_answer(post: NewPost) -> tuple[bytes, dict[str, bytes]]:
+def _first_answer(post: PostRow) -> tuple[bytes, dict[str, bytes]]:
     body, counts = _body(post), _counts(post)
-    return _splice(body, counts, None), dict(zip(post_keys(post.id), (body, counts), strict=True))
+    return splice(body, counts, None), dict(zip(post_keys(post.id), (body, counts), strict=True))
 
 
-def _body(row: Any) -> bytes:
+def _body(row: PostRow) -> bytes:
     return orjson.dumps(
         {
             "id": str(row.id),
@@ -157,12 +136,13 @@ def meta_of(body: bytes) -> tuple[int, str]:
     return author, body[start : body.index(b'"', start)].decode()
 
 
-def _counts(row: Any) -> bytes:
-    reactions = {t: getattr(row, f"{t}_count") for t in repo.REACTION_TYPES}
+def _counts(row: PostRow) -> bytes:
+    reactions = dict(zip(repo.REACTION_TYPES, row.reaction_counts, strict=True))
     return orjson.dumps({"comments": row.comment_count, "reactions": reactions})
 
 
-def _splice(body: bytes, counts: bytes, reaction: str | None) -> bytes:
+def splice(body: bytes, counts: bytes, reaction: str | None) -> bytes:
+    """A post's JSON for one viewer: its cached body and counts, and their own reaction."""
     # The body is a JSON object: reopen it to append the per-viewer fields.
     mine = _REACTIONS[reaction] if reaction else b"null"
     return b"".join((body[:-1], b',"counts":', counts, b',"viewer_reaction":', mine, b"}"))
@@ -227,39 +207,31 @@ async def _render(
         await _store(cache, fill, use_cache)
         return []
     authors = {meta[i][0] for i in found} - {viewer_id}
-    page = PageState(await repo.viewer_context(session, viewer_id, people=authors, post_ids=found))
+    now = await repo.viewer_context(session, viewer_id, people=authors, post_ids=found)
     # A cached body whose visibility the database no longer holds missed its
     # invalidation (a cache that stalled or lost a write): read it afresh.
-    fill.update(await _load(session, page.stale(found, meta), bodies, counts, meta))
+    fill.update(await _load(session, stale(now, found, meta), bodies, counts, meta))
     await _store(cache, fill, use_cache)
     return [
-        _splice(bodies[i], counts[i], page.reactions.get(i))
+        splice(bodies[i], counts[i], now.reactions.get(i))
         for i in found
-        if page.may_see(viewer_id, i, meta[i][0])
+        if shown(now, viewer_id, i, meta[i][0])
     ]
 
 
-class PageState:
-    """What the database says about a page of posts for one viewer (`repo.viewer_context`):
-    the viewer's ties with the authors, their own reactions, and each post's visibility
-    now. The visibility decides, never a cached copy of it."""
+def stale(
+    now: ViewerContext, post_ids: Sequence[int], meta: dict[int, tuple[int, str]]
+) -> list[int]:
+    """The posts whose cached visibility (in `meta`) differs from the database's `now`
+    (deleted ones aside)."""
+    live = now.visibility
+    return [i for i in post_ids if i in live and live[i] != meta[i][1]]
 
-    __slots__ = ("reactions", "relations", "visibility")
 
-    def __init__(self, rows: repo.Ties) -> None:
-        self.relations = relations_of(rows)
-        self.reactions = {i: t for kind, i, t in rows if kind == "r" and t is not None}
-        self.visibility = {i: t for kind, i, t in rows if kind == "p" and t is not None}
-
-    def stale(self, post_ids: Sequence[int], meta: dict[int, tuple[int, str]]) -> list[int]:
-        """The posts whose cached visibility differs from the database's (deleted ones aside)."""
-        live = self.visibility
-        return [i for i in post_ids if i in live and live[i] != meta[i][1]]
-
-    def may_see(self, viewer_id: int, post_id: int, author_id: int) -> bool:
-        """`may_see` on the post's visibility now; a post the database lacks is gone."""
-        visibility = self.visibility.get(post_id)
-        return visibility is not None and may_see(viewer_id, author_id, visibility, self.relations)
+def shown(now: ViewerContext, viewer_id: int, post_id: int, author_id: int) -> bool:
+    """`may_see` on the post's visibility `now`; a post the database lacks is gone."""
+    visibility = now.visibility.get(post_id)
+    return visibility is not None and may_see(viewer_id, author_id, visibility, now.relations)
 
 
 async def cached_parts(cache: Cache, post_ids: Sequence[int]) -> list[bytes | None] | None:
