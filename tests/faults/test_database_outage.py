@@ -28,9 +28,9 @@ from fastapi import FastAPI
 from minifb.config import Settings
 from minifb.main import create_app
 from minifb.migrations import upgrade
-from tests.conftest import CI, PG_SERVER_URL, REDIS_URL
 from tests.factories import Person, register
 from tests.fixtures.postgres_server import PostgresServer, PostgresUnavailable, postgres_server
+from tests.fixtures.tiers import CI, PG_SERVER_URL, REDIS_URL
 
 pytestmark = [
     pytest.mark.postgres,

@@ -10,8 +10,8 @@ from sqlalchemy import exc as sa_exc
 
 from minifb.adapters.resilience import CircuitBreaker, Unavailable
 from minifb.posts import feed
-from tests.conftest import AppFactory
 from tests.factories import register
+from tests.fixtures.app import AppFactory
 from tests.kit.test_outages import wrapped
 
 PROBLEM = "application/problem+json"
