@@ -37,6 +37,7 @@ from tests.fixtures.tiers import ON_CLUSTER, PG_SERVER_URL, REDIS_URL
 
 # Fixtures of tests/fixtures/ modules that every suite may ask for.
 pytest_plugins = [
+    "tests.fixtures.database",
     "tests.fixtures.events",
     "tests.fixtures.queries",
     "tests.fixtures.redis_cluster",
