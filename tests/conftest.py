@@ -20,7 +20,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -32,7 +32,6 @@ from minifb.main import create_app
 from minifb.migrations import upgrade
 from tests.factories import People, Person, register_many
 from tests.fixtures.app import AppFactory
-from tests.fixtures.redis_cluster import RedisCluster
 from tests.fixtures.tiers import ON_CLUSTER, PG_SERVER_URL, REDIS_URL
 
 # Fixtures of tests/fixtures/ modules that every suite may ask for.
@@ -42,6 +41,10 @@ pytest_plugins = [
     "tests.fixtures.queries",
     "tests.fixtures.redis_cluster",
 ]
+
+if TYPE_CHECKING:
+    # Not imported at run time: pytest must load the plugin first to rewrite its asserts.
+    from tests.fixtures.redis_cluster import RedisCluster
 
 
 def _run_sync(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
