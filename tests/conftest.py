@@ -1,5 +1,8 @@
 """Fixtures shared by every suite: an app per test over a real database and cache.
 
+Helpers and the types of these fixtures live in `tests/fixtures/` and
+`tests/factories.py`; test modules import from there, never from here.
+
 By default the database is SQLite (a copy of a migrated template per test) and
 the cache is in-process. With `MINIFB_TEST_DATABASE_URL` (a PostgreSQL server
 URL) and `MINIFB_TEST_REDIS_URL` the same tests run against those servers: the
@@ -12,13 +15,12 @@ Under `CI=true` an unreachable service fails the run.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -28,14 +30,21 @@ from fastapi import FastAPI
 from minifb.config import Settings
 from minifb.main import create_app
 from minifb.migrations import upgrade
-from tests.fixtures.redis_cluster import RedisCluster, redis_cluster
+from tests.factories import People, Person, register_many
+from tests.fixtures.app import AppFactory
+from tests.fixtures.tiers import ON_CLUSTER, PG_SERVER_URL, REDIS_URL
 
-__all__ = ["redis_cluster"]  # the fixture, for every suite
+# Fixtures of tests/fixtures/ modules that every suite may ask for.
+pytest_plugins = [
+    "tests.fixtures.database",
+    "tests.fixtures.events",
+    "tests.fixtures.queries",
+    "tests.fixtures.redis_cluster",
+]
 
-CI = os.environ.get("CI") == "true"
-PG_SERVER_URL = os.environ.get("MINIFB_TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("MINIFB_TEST_REDIS_URL")
-ON_CLUSTER = os.environ.get("MINIFB_TEST_REDIS_CLUSTER", "").lower() in ("1", "true")
+if TYPE_CHECKING:
+    # Not imported at run time: pytest must load the plugin first to rewrite its asserts.
+    from tests.fixtures.redis_cluster import RedisCluster
 
 
 def _run_sync(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
@@ -164,15 +173,6 @@ def settings(database_url: str, cache_url: str, cache_prefix: str, tmp_path: Pat
     )
 
 
-def client_for(app: FastAPI, client_ip: str) -> httpx.AsyncClient:
-    """Another client of a running app, speaking from another address."""
-    transport = httpx.ASGITransport(app=app, client=(client_ip, 40000))
-    return httpx.AsyncClient(transport=transport, base_url="http://test")
-
-
-AppFactory = Callable[..., Awaitable[tuple[FastAPI, httpx.AsyncClient]]]
-
-
 @pytest.fixture
 async def make_client(settings: Settings) -> AsyncIterator[AppFactory]:
     """Build an app (settings overridden by keyword) and a client speaking HTTP to it."""
@@ -213,3 +213,13 @@ def app(app_client: tuple[FastAPI, httpx.AsyncClient]) -> FastAPI:
 @pytest.fixture
 def client(app_client: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
     return app_client[1]
+
+
+@pytest.fixture
+def people(client: httpx.AsyncClient) -> People:
+    """Sign up `n` people."""
+
+    async def make(n: int) -> list[Person]:
+        return await register_many(client, n)
+
+    return make

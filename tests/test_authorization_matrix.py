@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from tests.factories import PASSWORD, Person, befriend, register
+from tests.fixtures.http import API
 
-API = "/api/v1"
 B_PASSWORD = "b's own very secret passphrase"
 
 

@@ -20,11 +20,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import AppFactory
-from tests.factories import PASSWORD, Person, register
-from tests.posts.conftest import assert_problem, comment, create_post, follow, settle
+from tests.factories import PASSWORD, Person, comment, create_post, follow, register
+from tests.fixtures.app import AppFactory
+from tests.fixtures.events import settle
+from tests.fixtures.http import API, assert_problem
 
-API = "/api/v1"
 MAX_ID = 2**63 - 1
 # Past signed 64 bits (by one, and by far), and below every id.
 BAD_NUMBERS = [str(MAX_ID + 1), "99999999999999999999", "-1"]

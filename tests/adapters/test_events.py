@@ -1,59 +1,378 @@
-"""The in-process bus: a handler that finds a service down waits it out; a broken one is
-dead-lettered."""
+"""The event bus contract: every test runs against each bus implementation alike.
+
+Today that is the in-process `MemoryEventBus`; the RabbitMQ and SNS/SQS
+buses join `KINDS` with how to open one and read its dead letters, and then
+pass the same tests. Order is promised per implementation: the tests of
+publication order run only for the buses that promise it (`in_order`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
 
-from minifb.adapters.events import Event
+from minifb.adapters.events import Event, EventBus
 from minifb.adapters.events.memory import MemoryEventBus
 from minifb.adapters.resilience import Unavailable
 
-
-def _event() -> Event:
-    return Event(id=1, type="post.created", occurred_at=datetime.now(UTC), actor_id=None)
+WAIT = 5.0  # seconds any delivery may take before a test fails instead of hanging
 
 
-async def _deliver(bus: MemoryEventBus, fail: BaseException, times: int) -> int:
-    calls = 0
+@dataclass(frozen=True)
+class BusKind:
+    """How the contract opens one implementation, and what it promises beyond the Protocol."""
 
-    async def handler(_: Event) -> None:
-        nonlocal calls
-        calls += 1
-        if calls <= times:
-            raise fail
+    name: str
+    # A bus whose failing handler gets `max_attempts` tries, with retries and
+    # back-off short enough for a test.
+    open: Callable[[int], EventBus]
+    # What the bus dead-lettered so far: (consumer, event).
+    dead_letters: Callable[[EventBus], list[tuple[str, Event]]]
+    # Each consumer receives events in publication order, retries and waits included.
+    in_order: bool
 
-    bus.subscribe("feed", ["*"], handler)
-    await bus.start()
-    try:
-        await bus.publish(_event())
-        async with asyncio.timeout(5):
-            await bus.drain()
-    finally:
+
+def _memory_bus(max_attempts: int) -> EventBus:
+    return MemoryEventBus(max_attempts=max_attempts, retry_delay=0.001, backoff=(0.001, 0.01))
+
+
+def _memory_dead_letters(bus: EventBus) -> list[tuple[str, Event]]:
+    assert isinstance(bus, MemoryEventBus)
+    return list(bus.dead_letters)
+
+
+KINDS = [BusKind("memory", _memory_bus, _memory_dead_letters, in_order=True)]
+ORDERED = [kind for kind in KINDS if kind.in_order]
+
+Opener = Callable[..., EventBus]
+
+
+@pytest.fixture(params=KINDS, ids=lambda kind: kind.name)
+def kind(request: pytest.FixtureRequest) -> BusKind:
+    bus_kind: BusKind = request.param
+    return bus_kind
+
+
+@pytest.fixture
+async def open_bus(kind: BusKind) -> AsyncIterator[Opener]:
+    """Open buses of this kind (`max_attempts` 3 unless given); each is closed after the test."""
+    opened: list[EventBus] = []
+
+    def make(*, max_attempts: int = 3) -> EventBus:
+        bus = kind.open(max_attempts)
+        opened.append(bus)
+        return bus
+
+    yield make
+    for bus in opened:
         await bus.close()
-    return calls
 
 
-async def test_a_handler_that_finds_a_service_down_is_retried_until_it_works(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.INFO, logger="minifb.events")
-    bus = MemoryEventBus(max_attempts=2, retry_delay=0.001, backoff=(0.001, 0.01))
-    assert await _deliver(bus, Unavailable("database"), times=6) == 7
-    assert bus.dead_letters == []
-    records = [r for r in caplog.records if r.name == "minifb.events"]
-    lines = [r.getMessage() for r in records]
-    assert len(lines) == 2, lines  # the outage starts, and ends; not a line per try
-    assert lines[0].startswith("consumer feed failed (database is unavailable)")
-    assert lines[1].startswith("consumer feed works again after 6 failed tries")
-    assert not any(r.exc_info for r in records)
+@pytest.fixture
+def bus(open_bus: Opener) -> EventBus:
+    return open_bus()
 
 
-async def test_a_handler_that_keeps_failing_otherwise_is_dead_lettered() -> None:
-    bus = MemoryEventBus(max_attempts=2, retry_delay=0.001)
-    assert await _deliver(bus, RuntimeError("a bug"), times=10) == 2
-    assert [name for name, _ in bus.dead_letters] == ["feed"]
+_ids = iter(range(1, 1_000_000))
+
+
+def event(type_: str = "post.created", **data: object) -> Event:
+    """A new event with the next id."""
+    return Event(
+        id=next(_ids), type=type_, occurred_at=datetime.now(UTC), actor_id=None, data=dict(data)
+    )
+
+
+class Recorder:
+    """A handler that records what it received; `fail(event, tries)` decides how each try goes."""
+
+    def __init__(self, fail: Callable[[Event, int], BaseException | None] | None = None) -> None:
+        self.received: list[Event] = []
+        self.tries: dict[int, int] = {}
+        self._fail = fail
+        self._arrived = asyncio.Event()
+
+    async def __call__(self, event: Event) -> None:
+        tries = self.tries[event.id] = self.tries.get(event.id, 0) + 1
+        error = self._fail(event, tries) if self._fail else None
+        if error is not None:
+            raise error
+        self.received.append(event)
+        self._arrived.set()
+
+    async def until(self, count: int) -> None:
+        """Wait until `count` events have been received."""
+        while len(self.received) < count:
+            self._arrived.clear()
+            await self._arrived.wait()
+
+    @property
+    def ids(self) -> list[int]:
+        return [e.id for e in self.received]
+
+
+async def publish_all(bus: EventBus, events: Iterable[Event]) -> list[Event]:
+    sent = list(events)
+    for e in sent:
+        await bus.publish(e)
+    return sent
+
+
+async def drain(bus: EventBus) -> None:
+    async with asyncio.timeout(WAIT):
+        await bus.drain()
+
+
+def ids(events: Iterable[Event]) -> list[int]:
+    return [e.id for e in events]
+
+
+class TestSubscription:
+    async def test_a_consumer_receives_the_types_it_named_and_no_others(
+        self, bus: EventBus
+    ) -> None:
+        posts = Recorder()
+        bus.subscribe("posts", ["post.created", "post.deleted"], posts)
+        await bus.start()
+        sent = await publish_all(
+            bus, [event("post.created"), event("user.updated"), event("post.deleted")]
+        )
+        await drain(bus)
+        assert sorted(posts.ids) == [sent[0].id, sent[2].id]
+
+    async def test_star_receives_every_type(self, bus: EventBus) -> None:
+        everything = Recorder()
+        bus.subscribe("all", ["*"], everything)
+        await bus.start()
+        sent = await publish_all(bus, [event("post.created"), event("block.created")])
+        await drain(bus)
+        assert sorted(everything.ids) == ids(sent)
+
+    async def test_every_consumer_receives_its_own_copy(self, bus: EventBus) -> None:
+        feed, search = Recorder(), Recorder()
+        bus.subscribe("feed", ["post.created"], feed)
+        bus.subscribe("search", ["post.created"], search)
+        await bus.start()
+        sent = await publish_all(bus, [event(), event()])
+        await drain(bus)
+        assert sorted(feed.ids) == sorted(search.ids) == ids(sent)
+
+    async def test_an_event_arrives_as_it_was_published(self, bus: EventBus) -> None:
+        received = Recorder()
+        bus.subscribe("feed", ["*"], received)
+        await bus.start()
+        sent = Event(
+            id=2**62 + 5,
+            type="comment.created",
+            occurred_at=datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC),
+            actor_id=2**61 + 7,
+            data={"post_id": "42", "text": "héllo", "nested": {"n": [1, 2]}},
+            version=2,
+        )
+        await bus.publish(sent)
+        await drain(bus)
+        assert received.received == [sent]
+
+    async def test_a_consumer_subscribed_after_start_receives(self, bus: EventBus) -> None:
+        early, late = Recorder(), Recorder()
+        bus.subscribe("early", ["*"], early)
+        await bus.start()
+        bus.subscribe("late", ["*"], late)
+        sent = await publish_all(bus, [event(), event()])
+        await drain(bus)
+        assert sorted(late.ids) == sorted(early.ids) == ids(sent)
+
+    async def test_events_published_before_start_are_delivered_once_started(
+        self, bus: EventBus
+    ) -> None:
+        received = Recorder()
+        bus.subscribe("feed", ["*"], received)
+        sent = await publish_all(bus, [event(), event()])
+        await bus.start()
+        await drain(bus)
+        assert sorted(received.ids) == ids(sent)
+
+    async def test_a_slow_consumer_does_not_hold_up_another(self, bus: EventBus) -> None:
+        release = asyncio.Event()
+        fast = Recorder()
+
+        async def slow(_: Event) -> None:
+            await release.wait()
+
+        bus.subscribe("slow", ["*"], slow)
+        bus.subscribe("fast", ["*"], fast)
+        await bus.start()
+        sent = await publish_all(bus, [event(), event(), event()])
+        async with asyncio.timeout(WAIT):
+            await fast.until(len(sent))
+        release.set()
+        await drain(bus)
+        assert sorted(fast.ids) == ids(sent)
+
+    async def test_ping_answers_when_the_bus_is_up(self, bus: EventBus) -> None:
+        await bus.start()
+        await bus.ping()
+
+
+class TestAtLeastOnce:
+    async def test_a_handler_that_fails_gets_the_event_again(self, open_bus: Opener) -> None:
+        bus = open_bus(max_attempts=5)
+        flaky = Recorder(lambda _, tries: RuntimeError("a bug") if tries <= 2 else None)
+        bus.subscribe("feed", ["*"], flaky)
+        await bus.start()
+        sent = await publish_all(bus, [event()])
+        await drain(bus)
+        assert flaky.ids == ids(sent)
+        assert flaky.tries == {sent[0].id: 3}
+
+    async def test_after_its_last_attempt_an_event_is_dead_lettered_and_the_next_one_comes(
+        self, kind: BusKind, open_bus: Opener
+    ) -> None:
+        bus = open_bus(max_attempts=2)
+        poison, fine = event(), event()
+        handler = Recorder(lambda e, _: RuntimeError("a bug") if e.id == poison.id else None)
+        bus.subscribe("feed", ["*"], handler)
+        await bus.start()
+        await publish_all(bus, [poison, fine])
+        await drain(bus)
+        assert handler.tries[poison.id] == 2
+        assert handler.ids == [fine.id]
+        assert kind.dead_letters(bus) == [("feed", poison)]
+
+    async def test_a_failing_consumer_does_not_cost_another_its_events(
+        self, kind: BusKind, open_bus: Opener
+    ) -> None:
+        bus = open_bus(max_attempts=2)
+        broken, healthy = Recorder(lambda _, __: RuntimeError("a bug")), Recorder()
+        bus.subscribe("broken", ["*"], broken)
+        bus.subscribe("healthy", ["*"], healthy)
+        await bus.start()
+        sent = await publish_all(bus, [event(), event()])
+        await drain(bus)
+        assert sorted(healthy.ids) == ids(sent)
+        assert sorted(e.id for name, e in kind.dead_letters(bus) if name == "broken") == ids(sent)
+        assert [name for name, _ in kind.dead_letters(bus)] == ["broken", "broken"]
+
+
+class TestServiceDown:
+    async def test_a_handler_that_finds_a_service_down_is_retried_until_it_works(
+        self, kind: BusKind, open_bus: Opener, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.INFO, logger="minifb.events")
+        bus = open_bus(max_attempts=2)
+        waiting = Recorder(lambda _, tries: Unavailable("database") if tries <= 6 else None)
+        bus.subscribe("feed", ["*"], waiting)
+        await bus.start()
+        sent = await publish_all(bus, [event()])
+        await drain(bus)
+        # Seven tries of an event that may have two: the outage spent none of them.
+        assert waiting.tries == {sent[0].id: 7}
+        assert waiting.ids == ids(sent)
+        assert kind.dead_letters(bus) == []
+        records = [r for r in caplog.records if r.name == "minifb.events"]
+        lines = [r.getMessage() for r in records]
+        assert len(lines) == 2, lines  # the outage starts, and ends; not a line per try
+        assert lines[0].startswith("consumer feed failed (database is unavailable)")
+        assert lines[1].startswith("consumer feed works again after 6 failed tries")
+        assert not any(r.exc_info for r in records)
+
+    async def test_close_does_not_wait_out_a_service_that_stays_down(self, bus: EventBus) -> None:
+        tried = asyncio.Event()
+
+        async def down(_: Event) -> None:
+            tried.set()
+            raise Unavailable("database")
+
+        bus.subscribe("feed", ["*"], down)
+        await bus.start()
+        await bus.publish(event())
+        async with asyncio.timeout(WAIT):
+            await tried.wait()
+        started = time.monotonic()
+        async with asyncio.timeout(WAIT):
+            await bus.close()
+        # Well under the in-process bus's 5-second grace: it stopped waiting at once.
+        assert time.monotonic() - started < 1.0
+
+
+class TestShutdown:
+    async def test_close_delivers_what_was_already_queued(self, bus: EventBus) -> None:
+        handled: list[int] = []
+
+        async def slow(e: Event) -> None:
+            await asyncio.sleep(0.005)
+            handled.append(e.id)
+
+        bus.subscribe("feed", ["*"], slow)
+        await bus.start()
+        sent = await publish_all(bus, [event() for _ in range(20)])
+        async with asyncio.timeout(WAIT):
+            await bus.close()
+        assert sorted(handled) == ids(sent)
+
+
+@pytest.mark.parametrize("kind", ORDERED, ids=lambda kind: kind.name, indirect=True)
+class TestOrder:
+    async def test_each_consumer_receives_events_in_publication_order(self, bus: EventBus) -> None:
+        everything, posts = Recorder(), Recorder()
+        bus.subscribe("all", ["*"], everything)
+        bus.subscribe("posts", ["post.created"], posts)
+        await bus.start()
+        types = ["post.created", "user.updated", "follow.created"]
+        sent = await publish_all(bus, [event(types[i % 3], n=i) for i in range(60)])
+        await drain(bus)
+        assert everything.ids == ids(sent)
+        assert posts.ids == [e.id for e in sent if e.type == "post.created"]
+
+    async def test_a_retried_event_keeps_its_place(self, open_bus: Opener) -> None:
+        bus = open_bus(max_attempts=5)
+        first, second, third = event(), event(), event()
+        handler = Recorder(
+            lambda e, tries: RuntimeError("a bug") if e.id == first.id and tries < 3 else None
+        )
+        bus.subscribe("feed", ["*"], handler)
+        await bus.start()
+        await publish_all(bus, [first, second, third])
+        await drain(bus)
+        assert handler.ids == ids([first, second, third])
+
+    async def test_an_event_waiting_for_a_service_keeps_its_place(self, bus: EventBus) -> None:
+        first, second = event(), event()
+        handler = Recorder(
+            lambda e, tries: Unavailable("database") if e.id == first.id and tries <= 4 else None
+        )
+        bus.subscribe("feed", ["*"], handler)
+        await bus.start()
+        await publish_all(bus, [first, second])
+        await drain(bus)
+        assert handler.ids == ids([first, second])
+        assert handler.tries == {first.id: 5, second.id: 1}
+
+    async def test_close_delivers_in_order(self, bus: EventBus) -> None:
+        received = Recorder()
+        bus.subscribe("feed", ["*"], received)
+        await bus.start()
+        sent = await publish_all(bus, [event() for _ in range(20)])
+        async with asyncio.timeout(WAIT):
+            await bus.close()
+        assert received.ids == ids(sent)
+
+
+def test_the_envelope_survives_its_json_form() -> None:
+    """What a bus that serialises events (RabbitMQ, SNS/SQS) hands its consumers."""
+    sent = Event(
+        id=2**63 - 1,
+        type="reaction.added",
+        occurred_at=datetime(2024, 5, 1, 23, 59, 59, 999999, tzinfo=UTC),
+        actor_id=None,
+        data={"type": "love", "target_id": "9", "many": list(range(3))},
+        version=3,
+    )
+    assert Event.from_json(sent.to_json()) == sent
+    assert Event.from_json(sent.to_json().decode()) == sent

@@ -21,10 +21,10 @@ import redis
 from fastapi import FastAPI
 
 from minifb.bootstrap import Container
-from tests.conftest import CI, PG_SERVER_URL, REDIS_URL, AppFactory
 from tests.factories import PASSWORD, register
-
-API = "/api/v1"
+from tests.fixtures.app import AppFactory
+from tests.fixtures.http import API
+from tests.fixtures.tiers import CI, PG_SERVER_URL, REDIS_URL
 
 # A port nothing listens on: connecting is refused at once.
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"

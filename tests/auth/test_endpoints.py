@@ -12,8 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.factories import PASSWORD, Person, register
-
-API = "/api/v1"
+from tests.fixtures.http import API
 
 
 async def _login(client: httpx.AsyncClient, login: str, password: str = PASSWORD) -> httpx.Response:

@@ -22,8 +22,8 @@ from minifb.auth.revocations import Revocations
 from minifb.bootstrap import Container
 from minifb.kit.db import Database
 from minifb.models import AuthSession, Base
-from tests.conftest import AppFactory
 from tests.factories import register
+from tests.fixtures.app import AppFactory
 
 LOG_LINE = "could not read the ended logins"
 

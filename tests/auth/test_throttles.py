@@ -9,10 +9,10 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from tests.conftest import AppFactory, client_for
 from tests.factories import PASSWORD, Person, register
+from tests.fixtures.app import AppFactory, client_for
+from tests.fixtures.http import API
 
-API = "/api/v1"
 OWNER_IP = "10.0.0.1"
 WRONG = "not the password"
 

@@ -20,11 +20,12 @@ from fastapi import FastAPI
 
 from minifb.adapters.cache import GuardedCache
 from minifb.posts import feed, rendering
-from tests.conftest import AppFactory
-from tests.factories import PASSWORD, Person, register
+from tests.factories import PASSWORD, Person, create_post, follow, register
+from tests.fixtures.app import AppFactory
 from tests.fixtures.deadline import bounded
+from tests.fixtures.events import settle
+from tests.fixtures.http import API
 from tests.fixtures.redis_server import RedisServer, redis_server
-from tests.posts.conftest import API, create_post, follow, settle
 
 __all__ = ["redis_server"]  # the fixture, imported for the tests below
 

@@ -28,9 +28,10 @@ from fastapi import FastAPI
 from minifb.config import Settings
 from minifb.main import create_app
 from minifb.migrations import upgrade
-from tests.conftest import CI, PG_SERVER_URL, REDIS_URL
 from tests.factories import Person, register
+from tests.fixtures.http import PROBLEM
 from tests.fixtures.postgres_server import PostgresServer, PostgresUnavailable, postgres_server
+from tests.fixtures.tiers import CI, PG_SERVER_URL, REDIS_URL
 
 pytestmark = [
     pytest.mark.postgres,
@@ -40,7 +41,6 @@ pytestmark = [
     ),
 ]
 
-PROBLEM = "application/problem+json"
 WORKERS = 6
 WARM_UP = 0.8  # seconds of traffic before the fault
 RECOVERY = 3.0  # by then after the database is back, every answer must be a success

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from minifb.gateway.client_ip import client_ip, parse_trusted
-from tests.gateway import build_app, client_for, make_settings
+from tests.gateway.helpers import build_app, client_for, make_settings
 
 
 def scope_from(peer: str | None, *forwarded_for: str) -> dict[str, Any]:

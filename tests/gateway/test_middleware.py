@@ -13,7 +13,7 @@ import pytest
 from minifb.adapters.cache.memory import MemoryCache
 from minifb.adapters.telemetry.logging import JsonFormatter
 from minifb.gateway import rate_limit
-from tests.gateway import build_app, client_for, container_of, make_settings
+from tests.gateway.helpers import build_app, client_for, container_of, make_settings
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",

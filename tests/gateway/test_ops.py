@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
 from minifb.gateway import ops
-from tests.gateway import FakeAdapter, build_app, client_for, container_of
+from tests.gateway.helpers import FakeAdapter, build_app, client_for, container_of
 
 
 class TestHealth:

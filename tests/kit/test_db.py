@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from minifb.adapters.resilience import CircuitBreaker, Unavailable
 from minifb.kit.db import Database
-from tests.conftest import PG_SERVER_URL
+from tests.fixtures.tiers import PG_SERVER_URL
 
 needs_postgres = pytest.mark.skipif(
     not PG_SERVER_URL, reason="PostgreSQL behaviour (MINIFB_TEST_DATABASE_URL)"

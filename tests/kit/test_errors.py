@@ -10,11 +10,10 @@ from sqlalchemy import exc as sa_exc
 
 from minifb.adapters.resilience import CircuitBreaker, Unavailable
 from minifb.posts import feed
-from tests.conftest import AppFactory
 from tests.factories import register
+from tests.fixtures.app import AppFactory
+from tests.fixtures.http import PROBLEM
 from tests.kit.test_outages import wrapped
-
-PROBLEM = "application/problem+json"
 
 
 def _assert_problem(response: httpx.Response, status: int) -> dict[str, object]:

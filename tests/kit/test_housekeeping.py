@@ -20,7 +20,7 @@ from minifb.kit.housekeeping import Housekeeper
 from minifb.kit.ids import min_id_at
 from minifb.models import IdempotencyKey, OutboxEvent, ProcessedEvent
 from tests.factories import register
-from tests.posts.conftest import API
+from tests.fixtures.http import API
 
 KEEP = timedelta(days=7)
 

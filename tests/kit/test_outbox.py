@@ -20,8 +20,8 @@ from minifb.kit.deps import SessionDep
 from minifb.kit.errors import Conflict
 from minifb.kit.outbox import OutboxRelay, idempotent, record_event
 from minifb.models import OutboxEvent, ProcessedEvent
-from tests.conftest import AppFactory
 from tests.factories import register
+from tests.fixtures.app import AppFactory
 
 
 def _container(app: FastAPI) -> Container:

@@ -19,9 +19,11 @@ from minifb.adapters.events import Event
 from minifb.kit.ids import MAX_SCORE
 from minifb.models import OutboxEvent
 from minifb.posts import feed, rendering
-from tests.factories import Person, befriend, register
-from tests.posts.conftest import API, create_post, settle
-from tests.users.conftest import QueryLog
+from tests.factories import Person, befriend, create_post
+from tests.factories import register_many as people
+from tests.fixtures.events import settle
+from tests.fixtures.http import API
+from tests.fixtures.queries import QueryLog
 
 
 def cache_of(app: FastAPI) -> Cache:
@@ -78,10 +80,6 @@ async def put(client: httpx.AsyncClient, path: str, who: Person) -> None:
 async def delete(client: httpx.AsyncClient, path: str, who: Person) -> None:
     response = await client.delete(f"{API}{path}", headers=who.headers)
     assert response.status_code == 204, response.text
-
-
-async def people(client: httpx.AsyncClient, n: int) -> list[Person]:
-    return [await register(client) for _ in range(n)]
 
 
 def newest_first(ids: list[str]) -> list[str]:

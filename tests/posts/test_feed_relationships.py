@@ -13,17 +13,17 @@ from fastapi import FastAPI
 
 from minifb.posts import feed
 from tests.factories import Person, befriend
+from tests.factories import register_many as people
+from tests.fixtures.events import settle
 from tests.posts.test_feed import (
     all_feed_ids,
     cache_of,
     delete,
     feed_ids,
     newest_first,
-    people,
     post,
     put,
     read,
-    settle,
     stored,
 )
 

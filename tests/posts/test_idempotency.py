@@ -12,8 +12,9 @@ from sqlalchemy import update
 
 from minifb.kit.db import utcnow
 from minifb.models import IdempotencyKey
-from tests.factories import Person
-from tests.posts.conftest import API, Events, People, assert_problem, get_json
+from tests.factories import People, Person
+from tests.fixtures.events import Events
+from tests.fixtures.http import API, assert_problem, get_json
 
 
 async def post_with_key(

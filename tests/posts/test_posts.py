@@ -9,21 +9,11 @@ import pytest
 from fastapi import FastAPI
 
 from minifb.posts.schemas import PostRead
-from tests.factories import befriend
-from tests.posts.conftest import (
-    API,
-    Events,
-    People,
-    assert_problem,
-    block,
-    comment,
-    counts,
-    create_post,
-    get_json,
-    react,
-    settle,
-)
-from tests.users.conftest import QueryLog
+from tests.factories import People, befriend, block, comment, create_post, react
+from tests.fixtures.events import Events, settle
+from tests.fixtures.http import API, assert_problem, get_json
+from tests.fixtures.queries import QueryLog
+from tests.posts.helpers import counts
 
 
 async def timeline_ids(

@@ -10,18 +10,10 @@ import pytest
 
 from minifb.models import Comment, Post, ReactionType
 from minifb.posts.schemas import ReactionCountsRead
-from tests.posts.conftest import (
-    API,
-    Events,
-    People,
-    assert_problem,
-    block,
-    comment,
-    counts,
-    create_post,
-    get_json,
-    react,
-)
+from tests.factories import People, block, comment, create_post, react
+from tests.fixtures.events import Events
+from tests.fixtures.http import API, assert_problem, get_json
+from tests.posts.helpers import counts
 
 KINDS = ["posts", "comments"]
 

@@ -16,8 +16,9 @@ from fastapi import FastAPI
 
 from minifb.adapters.cache import Cache
 from minifb.posts import feed, rendering
-from tests.factories import Person, befriend, register
-from tests.posts.conftest import API, create_post, follow, settle
+from tests.factories import Person, befriend, create_post, follow, register
+from tests.fixtures.events import settle
+from tests.fixtures.http import API
 
 
 def cache_of(app: FastAPI) -> Cache:

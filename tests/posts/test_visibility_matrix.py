@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.factories import Person, befriend, register
-from tests.posts.conftest import API, block, create_post, follow
+from tests.factories import Person, befriend, block, create_post, follow, register
+from tests.fixtures.http import API
 
 VIEWERS = ["stranger", "friend", "follower", "blocked", "blocking", "author"]
 VISIBILITIES = ["public", "friends", "only_me"]

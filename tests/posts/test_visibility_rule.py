@@ -19,8 +19,7 @@ from minifb.models import Post
 from minifb.models.post import Visibility
 from minifb.posts import repository as repo
 from minifb.posts.visibility import Relations, may_see, visible_sql
-from tests.factories import Person, befriend, register
-from tests.posts.conftest import block, create_post, follow
+from tests.factories import Person, befriend, block, create_post, follow, register
 
 # What each viewer may see of the author's posts, written out.
 ALLOWED: dict[str, set[Visibility]] = {

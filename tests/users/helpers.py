@@ -1,4 +1,4 @@
-"""Small HTTP helpers shared by the users-service suites."""
+"""Small HTTP helpers of the users-service suites: lists of ids, friend requests."""
 
 from __future__ import annotations
 
@@ -7,20 +7,12 @@ from typing import Any
 import httpx
 
 from tests.factories import Person
-
-API = "/api/v1"
-
-
-async def get_ok(client: httpx.AsyncClient, path: str, who: Person, **params: Any) -> Any:
-    """GET a path as someone and return the JSON body, insisting on 200."""
-    response = await client.get(f"{API}{path}", headers=who.headers, params=params)
-    assert response.status_code == 200, response.text
-    return response.json()
+from tests.fixtures.http import API, get_json
 
 
 async def ids(client: httpx.AsyncClient, path: str, who: Person, **params: Any) -> list[str]:
     """The ids of the items of one page of a list."""
-    body = await get_ok(client, path, who, **params)
+    body = await get_json(client, path, who, **params)
     return [item["id"] for item in body["items"]]
 
 
@@ -32,7 +24,7 @@ async def all_ids(client: httpx.AsyncClient, path: str, who: Person, *, limit: i
         params: dict[str, Any] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
-        body = await get_ok(client, path, who, **params)
+        body = await get_json(client, path, who, **params)
         found.extend(item["id"] for item in body["items"])
         cursor = body["next_cursor"]
         if cursor is None:
@@ -53,16 +45,6 @@ async def request_id(client: httpx.AsyncClient, sender: Person, to: Person) -> s
     return str(response.json()["id"])
 
 
-async def block(client: httpx.AsyncClient, blocker: Person, blocked: Person) -> None:
-    response = await client.put(f"{API}/users/{blocked.id}/block", headers=blocker.headers)
-    assert response.status_code == 204, response.text
-
-
-async def follow(client: httpx.AsyncClient, follower: Person, followee: Person) -> None:
-    response = await client.put(f"{API}/users/{followee.id}/follow", headers=follower.headers)
-    assert response.status_code == 204, response.text
-
-
 async def set_policy(client: httpx.AsyncClient, who: Person, policy: str) -> None:
     response = await client.patch(
         f"{API}/users/me",
@@ -70,12 +52,3 @@ async def set_policy(client: httpx.AsyncClient, who: Person, policy: str) -> Non
         headers=who.headers,
     )
     assert response.status_code == 200, response.text
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The response is an RFC 9457 problem with this status."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body

@@ -5,18 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.factories import Person, befriend, register
-from tests.users.conftest import Events, People
-from tests.users.helpers import (
-    API,
-    all_ids,
-    assert_problem,
-    block,
-    follow,
-    ids,
-    request_id,
-    send_request,
-)
+from tests.factories import People, Person, befriend, block, follow, register
+from tests.fixtures.events import Events
+from tests.fixtures.http import API, assert_problem
+from tests.users.helpers import all_ids, ids, request_id, send_request
 
 
 async def blocks_of(client: httpx.AsyncClient, who: Person) -> list[str]:

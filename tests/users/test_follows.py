@@ -5,9 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.factories import Person, befriend
-from tests.users.conftest import Events, People
-from tests.users.helpers import API, all_ids, assert_problem, block, follow, get_ok, ids
+from tests.factories import People, Person, befriend, block, follow
+from tests.fixtures.events import Events
+from tests.fixtures.http import API, assert_problem, get_json
+from tests.users.helpers import all_ids, ids
 
 
 async def followers(
@@ -148,7 +149,7 @@ class TestLists:
         await befriend(client, viewer, common)
         await befriend(client, fan, common)
         await follow(client, fan, star)
-        body = await get_ok(client, f"/users/{star.id}/followers", viewer)
+        body = await get_json(client, f"/users/{star.id}/followers", viewer)
         assert [(i["id"], i["mutual_friends"]) for i in body["items"]] == [(fan.id, 1)]
 
     async def test_hide_people_blocked_either_way(

@@ -12,9 +12,10 @@ from collections import Counter
 import httpx
 import pytest
 
-from tests.factories import Person
-from tests.users.conftest import Events, People
-from tests.users.helpers import API, ids, request_id, send_request
+from tests.factories import People, Person
+from tests.fixtures.events import Events
+from tests.fixtures.http import API
+from tests.users.helpers import ids, request_id, send_request
 
 EACH_WAY = 25
 CROSSINGS = 12

@@ -7,17 +7,10 @@ import asyncio
 import httpx
 import pytest
 
-from tests.factories import Person, befriend
-from tests.users.conftest import Events, People
-from tests.users.helpers import (
-    API,
-    assert_problem,
-    block,
-    ids,
-    request_id,
-    send_request,
-    set_policy,
-)
+from tests.factories import People, Person, befriend, block
+from tests.fixtures.events import Events
+from tests.fixtures.http import API, assert_problem
+from tests.users.helpers import ids, request_id, send_request, set_policy
 
 PUBLIC_FIELDS = {"id", "username", "display_name", "bio", "avatar_url", "created_at"}
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.factories import Person, befriend
-from tests.users.conftest import Events, People, QueryLog
-from tests.users.helpers import API, all_ids, assert_problem, block, get_ok, ids
+from tests.factories import People, Person, befriend, block
+from tests.fixtures.events import Events
+from tests.fixtures.http import API, assert_problem, get_json
+from tests.fixtures.queries import QueryLog
+from tests.users.helpers import all_ids, ids
 
 
 async def friend_ids(
@@ -42,7 +44,7 @@ class TestFriendList:
         for friend in (carol, dave, erin):
             await befriend(client, bob, friend)
         await befriend(client, carol, dave)
-        body = await get_ok(client, f"/users/{bob.id}/friends", viewer)
+        body = await get_json(client, f"/users/{bob.id}/friends", viewer)
         counts = {item["id"]: item["mutual_friends"] for item in body["items"]}
         # carol and viewer share dave; dave and viewer share carol; erin shares nobody.
         assert counts == {erin.id: 0, dave.id: 1, carol.id: 1}
@@ -71,7 +73,7 @@ class TestFriendList:
         for target in (few, many):
             queries.statements.clear()
             queries.recording = True
-            await get_ok(client, f"/users/{target.id}/friends", viewer)
+            await get_json(client, f"/users/{target.id}/friends", viewer)
             queries.recording = False
             costs.append(len(queries.selects()))
         assert costs[0] == costs[1]
@@ -110,7 +112,7 @@ class TestMutualFriends:
             await befriend(client, alice, friend)
         for friend in (carol, erin):
             await befriend(client, bob, friend)
-        body = await get_ok(client, f"/users/{bob.id}/mutual-friends", alice)
+        body = await get_json(client, f"/users/{bob.id}/mutual-friends", alice)
         assert [i["id"] for i in body["items"]] == [erin.id, carol.id]
         assert all(isinstance(i["mutual_friends"], int) for i in body["items"])
         reverse = await ids(client, f"/users/{alice.id}/mutual-friends", bob)

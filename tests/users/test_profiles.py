@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import register
-from tests.users.conftest import Events, People
-from tests.users.helpers import API, assert_problem, block
+from tests.factories import People, block, register
+from tests.fixtures.events import Events
+from tests.fixtures.http import API, assert_problem
 
 PUBLIC_FIELDS = {"id", "username", "display_name", "bio", "avatar_url", "created_at"}
 MISSING_ID = "1"

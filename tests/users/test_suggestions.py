@@ -6,13 +6,14 @@ from typing import Any
 
 import httpx
 
-from tests.factories import Person, befriend
-from tests.users.conftest import People, QueryLog
-from tests.users.helpers import API, assert_problem, block, get_ok, request_id
+from tests.factories import People, Person, befriend, block
+from tests.fixtures.http import API, assert_problem, get_json
+from tests.fixtures.queries import QueryLog
+from tests.users.helpers import request_id
 
 
 async def suggested(client: httpx.AsyncClient, who: Person, **params: Any) -> list[tuple[str, int]]:
-    body = await get_ok(client, "/friends/suggestions", who, **params)
+    body = await get_json(client, "/friends/suggestions", who, **params)
     assert body["next_cursor"] is None
     return [(item["id"], item["mutual_friends"]) for item in body["items"]]
 
@@ -44,7 +45,7 @@ class TestRanking:
         me, friend, fof = await people(3)
         await befriend(client, me, friend)
         await befriend(client, friend, fof)
-        body = await get_ok(client, "/friends/suggestions", me)
+        body = await get_json(client, "/friends/suggestions", me)
         (item,) = body["items"]
         assert set(item) == {
             "id",

@@ -53,15 +53,41 @@ Handler = Callable[[Event], Awaitable[None]]
 class EventBus(Protocol):
     """Carries published events to the consumers subscribed to their types.
 
-    Delivery is at least once: a consumer may see an event again (after a
-    crash, a retry or a redelivery), so consumers must be idempotent.
+    Every implementation promises the following; the contract suite
+    (tests/adapters/test_events.py) runs the same tests against each.
+
+    - By type, a copy each: a consumer receives every event of the types it
+      named ("*" is all) published once it is subscribed, before or after
+      `start`; each consumer gets its own copy, the event as it was
+      published, and a slow or failing consumer holds up no other.
+    - At least once: a consumer may see an event again (after a crash, a
+      retry or a redelivery), so consumers must be idempotent.
+    - A handler that raises gets the event again, up to the bus's maximum
+      attempts; then the event is dead-lettered (kept for inspection) and
+      the consumer goes on with the next one.
+    - A service down is not the event's fault: a handler that raises
+      `Unavailable` gets the event again after a back-off, as often as it
+      takes, spending no attempt and never dead-lettered for it; the bus
+      logs one line when the failures start and one when they end.
+    - Order is what the implementation says: the in-process bus delivers to
+      each consumer in publication order, retries and waits for a service
+      included; a broker may keep order only per key (an SQS FIFO group) or
+      not at all (an SQS standard queue).
+    - `close` delivers what was already accepted, within its grace period,
+      and stops waiting for a service that is down.
     """
 
     def subscribe(self, consumer: str, types: Iterable[str], handler: Handler) -> None:
-        """Register `handler` as consumer `consumer` for the given event types ("*" is all)."""
+        """Register `handler` as consumer `consumer` for the given event types ("*" is all).
+
+        Allowed after `start`: the new consumer receives from then on.
+        """
 
     async def publish(self, event: Event) -> None:
-        """Hand an event to the bus; returns once the bus has accepted it."""
+        """Hand an event to the bus; returns once the bus has accepted it.
+
+        An event accepted before `start` waits for it.
+        """
 
     async def start(self) -> None:
         """Begin delivering to the subscribed consumers."""
@@ -73,4 +99,5 @@ class EventBus(Protocol):
         """Raise if the bus is unreachable."""
 
     async def close(self) -> None:
-        """Stop delivering and release connections."""
+        """Deliver what was already accepted (within a grace period), stop delivering and
+        release connections."""
