@@ -33,7 +33,7 @@ from minifb.adapters.cache import (
     create_cache,
 )
 from minifb.adapters.cache.base import ZRange
-from minifb.adapters.cache.memory import MemoryStore
+from minifb.adapters.cache.memory_store import MemoryStore
 from tests.fixtures.redis_cluster import RedisCluster, redis_cluster
 
 __all__ = ["redis_cluster"]  # the fixture, imported for the tests below

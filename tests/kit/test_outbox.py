@@ -222,7 +222,7 @@ class TestIdempotentConsumers:
 
 class TestAfterCommit:
     async def test_runs_after_commit_and_never_after_rollback(self, app: FastAPI) -> None:
-        from minifb.kit.db import after_commit
+        from minifb.kit.commit_hooks import after_commit
 
         container = _container(app)
         ran: list[str] = []

@@ -28,7 +28,8 @@ from minifb.auth.schemas import (
     TokenPair,
 )
 from minifb.auth.tokens import AccessTokenCodec, hash_refresh_token, new_refresh_token
-from minifb.kit.db import after_commit, utcnow
+from minifb.kit.commit_hooks import after_commit
+from minifb.kit.db import utcnow
 from minifb.kit.errors import InvalidInput
 from minifb.kit.ids import new_id
 from minifb.kit.security import Principal

@@ -1,7 +1,7 @@
 """The gateway's outermost layer, and `install_gateway`, which stacks every layer in order.
 
 All middleware here is pure ASGI: BaseHTTPMiddleware costs throughput on
-every request (PERFORMANCE.md), and this is the hot path.
+every request (docs/performance.md), and this is the hot path.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import math
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -27,6 +27,7 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 
 from minifb.adapters.resilience import CircuitBreaker, Unavailable
+from minifb.kit.commit_hooks import EVENTS_KEY, run_after_commit, run_before_commit
 from minifb.kit.outages import DATABASE, is_database_outage, is_unsent
 
 NAMING_CONVENTION = {
@@ -356,50 +357,7 @@ def _nothing() -> None:
     return None
 
 
-BEFORE_COMMIT_KEY = "minifb.before_commit"
-AFTER_COMMIT_KEY = "minifb.after_commit"
-EVENTS_KEY = "minifb.events_written"
 log = logging.getLogger("minifb.db")
-
-
-def wrote_events(session: AsyncSession) -> None:
-    """Note that the session's transaction wrote outbox rows: `Database.commit` then
-    wakes the relay once it has committed."""
-    session.info[EVENTS_KEY] = True
-
-
-def before_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
-    """Run `callback` inside the transaction, just before it commits (writes batched
-    until the end, such as the outbox rows)."""
-    session.info.setdefault(BEFORE_COMMIT_KEY, []).append(callback)
-
-
-async def run_before_commit(session: AsyncSession) -> None:
-    for callback in session.info.pop(BEFORE_COMMIT_KEY, []):
-        await callback()
-
-
-def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
-    """Run `callback` once the session's transaction has committed (never on rollback).
-
-    For side effects outside the database that must not get ahead of it, such
-    as dropping a cache entry: dropped earlier, a concurrent reader could cache
-    the old row again before the commit.
-    """
-    session.info.setdefault(AFTER_COMMIT_KEY, []).append(callback)
-
-
-async def run_after_commit(session: AsyncSession) -> None:
-    for callback in session.info.pop(AFTER_COMMIT_KEY, []):
-        try:
-            await callback()
-        except Unavailable as exc:
-            # A known outage (the cache's breaker is open): one line, no traceback;
-            # what the follow-up did is retried from the outbox or expires.
-            log.warning("after-commit callback skipped: %s", exc)
-        except Exception:
-            # The change is committed; a failed follow-up must not turn it into an error.
-            log.exception("after-commit callback failed")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
@@ -434,9 +392,6 @@ __all__ = [
     "Database",
     "UTCDateTime",
     "affected",
-    "after_commit",
-    "before_commit",
     "insert_ignore",
     "utcnow",
-    "wrote_events",
 ]

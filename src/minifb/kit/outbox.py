@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from minifb.adapters.aio import cancel_and_wait
 from minifb.adapters.events import Event, EventBus, Handler
 from minifb.adapters.resilience import Backoff
-from minifb.kit.db import Database, affected, before_commit, insert_ignore, utcnow, wrote_events
+from minifb.kit.commit_hooks import before_commit, wrote_events
+from minifb.kit.db import Database, affected, insert_ignore, utcnow
 from minifb.kit.ids import min_id_at, new_id
 from minifb.kit.outages import is_outage
 from minifb.models import OutboxEvent, ProcessedEvent

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.cache import Cache
 from minifb.adapters.resilience import Unavailable
-from minifb.kit.db import after_commit
+from minifb.kit.commit_hooks import after_commit
 from minifb.posts import repository as repo
 from minifb.posts.exceptions import PostNotFound
 from minifb.posts.repository import PostRow, ViewerContext
