@@ -35,6 +35,7 @@ from minifb.adapters.cache import (
 from minifb.adapters.cache.base import ZRange
 from minifb.adapters.cache.memory_store import MemoryStore
 from tests.fixtures.redis_cluster import RedisCluster, redis_cluster
+from tests.fixtures.tcp_relay import TcpRelay
 
 __all__ = ["redis_cluster"]  # the fixture, imported for the tests below
 
@@ -602,65 +603,6 @@ async def test_ping_answers(cache: Cache) -> None:
 # -- redis only: what a real network adds ---------------------------------------
 
 
-class SlowLink:
-    """A TCP relay to Redis that holds every chunk, and the close, for `delay` seconds.
-
-    On a local server a command sent on one connection is in practice always
-    handled before one sent a moment later on another, which would hide a
-    subscription that is not yet in place; across a slow link it is not.
-    """
-
-    def __init__(self, url: str, delay: float) -> None:
-        self._target = urlsplit(url)
-        self._delay = delay
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: list[asyncio.StreamWriter] = []
-        self.url = ""
-
-    async def __aenter__(self) -> SlowLink:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        auth, at, _ = self._target.netloc.rpartition("@")
-        self.url = self._target._replace(netloc=f"{auth}{at}127.0.0.1:{port}").geturl()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._server.close()
-        # Clients close first, so each relay forwards the close and ends by itself;
-        # cancelling them instead would make asyncio log an error.
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=5)
-        for writer in self._writers:
-            writer.close()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=1)
-        await self._server.wait_closed()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        host, port = self._target.hostname or "127.0.0.1", self._target.port or 6379
-        upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
-        self._writers += [writer, upstream_writer]
-        await asyncio.gather(
-            self._relay(reader, upstream_writer), self._relay(upstream_reader, writer)
-        )
-        for end in (writer, upstream_writer):
-            end.close()
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                await asyncio.sleep(self._delay)
-                writer.write(data)
-                await writer.drain()
-            await asyncio.sleep(self._delay)
-            writer.write_eof()
-        except OSError:
-            writer.close()  # the other side went away: pass that on
-
-
 @pytest.mark.redis
 async def test_redis_subscription_is_in_place_on_enter_and_gone_on_exit_over_a_slow_link(
     redis_url: str,
@@ -670,7 +612,7 @@ async def test_redis_subscription_is_in_place_on_enter_and_gone_on_exit_over_a_s
     prefix = _unique_prefix()
     publisher = RedisCache.from_url(redis_url, prefix=prefix)
     try:
-        async with SlowLink(redis_url, delay=0.1) as link:
+        async with TcpRelay(redis_url, delay=0.1) as link:
             subscriber = RedisCache.from_url(link.url, prefix=prefix)
             try:
                 async with subscriber.subscribe("ch") as messages:
@@ -699,7 +641,7 @@ async def test_redis_read_cancelled_mid_reply_leaves_no_reply_for_the_next(
     if urlsplit(redis_url).scheme != "redis":
         pytest.skip("the relay speaks plain TCP only")
     prefix = _unique_prefix()
-    async with SlowLink(redis_url, delay=0.2) as link:
+    async with TcpRelay(redis_url, delay=0.2) as link:
         # One connection: the next read gets the very connection the first one left.
         cache = RedisCache.from_url(link.url, prefix=prefix, max_connections=1)
         try:

@@ -9,7 +9,6 @@ beside the first (another server process).
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -24,6 +23,7 @@ from minifb.bootstrap import Container
 from tests.factories import PASSWORD, register
 from tests.fixtures.app import AppFactory
 from tests.fixtures.http import API
+from tests.fixtures.tcp_relay import TcpRelay
 from tests.fixtures.tiers import CI, PG_SERVER_URL, REDIS_URL
 
 # A port nothing listens on: connecting is refused at once.
@@ -152,51 +152,6 @@ class TestEndedLoginsWithoutTheCache:
         assert (await _me(restarted, person.access_token)).status_code == 401
 
 
-class CuttableLink:
-    """A TCP relay to Redis that the test can cut, as a network failure or a crash would."""
-
-    def __init__(self, url: str) -> None:
-        self._target = urlsplit(url)
-        self._writers: list[asyncio.StreamWriter] = []
-        self.url = ""
-
-    async def __aenter__(self) -> CuttableLink:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        auth, at, _ = self._target.netloc.rpartition("@")
-        self.url = self._target._replace(netloc=f"{auth}{at}127.0.0.1:{port}").geturl()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.cut()
-
-    async def cut(self) -> None:
-        """Refuse new connections and drop the open ones."""
-        self._server.close()
-        for writer in self._writers:
-            writer.transport.abort()
-        await self._server.wait_closed()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        host, port = self._target.hostname or "127.0.0.1", self._target.port or 6379
-        upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
-        self._writers += [writer, upstream_writer]
-        await asyncio.gather(
-            self._relay(reader, upstream_writer), self._relay(upstream_reader, writer)
-        )
-
-    @staticmethod
-    async def _relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except OSError:
-            pass
-        finally:
-            writer.transport.abort()
-
-
 @pytest.fixture
 def redis_server_url() -> str:
     """The tier's Redis, or the local one the cache contract tests use (tests/adapters)."""
@@ -221,7 +176,7 @@ class TestEndedLoginsWhenTheCacheGoesAway:
     ) -> None:
         _, healthy = await make_client(cache_url=redis_server_url)
         person = await register(healthy)
-        async with CuttableLink(redis_server_url) as link:
+        async with TcpRelay(redis_server_url) as link:
             _, cut_off = await make_client(cache_url=link.url)
             assert (await _me(cut_off, person.access_token)).status_code == 200
             await link.cut()
