@@ -163,3 +163,92 @@ class TestSettings:
         assert _settings(monkeypatch, MINIFB_GC_THRESHOLD="off").gc_thresholds is None
         with pytest.raises(ValidationError, match="gc_threshold"):
             _settings(monkeypatch, MINIFB_GC_THRESHOLD="lots")
+
+
+class TestSeedUrlForms:
+    """The seed and every PaaS write plain URLs; the app runs them on its async drivers."""
+
+    @pytest.mark.parametrize(
+        ("given", "used"),
+        [
+            (
+                "postgresql://app:p%40ss@db.internal:6432/minifb",
+                "postgresql+asyncpg://app:p%40ss@db.internal:6432/minifb",
+            ),
+            (
+                "postgres://app:secret@db.internal/minifb?target_session_attrs=read-write",
+                "postgresql+asyncpg://app:secret@db.internal/minifb?target_session_attrs=read-write",
+            ),
+            ("postgresql+asyncpg://u@db/app", "postgresql+asyncpg://u@db/app"),
+            ("sqlite:///./var/a.db", "sqlite+aiosqlite:///./var/a.db"),
+            ("sqlite+aiosqlite:///./var/a.db", "sqlite+aiosqlite:///./var/a.db"),
+        ],
+    )
+    @pytest.mark.parametrize("name", ["DATABASE_URL", "MINIFB_DATABASE_URL"])
+    def test_plain_database_urls_use_the_async_driver(
+        self, monkeypatch: pytest.MonkeyPatch, name: str, given: str, used: str
+    ) -> None:
+        assert _settings(monkeypatch, **{name: given}).database_url == used
+
+    def test_a_url_passed_in_code_is_normalised_too(self) -> None:
+        s = Settings(_env_file=None, database_url="postgres://u@db/app")  # type: ignore[call-arg]
+        assert s.database_url == "postgresql+asyncpg://u@db/app"
+
+    @pytest.mark.parametrize(
+        "query", ["sslmode=require", "sslrootcert=/ca.pem&sslmode=verify-full"]
+    )
+    def test_libpq_ssl_parameters_are_refused_naming_the_ca_setting(
+        self, monkeypatch: pytest.MonkeyPatch, query: str
+    ) -> None:
+        # asyncpg takes no `sslmode` keyword: passed on, it would fail at the
+        # first connection instead of at start.
+        with pytest.raises(ValidationError, match="MINIFB_DATABASE_CA_CERT"):
+            _settings(monkeypatch, DATABASE_URL=f"postgresql://u@db/app?{query}")
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "redis://:pw@r:6379/1",
+            "rediss://:pw@r:6380/0",
+            "redis+cluster://r:7000",
+            "rediss+cluster://:pw@r:7000",
+        ],
+    )
+    def test_redis_url_reaches_the_cache_unchanged(
+        self, monkeypatch: pytest.MonkeyPatch, url: str
+    ) -> None:
+        assert _settings(monkeypatch, REDIS_URL=url).cache_url == url
+
+    async def test_a_plain_url_starts_the_app(self, database_url: str, tmp_path: Path) -> None:
+        # The tier's database, named as the seed would: without a driver.
+        plain = database_url.replace("+asyncpg://", "://", 1).replace("+aiosqlite://", "://", 1)
+        assert "+" not in plain.split("://")[0]
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            environment="test",
+            database_url=plain,
+            var_dir=tmp_path / "var",
+            log_level="WARNING",
+        )
+        app = create_app(settings)
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                assert (await client.get("/ready")).status_code == 200
+
+
+class TestDotEnv:
+    def test_a_dotenv_file_is_read_and_the_environment_wins(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        (tmp_path / ".env").write_text(
+            "DATABASE_URL=postgres://u@db/app\nMINIFB_CACHE_PREFIX=from-file:\n"
+            "MINIFB_LOG_LEVEL=DEBUG\n",
+            encoding="utf-8",
+        )
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("MINIFB_LOG_LEVEL", "WARNING")
+        s = Settings()
+        assert s.database_url == "postgresql+asyncpg://u@db/app"
+        assert s.cache_prefix == "from-file:"
+        assert s.log_level == "WARNING"

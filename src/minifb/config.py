@@ -5,14 +5,43 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _alias(*names: str) -> AliasChoices:
     return AliasChoices(*names)
+
+
+# Driverless schemes, as the seed and PaaS write them, and the async driver each runs on.
+_ASYNC_SCHEMES = {
+    "postgresql://": "postgresql+asyncpg://",
+    "postgres://": "postgresql+asyncpg://",
+    "sqlite://": "sqlite+aiosqlite://",
+}
+
+
+def _async_database_url(url: str) -> str:
+    """`url` with its driverless scheme replaced by the async driver's; the rest kept as written.
+
+    libpq's TLS parameters (`sslmode`, `sslrootcert`, ...) are refused: asyncpg
+    takes no such keywords, so the first connection would fail long after start.
+    """
+    for plain, driver in _ASYNC_SCHEMES.items():
+        if url.startswith(plain):
+            url = driver + url[len(plain) :]
+            break
+    if url.startswith("postgresql"):
+        ssl_keys = sorted({k for k, _ in parse_qsl(urlsplit(url).query) if k.startswith("ssl")})
+        if ssl_keys:
+            raise ValueError(
+                f"the database URL's {', '.join(ssl_keys)} is not supported: remove it and "
+                "set MINIFB_DATABASE_CA_CERT to the CA file (TLS with the chain and host "
+                "name verified)"
+            )
+    return url
 
 
 class Settings(BaseSettings):
@@ -24,7 +53,13 @@ class Settings(BaseSettings):
     """
 
     model_config = SettingsConfigDict(
-        env_prefix="MINIFB_", extra="ignore", populate_by_name=True, frozen=True
+        env_prefix="MINIFB_",
+        # Read from ./.env too; a variable set in the environment wins over the file.
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
     )
 
     environment: Literal["development", "production", "test"] = "development"
@@ -109,6 +144,11 @@ class Settings(BaseSettings):
                     if isinstance(value, str):
                         data[key] = [p.strip() for p in value.split(",") if p.strip()]
         return data
+
+    @field_validator("database_url")
+    @classmethod
+    def _use_async_driver(cls, url: str) -> str:
+        return _async_database_url(url)
 
     @model_validator(mode="after")
     def _compose_seed_urls(self) -> Settings:
