@@ -247,6 +247,8 @@ class TestDotEnv:
             encoding="utf-8",
         )
         monkeypatch.chdir(tmp_path)
+        for name in ("DATABASE_URL", "MINIFB_DATABASE_URL", "MINIFB_CACHE_PREFIX"):
+            monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv("MINIFB_LOG_LEVEL", "WARNING")
         s = Settings()
         assert s.database_url == "postgresql+asyncpg://u@db/app"
