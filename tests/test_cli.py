@@ -87,6 +87,14 @@ class TestDbCurrent:
         _assert_one_clear_line(result.output, "cannot reach the database")
         assert "hunter2" not in result.output
 
+    def test_a_driver_that_is_not_installed_is_one_line_and_a_failure(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("MINIFB_DATABASE_URL", "postgresql+pg8000://someone@127.0.0.1:1/minifb")
+        result = runner.invoke(app, ["db", "current"])
+        assert result.exit_code == 1
+        _assert_one_clear_line(result.output, "cannot use the database URL")
+
 
 class TestMistakes:
     def test_seed_on_an_unmigrated_database_says_to_upgrade(self, fresh_db: Path) -> None:

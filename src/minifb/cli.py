@@ -113,6 +113,8 @@ def _schema_revision(settings: Settings) -> str | None:
     except (OSError, TimeoutError, SQLAlchemyError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         _fail(f"cannot reach the database {_redacted(settings.database_url)}: {reason}")
+    except ImportError as exc:  # a URL naming a driver this install does not have
+        _fail(f"cannot use the database URL {_redacted(settings.database_url)}: {exc}")
 
 
 def _head_revision(settings: Settings) -> str | None:
