@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from typer.testing import CliRunner
 
+import minifb
 from minifb.cli import app
 from minifb.kit.ids import id_time
 from minifb.models import Comment, Follow, Friendship, Post, Reaction, User
@@ -44,6 +45,93 @@ class TestDb:
         assert result.exit_code == 0, result.output
         with pytest.raises(Exception, match="no such table"):
             _count(fresh_db, select(func.count()).select_from(User))
+
+
+class TestVersion:
+    def test_prints_the_version(self) -> None:
+        result = runner.invoke(app, ["--version"])
+        assert result.exit_code == 0, result.output
+        assert result.output.strip() == f"minifb {minifb.__version__}"
+
+
+class TestDbCurrent:
+    def test_names_the_head_after_an_upgrade(self, fresh_db: Path) -> None:
+        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+        result = runner.invoke(app, ["db", "current"])
+        assert result.exit_code == 0, result.output
+        assert result.output.strip().endswith("(head)")
+        assert result.output.startswith("database at 0")
+
+    def test_says_a_new_database_is_not_migrated_without_creating_it(self, fresh_db: Path) -> None:
+        result = runner.invoke(app, ["db", "current"])
+        assert result.exit_code == 0, result.output
+        assert "not migrated" in result.output
+        assert "minifb db upgrade" in result.output
+        assert not fresh_db.exists()
+
+    def test_names_an_older_revision(self, fresh_db: Path) -> None:
+        assert runner.invoke(app, ["db", "upgrade", "0001"]).exit_code == 0
+        result = runner.invoke(app, ["db", "current"])
+        assert result.exit_code == 0, result.output
+        assert result.output.startswith("database at 0001, head is ")
+
+    def test_an_unreachable_database_is_one_line_and_a_failure(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Nothing listens on port 1: the connection is refused at once.
+        monkeypatch.setenv(
+            "MINIFB_DATABASE_URL", "postgresql+asyncpg://someone:hunter2@127.0.0.1:1/minifb"
+        )
+        result = runner.invoke(app, ["db", "current"])
+        assert result.exit_code == 1
+        _assert_one_clear_line(result.output, "cannot reach the database")
+        assert "hunter2" not in result.output
+
+    def test_a_driver_that_is_not_installed_is_one_line_and_a_failure(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("MINIFB_DATABASE_URL", "postgresql+pg8000://someone@127.0.0.1:1/minifb")
+        result = runner.invoke(app, ["db", "current"])
+        assert result.exit_code == 1
+        _assert_one_clear_line(result.output, "cannot use the database URL")
+
+
+class TestMistakes:
+    def test_seed_on_an_unmigrated_database_says_to_upgrade(self, fresh_db: Path) -> None:
+        result = runner.invoke(app, ["seed", "--users", "5"])
+        assert result.exit_code == 1
+        _assert_one_clear_line(result.output, "run `minifb db upgrade`")
+
+    def test_seed_on_an_older_schema_says_to_upgrade(self, fresh_db: Path) -> None:
+        assert runner.invoke(app, ["db", "upgrade", "0001"]).exit_code == 0
+        result = runner.invoke(app, ["seed", "--users", "5"])
+        assert result.exit_code == 1
+        _assert_one_clear_line(result.output, "run `minifb db upgrade`")
+
+    def test_an_invalid_setting_is_named_with_the_reason(
+        self, fresh_db: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("MINIFB_FEED_SIZE", "20000")
+        result = runner.invoke(app, ["seed"])
+        assert result.exit_code == 2
+        _assert_one_clear_line(
+            result.output, "MINIFB_FEED_SIZE: Input should be less than or equal to 10000"
+        )
+
+    def test_a_setting_read_under_another_name_is_named_by_it(
+        self, fresh_db: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("RDS_PORT", "five")
+        result = runner.invoke(app, ["db", "upgrade"])
+        assert result.exit_code == 2
+        _assert_one_clear_line(result.output, "error: RDS_PORT: Input should be a valid integer")
+
+
+def _assert_one_clear_line(output: str, expected: str) -> None:
+    assert "Traceback" not in output
+    lines = output.strip().splitlines()
+    assert len(lines) == 1, output
+    assert expected in lines[0]
 
 
 class TestSeed:

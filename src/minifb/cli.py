@@ -1,4 +1,4 @@
-"""`minifb serve | db | seed | openapi`."""
+"""`minifb serve | db | seed | openapi | --version`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from pydantic import AliasChoices, ValidationError
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,11 +22,107 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+import minifb
 from minifb.config import Settings
 
 app = typer.Typer(help="mini-facebook: the backend of a small Facebook.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    """End a command with one line on stderr a person can act on, not a traceback."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"minifb {minifb.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """mini-facebook: the backend of a small Facebook."""
+
+
+def _load_settings() -> Settings:
+    """The settings, or one line per invalid setting naming it and why."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            typer.echo(f"error: {_setting_name(error['loc'])}: {error['msg']}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    """The environment variable a person sets for the field at `loc`."""
+    field = Settings.model_fields.get(str(loc[0])) if loc else None
+    if field is None:
+        return ".".join(str(part) for part in loc).upper() or "settings"
+    alias = field.validation_alias
+    if isinstance(alias, str):
+        return alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return f"MINIFB_{str(loc[0]).upper()}"
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "the configured database"
+
+
+def _schema_revision(settings: Settings) -> str | None:
+    """The database's Alembic revision (None: never migrated); exits if it is unreachable."""
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from minifb.kit.db import Database
+
+    sqlite_file = settings.is_sqlite and ":memory:" not in settings.database_url
+    if sqlite_file and not Path(settings.database_url.split(":///", 1)[-1]).exists():
+        return None  # not created yet: never migrated (and reading must not create it)
+
+    async def read() -> str | None:
+        db = Database(settings.database_url, ca_cert=settings.database_ca_cert, pool_size=1)
+        try:
+            async with db.engine.connect() as conn:
+                return await conn.run_sync(
+                    lambda sync: MigrationContext.configure(sync).get_current_revision()
+                )
+        finally:
+            await db.engine.dispose()
+
+    try:
+        return asyncio.run(read())
+    except (OSError, TimeoutError, SQLAlchemyError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        _fail(f"cannot reach the database {_redacted(settings.database_url)}: {reason}")
+    except ImportError as exc:  # a URL naming a driver this install does not have
+        _fail(f"cannot use the database URL {_redacted(settings.database_url)}: {exc}")
+
+
+def _head_revision(settings: Settings) -> str | None:
+    from alembic.script import ScriptDirectory
+
+    from minifb.migrations import alembic_config
+
+    return ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
 
 
 def _prepare_sqlite(settings: Settings) -> None:
@@ -68,7 +165,7 @@ def serve(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--service") from None
     os.environ["MINIFB_SERVICES"] = ",".join(services)
-    settings = Settings()
+    settings = _load_settings()
     if workers > 1 and settings.cache_url.startswith("memory:"):
         from minifb.main import IN_PROCESS_CACHE_HINT
 
@@ -145,7 +242,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply migrations up to REVISION (default: the newest)."""
     from minifb.migrations import upgrade
 
-    settings = Settings()
+    settings = _load_settings()
     _prepare_sqlite(settings)
     upgrade(settings.database_url, revision)
     typer.echo(f"database at {revision}")
@@ -156,8 +253,22 @@ def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1") -> None:
     """Undo migrations down to REVISION (default: one step)."""
     from minifb.migrations import downgrade
 
-    downgrade(Settings().database_url, revision)
+    downgrade(_load_settings().database_url, revision)
     typer.echo(f"database downgraded to {revision}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's migration revision and whether it is the newest."""
+    settings = _load_settings()
+    current = _schema_revision(settings)
+    head = _head_revision(settings)
+    if current is None:
+        typer.echo(f"database not migrated (head is {head}); run `minifb db upgrade`")
+    elif current == head:
+        typer.echo(f"database at {current} (head)")
+    else:
+        typer.echo(f"database at {current}, head is {head}; run `minifb db upgrade`")
 
 
 @app.command()
@@ -181,7 +292,13 @@ def seed(
     from minifb.seed import DEMO_PASSWORD
     from minifb.seed import seed as seed_demo
 
-    settings = Settings()
+    settings = _load_settings()
+    current = _schema_revision(settings)
+    if current is None or current != _head_revision(settings):
+        _fail(
+            f"the database schema is {'missing' if current is None else 'at ' + current}, "
+            "not at the newest migration: run `minifb db upgrade` first"
+        )
     ids.configure(settings.resolved_worker_id)
 
     async def run() -> None:
@@ -214,7 +331,7 @@ def openapi() -> None:
     """Print the OpenAPI document."""
     from minifb.main import create_app
 
-    typer.echo(json.dumps(create_app(Settings()).openapi(), indent=2))
+    typer.echo(json.dumps(create_app(_load_settings()).openapi(), indent=2))
 
 
 def main() -> None:
