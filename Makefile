@@ -6,20 +6,59 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-# Under CI=true the suite runs a second time against the real self-hosted services.
+# Every dependency, direct and indirect, at an exact version with its hashes
+# (docs/decisions/0118). `make lock` writes them; `make install` installs only them.
+LOCK         := requirements/dev.lock
+RUNTIME_LOCK := requirements/runtime.lock
+UV_VERSION   := 0.13.9
+UV_COMPILE    = $(BIN)/uv pip compile --quiet --universal --generate-hashes --python-version 3.11 \
+	--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+
+# MINIFB_FULL_PASS=1 (what .ci/run sets; from the environment or `make test
+# MINIFB_FULL_PASS=1`, which make passes on to pytest) asks for the second pass
+# against the real services, and makes a missing service fail instead of skipping.
+FULL_PASS       := $(filter 1 true yes,$(MINIFB_FULL_PASS))
 CI_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 CI_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test lint imports typecheck unit integration format bench clean
+.PHONY: install lock run test lint imports typecheck unit integration format bench clean
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# A fresh machine: an old or missing Python, or one without its venv module
+# (Debian and Ubuntu ship it apart), ends with one line saying what to do.
+$(VENV)/pyvenv.cfg:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 || { \
+	  found=$$(command -v $(PYTHON) >/dev/null && $(PYTHON) --version 2>&1 | head -n 1); \
+	  echo "error: Python 3.11+ is needed, $(PYTHON) is $${found:-not found}; try PYTHON=python3.12 make $(or $(MAKECMDGOALS),install)" >&2; \
+	  exit 1; }
+	@out=$$($(PYTHON) -m venv $(VENV) 2>&1) || { \
+	  rm -rf $(VENV); \
+	  case "$$out" in \
+	    *ensurepip*) package=$$($(PYTHON) -c 'import sys; print("python3.%d-venv" % sys.version_info[1])'); \
+	      echo "error: $(PYTHON) has no venv module; install it (apt install $$package) or try PYTHON=python3.12 make $(or $(MAKECMDGOALS),install)" >&2 ;; \
+	    *) echo "error: $(PYTHON) -m venv failed: $$(printf '%s\n' "$$out" | tail -n 1)" >&2 ;; \
+	  esac; \
+	  exit 1; }
+
+# A changed lock (or project) installs again.
+$(STAMP): $(VENV)/pyvenv.cfg $(LOCK) pyproject.toml
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve after editing pyproject.toml, keeping every other pin; UPGRADE=1 takes
+# the newest versions the pins allow. Each requirements/NAME.in of an environment
+# of its own is locked to requirements/NAME.lock the same way.
+lock: $(VENV)/pyvenv.cfg
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(UV_COMPILE) --extra dev pyproject.toml -o $(LOCK)
+	$(UV_COMPILE) --constraint $(LOCK) pyproject.toml -o $(RUNTIME_LOCK)
+	@for spec in requirements/*.in; do \
+	  [ -e "$$spec" ] || continue; \
+	  echo "$(UV_COMPILE) $$spec -o $${spec%.in}.lock"; \
+	  $(UV_COMPILE) "$$spec" -o "$${spec%.in}.lock" || exit 1; \
+	done
 
 run: install
 	$(BIN)/minifb db upgrade
@@ -42,14 +81,14 @@ unit: install
 	$(BIN)/pytest -q
 
 integration: install
-ifeq ($(CI),true)
+ifneq ($(FULL_PASS),)
 	MINIFB_TEST_DATABASE_URL=$(CI_DATABASE_URL) MINIFB_TEST_REDIS_URL=$(CI_REDIS_URL) \
 		$(BIN)/pytest -q
 # The feed once more, its cache a 3-node Redis Cluster the run starts (ElastiCache cluster mode).
 	MINIFB_TEST_DATABASE_URL=$(CI_DATABASE_URL) MINIFB_TEST_REDIS_CLUSTER=1 \
 		$(BIN)/pytest -q tests/posts/test_feed.py
 else
-	@echo "integration pass (PostgreSQL + Redis) runs under CI=true"
+	@echo "the second pass (PostgreSQL, Redis, a Redis Cluster) runs with MINIFB_FULL_PASS=1"
 endif
 
 format: install

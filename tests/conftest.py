@@ -9,7 +9,7 @@ URL) and `MINIFB_TEST_REDIS_URL` the same tests run against those servers: the
 run creates its own database and drops it at the end, and touches only Redis
 keys under its own prefix. With `MINIFB_TEST_REDIS_CLUSTER=1` the cache is a
 3-node Redis Cluster the run starts for itself (`redis_cluster`) instead.
-Under `CI=true` an unreachable service fails the run.
+With `MINIFB_FULL_PASS=1` an unreachable service fails the run.
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +18,9 @@ import minifb
 from minifb.cli import app
 from minifb.kit.ids import id_time
 from minifb.models import Comment, Follow, Friendship, Post, Reaction, User
+from tests.fixtures.redis_server import RedisServer, free_port, redis_server
+
+__all__ = ["redis_server"]  # the fixture, imported for the tests below
 
 runner = CliRunner()
 
@@ -262,7 +270,7 @@ class TestServe:
         assert result.exit_code == 2
 
     def test_granian_is_the_default_and_gets_the_app_factory(
-        self, monkeypatch: pytest.MonkeyPatch, fresh_db: Path
+        self, monkeypatch: pytest.MonkeyPatch, fresh_db: Path, redis_server: RedisServer
     ) -> None:
         import granian
 
@@ -276,15 +284,16 @@ class TestServe:
                 calls.append({"served": True})
 
         monkeypatch.setenv("MINIFB_SERVICES", "")  # serve sets it; restored after the test
-        # Several workers need a shared cache (nothing connects to it here).
-        monkeypatch.setenv("MINIFB_CACHE_URL", "redis://127.0.0.1:6379/0")
+        # Several workers need a shared cache, which must answer before the server starts.
+        monkeypatch.setenv("MINIFB_CACHE_URL", redis_server.url)
         monkeypatch.setattr(granian, "Granian", FakeGranian)
-        result = runner.invoke(app, ["serve", "--port", "8123", "--workers", "2"])
+        port = free_port()
+        result = runner.invoke(app, ["serve", "--port", str(port), "--workers", "2"])
         assert result.exit_code == 0, result.output
         options, served = calls
         assert options["target"] == "minifb.main:app_from_env"
         assert options["factory"] is True
-        assert (options["address"], options["port"], options["workers"]) == ("127.0.0.1", 8123, 2)
+        assert (options["address"], options["port"], options["workers"]) == ("127.0.0.1", port, 2)
         assert str(options["interface"]) in ("asgi", "Interfaces.ASGI")
         assert served == {"served": True}
 
@@ -307,9 +316,8 @@ class TestServe:
         calls: list[tuple[str, dict[str, object]]] = []
         monkeypatch.setenv("MINIFB_SERVICES", "")
         monkeypatch.setattr(uvicorn, "run", lambda target, **kw: calls.append((target, kw)))
-        result = runner.invoke(
-            app, ["serve", "--server", "uvicorn", "--host", "127.0.0.2", "--service", "posts"]
-        )
+        args = ["--host", "127.0.0.2", "--port", str(free_port()), "--service", "posts"]
+        result = runner.invoke(app, ["serve", "--server", "uvicorn", *args])
         assert result.exit_code == 0, result.output
         [(target, options)] = calls
         assert target == "minifb.main:app_from_env"
@@ -319,3 +327,103 @@ class TestServe:
 
 def _never_started(*_: object, **__: object) -> None:
     raise AssertionError("the server must not start")
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port another server is listening on."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        yield other.getsockname()[1]
+
+
+@pytest.fixture
+def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Either server, if started, fails the test."""
+    import granian
+    import uvicorn
+
+    monkeypatch.setenv("MINIFB_SERVICES", "")  # serve sets it; restored after the test
+    monkeypatch.setattr(granian, "Granian", _never_started)
+    monkeypatch.setattr(uvicorn, "run", _never_started)
+
+
+@pytest.mark.usefixtures("fresh_db", "no_server")
+class TestServeRefusesToStart:
+    """What would stop a server from serving ends `serve` before any server process starts."""
+
+    @pytest.mark.parametrize("server", ["granian", "uvicorn"])
+    def test_a_port_in_use_is_one_line(self, server: str, taken_port: int) -> None:
+        result = runner.invoke(app, ["serve", "--server", server, "--port", str(taken_port)])
+        assert result.exit_code == 1
+        _assert_one_clear_line(
+            result.output,
+            f"error: port {taken_port} on 127.0.0.1 is in use (another server?); "
+            "choose another with --port",
+        )
+
+    def test_an_address_that_is_not_here_is_one_line(self) -> None:
+        result = runner.invoke(app, ["serve", "--host", "192.0.2.1", "--port", str(free_port())])
+        assert result.exit_code == 1
+        _assert_one_clear_line(result.output, "cannot listen on 192.0.2.1 port")
+
+    def test_an_unreachable_redis_is_named_with_its_password_hidden(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Nothing listens on port 1: the connection is refused at once.
+        monkeypatch.setenv("MINIFB_CACHE_URL", "redis://:hunter2@127.0.0.1:1/0")
+        result = runner.invoke(app, ["serve", "--port", str(free_port())])
+        assert result.exit_code == 1
+        _assert_one_clear_line(
+            result.output, "cannot reach the Redis cache redis://:***@127.0.0.1:1/0"
+        )
+        assert "hunter2" not in result.output
+
+    def test_an_unreachable_redis_cluster_is_one_line(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("MINIFB_CACHE_URL", "redis+cluster://127.0.0.1:1")
+        result = runner.invoke(app, ["serve", "--port", str(free_port())])
+        assert result.exit_code == 1
+        _assert_one_clear_line(result.output, "cannot reach the Redis cache redis+cluster://")
+
+    def test_an_unreachable_database_is_one_line(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv(
+            "MINIFB_DATABASE_URL", "postgresql+asyncpg://someone:hunter2@127.0.0.1:1/minifb"
+        )
+        result = runner.invoke(app, ["serve", "--port", str(free_port())])
+        assert result.exit_code == 1
+        _assert_one_clear_line(result.output, "cannot reach the database")
+        assert "hunter2" not in result.output
+
+    def test_the_real_command_prints_one_line_and_exits_non_zero(
+        self, taken_port: int, fresh_db: Path
+    ) -> None:
+        # The installed entry point in a process of its own: no traceback on stderr.
+        command = [sys.executable, "-c", "from minifb.cli import main; main()", "serve"]
+        done = subprocess.run(  # noqa: S603 - our own interpreter and arguments
+            [*command, "--port", str(taken_port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "MINIFB_DATABASE_URL": f"sqlite+aiosqlite:///{fresh_db}"},
+            check=False,
+        )
+        assert done.returncode == 1
+        assert done.stdout == ""
+        _assert_one_clear_line(done.stderr, f"port {taken_port} on 127.0.0.1 is in use")
+
+
+class TestDbCommandsOnAnUnreachableDatabase:
+    @pytest.mark.parametrize("command", [["db", "upgrade"], ["db", "downgrade", "base"]])
+    def test_one_line_and_a_failure(
+        self, command: list[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv(
+            "MINIFB_DATABASE_URL", "postgresql+asyncpg://someone:hunter2@127.0.0.1:1/minifb"
+        )
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1
+        _assert_one_clear_line(result.output, "cannot reach the database")
+        assert "hunter2" not in result.output

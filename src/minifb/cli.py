@@ -77,14 +77,21 @@ def _setting_name(loc: tuple[int | str, ...]) -> str:
     return f"MINIFB_{str(loc[0]).upper()}"
 
 
-def _redacted(url: str) -> str:
+def _redacted(url: str, unreadable: str = "the configured database") -> str:
+    """`url` with its password hidden (or `unreadable` for a URL that does not parse)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
-        return "the configured database"
+        return unreadable
+
+
+def _first_line(exc: BaseException) -> str:
+    """What went wrong, in one line: the error's first line, or its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _schema_revision(settings: Settings) -> str | None:
@@ -99,7 +106,12 @@ def _schema_revision(settings: Settings) -> str | None:
         return None  # not created yet: never migrated (and reading must not create it)
 
     async def read() -> str | None:
-        db = Database(settings.database_url, ca_cert=settings.database_ca_cert, pool_size=1)
+        db = Database(
+            settings.database_url,
+            ca_cert=settings.database_ca_cert,
+            pool_size=1,
+            connect_timeout=settings.database_connect_timeout,
+        )
         try:
             async with db.engine.connect() as conn:
                 return await conn.run_sync(
@@ -111,8 +123,7 @@ def _schema_revision(settings: Settings) -> str | None:
     try:
         return asyncio.run(read())
     except (OSError, TimeoutError, SQLAlchemyError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        _fail(f"cannot reach the database {_redacted(settings.database_url)}: {reason}")
+        _fail(f"cannot reach the database {_redacted(settings.database_url)}: {_first_line(exc)}")
     except ImportError as exc:  # a URL naming a driver this install does not have
         _fail(f"cannot use the database URL {_redacted(settings.database_url)}: {exc}")
 
@@ -172,11 +183,76 @@ def serve(
         raise typer.BadParameter(
             f"cannot run {workers} workers: {IN_PROCESS_CACHE_HINT}", param_hint="--workers"
         )
+    _check_can_serve(settings, host, port)
     _prepare_sqlite(settings)
     if server is ServerKind.granian:
         _serve_granian(host, port, workers, settings.log_level)
     else:
         _serve_uvicorn(host, port, workers)
+
+
+# Seconds a start-up check waits for the cache to answer (longer than a request's
+# MINIFB_CACHE_TIMEOUT: a first connection may need DNS and a TLS handshake).
+START_CHECK_TIMEOUT = 3.0
+
+
+def _check_can_serve(settings: Settings, host: str, port: int) -> None:
+    """Exit with one line before any server process starts if it could not serve:
+    the port is taken, or the database or the Redis cache does not answer."""
+    _check_port(host, port)
+    _schema_revision(settings)  # exits if the database cannot be reached
+    _check_cache(settings)
+
+
+def _check_port(host: str, port: int) -> None:
+    import errno
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        _fail(f"cannot listen on {host}: {_first_line(exc)}; check --host")
+    with socket.socket(family, kind, proto) as probe:
+        # As both servers do, so a port whose last connections linger in TIME_WAIT counts as free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                _fail(
+                    f"port {port} on {host} is in use (another server?); choose another with --port"
+                )
+            _fail(f"cannot listen on {host} port {port}: {exc.strerror or _first_line(exc)}")
+
+
+def _check_cache(settings: Settings) -> None:
+    if settings.cache_url.startswith("memory:"):
+        return
+    from redis.exceptions import RedisClusterException, RedisError
+
+    from minifb.adapters.cache import create_cache
+    from minifb.adapters.resilience import Unavailable
+
+    async def ping() -> None:
+        cache = create_cache(
+            settings.cache_url, prefix=settings.cache_prefix, timeout=START_CHECK_TIMEOUT
+        )
+        try:
+            await cache.ping()
+        finally:
+            await cache.close()
+
+    try:
+        asyncio.run(ping())
+    except (Unavailable, RedisError, RedisClusterException, OSError) as exc:
+        # Unavailable says only "cache is unavailable"; the client's error says why.
+        reason = _first_line(
+            exc.__cause__ if isinstance(exc, Unavailable) and exc.__cause__ else exc
+        )
+        url = _redacted(settings.cache_url, "the configured cache")
+        _fail(f"cannot reach the Redis cache {url}: {reason}")
 
 
 def _serve_uvicorn(host: str, port: int, workers: int) -> None:
@@ -244,6 +320,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 
     settings = _load_settings()
     _prepare_sqlite(settings)
+    _schema_revision(settings)  # exits with one line if the database cannot be reached
     upgrade(settings.database_url, revision)
     typer.echo(f"database at {revision}")
 
@@ -253,7 +330,9 @@ def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1") -> None:
     """Undo migrations down to REVISION (default: one step)."""
     from minifb.migrations import downgrade
 
-    downgrade(_load_settings().database_url, revision)
+    settings = _load_settings()
+    _schema_revision(settings)  # exits with one line if the database cannot be reached
+    downgrade(settings.database_url, revision)
     typer.echo(f"database downgraded to {revision}")
 
 
