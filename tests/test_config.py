@@ -254,3 +254,35 @@ class TestDotEnv:
         assert s.database_url == "postgresql+asyncpg://u@db/app"
         assert s.cache_prefix == "from-file:"
         assert s.log_level == "WARNING"
+
+
+class TestOperationsSettings:
+    @pytest.mark.parametrize(
+        ("env", "expected"),
+        [
+            ({}, "console"),
+            ({"MINIFB_ENVIRONMENT": "production"}, "json"),
+            ({"MINIFB_ENVIRONMENT": "production", "MINIFB_LOG_FORMAT": "console"}, "console"),
+            ({"MINIFB_LOG_FORMAT": "json"}, "json"),
+        ],
+    )
+    def test_the_log_format_follows_the_environment_unless_set(
+        self, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
+    ) -> None:
+        assert _settings(monkeypatch, **env).resolved_log_format == expected
+
+    def test_an_unknown_log_format_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        with pytest.raises(ValidationError, match="log_format"):
+            _settings(monkeypatch, MINIFB_LOG_FORMAT="xml")
+
+    def test_the_metrics_token_is_read_and_kept_out_of_reprs(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        s = _settings(monkeypatch, MINIFB_METRICS_TOKEN="a-long-enough-metrics-token")
+        assert s.metrics_token is not None
+        assert s.metrics_token.get_secret_value() == "a-long-enough-metrics-token"
+        assert "a-long-enough" not in repr(s)
+
+    def test_a_short_metrics_token_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        with pytest.raises(ValidationError, match="at least 16 characters"):
+            _settings(monkeypatch, MINIFB_METRICS_TOKEN="short")

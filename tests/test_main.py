@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import subprocess
 import sys
@@ -11,9 +12,13 @@ from pathlib import Path
 
 import pytest
 
+import minifb
+from minifb.adapters.telemetry.logging import ConsoleFormatter, JsonFormatter
 from minifb.config import Settings
+from minifb.kit import ids
 from minifb.kit.process_lock import AlreadyServing
-from minifb.main import single_process_lock, tune_collector
+from minifb.main import create_app, single_process_lock, started_line, tune_collector
+from tests.fixtures.app import AppFactory
 
 
 @pytest.fixture
@@ -108,3 +113,67 @@ class TestOneServerProcessOnTheInProcessCache:
         assert other is not None
         first.release()
         other.release()
+
+
+class TestTheStartUpLine:
+    def test_names_every_adapter_with_credentials_hidden(self, tmp_path: Path) -> None:
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            environment="test",
+            database_url="postgresql://app:db-secret@db.internal:5432/minifb",
+            cache_url="rediss://:cache-token@cache.internal:6379/0",
+            storage_url="s3://media?secret_access_key=storage-secret",
+            var_dir=tmp_path / "var",
+        )
+        ids.configure(321)
+        line = started_line(settings)
+        assert line == (
+            f"started minifb {minifb.__version__}: "
+            "database=postgresql+asyncpg://app:***@db.internal:5432/minifb "
+            "cache=rediss://:***@cache.internal:6379/0 events=memory:// "
+            "storage=s3://media?secret_access_key=*** search=database:// secrets=env:// "
+            "worker_id=321"
+        )
+
+    async def test_one_line_per_process_start(
+        self, make_client: AppFactory, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.INFO, logger="minifb.main")
+        await make_client()
+        started = [r.getMessage() for r in caplog.records if r.name == "minifb.main"]
+        assert len(started) == 1
+        assert started[0].startswith("started minifb")
+
+    @pytest.mark.parametrize(
+        ("environment", "log_format", "formatter"),
+        [
+            ("development", None, ConsoleFormatter),
+            ("production", None, JsonFormatter),
+            ("production", "console", ConsoleFormatter),
+            ("development", "json", JsonFormatter),
+        ],
+    )
+    def test_the_app_logs_in_the_configured_format(
+        self,
+        tmp_path: Path,
+        environment: str,
+        log_format: str | None,
+        formatter: type[logging.Formatter],
+    ) -> None:
+        root = logging.getLogger()
+        handlers, level = list(root.handlers), root.level
+        try:
+            create_app(
+                Settings(
+                    _env_file=None,  # type: ignore[call-arg]
+                    environment=environment,
+                    log_format=log_format,
+                    database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+                    var_dir=tmp_path / "var",
+                )
+            )
+            [ours] = [h for h in root.handlers if type(h).__name__ == "_OurHandler"]
+            assert type(ours.formatter) is formatter
+        finally:
+            root.handlers = handlers
+            root.setLevel(level)

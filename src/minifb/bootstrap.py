@@ -26,6 +26,7 @@ from minifb.kit import ids
 from minifb.kit.db import Database
 from minifb.kit.housekeeping import Housekeeper
 from minifb.kit.outbox import OutboxRelay
+from minifb.kit.schema import SchemaCheck
 from minifb.posts.policy import FeedPolicy
 
 
@@ -48,11 +49,18 @@ class Container:
     metrics: Metrics
     login_policy: LoginPolicy
     feed_policy: FeedPolicy
+    schema: SchemaCheck
 
     def probes(self) -> dict[str, Callable[[], Awaitable[object]]]:
         """What readiness checks, by its name in the answer: every adapter of this
-        process that a request needs. A later adapter (storage, search) joins here."""
-        return {"database": self.db.ping, "cache": self.cache.ping, "events": self.bus.ping}
+        process that a request needs, and the database's schema at the newest migration.
+        A later adapter (storage, search) joins here."""
+        return {
+            "database": self.db.ping,
+            "schema": self.schema.ping,
+            "cache": self.cache.ping,
+            "events": self.bus.ping,
+        }
 
     async def start(self) -> None:
         await self.revocations.start()
@@ -121,4 +129,5 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
             fanout_limit=settings.feed_fanout_limit,
             merge_authors=settings.feed_merge_authors,
         ),
+        schema=SchemaCheck(db),
     )

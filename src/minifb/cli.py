@@ -185,10 +185,38 @@ def serve(
         )
     _check_can_serve(settings, host, port)
     _prepare_sqlite(settings)
-    if server is ServerKind.granian:
-        _serve_granian(host, port, workers, settings.log_level)
-    else:
-        _serve_uvicorn(host, port, workers)
+    with _shared_metrics_dir(workers):
+        if server is ServerKind.granian:
+            _serve_granian(host, port, workers, settings)
+        else:
+            _serve_uvicorn(host, port, workers)
+
+
+@contextmanager
+def _shared_metrics_dir(workers: int) -> Iterator[None]:
+    """With several server processes, a fresh directory of this run through which a
+    scrape merges every process's metrics (prometheus-client's multiprocess mode),
+    removed when the server stops; one process keeps its metrics in memory."""
+    if workers == 1:
+        yield
+        return
+    import shutil
+    import tempfile
+
+    from minifb.adapters.telemetry.metrics import MULTIPROCESS_DIR
+
+    directory = tempfile.mkdtemp(prefix="minifb-metrics-")
+    previous = os.environ.get(MULTIPROCESS_DIR)
+    # Set before the server starts its processes, which inherit it.
+    os.environ[MULTIPROCESS_DIR] = directory
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(MULTIPROCESS_DIR, None)
+        else:
+            os.environ[MULTIPROCESS_DIR] = previous
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 # Seconds a start-up check waits for the cache to answer (longer than a request's
@@ -270,14 +298,14 @@ def _serve_uvicorn(host: str, port: int, workers: int) -> None:
     )
 
 
-def _serve_granian(host: str, port: int, workers: int, log_level: str) -> None:
+def _serve_granian(host: str, port: int, workers: int, settings: Settings) -> None:
     from granian import Granian
     from granian.constants import Interfaces
     from granian.log import LogLevels
 
-    from minifb.adapters.telemetry.logging import SERVER_LOG_CONFIG
+    from minifb.adapters.telemetry.logging import server_log_config
 
-    level = log_level.lower()
+    level = settings.log_level.lower()
     Granian(
         APP_FACTORY,
         address=host,
@@ -288,7 +316,7 @@ def _serve_granian(host: str, port: int, workers: int, log_level: str) -> None:
         interface=Interfaces.ASGI,
         # Granian reads no proxy headers; the gateway decides whom to trust.
         log_level=LogLevels(level) if level in LogLevels.__members__ else LogLevels.info,
-        log_dictconfig=SERVER_LOG_CONFIG,
+        log_dictconfig=server_log_config(settings.resolved_log_format),
         log_access=False,
     ).serve()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -128,6 +128,12 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
+    log_format: Literal["console", "json"] | None = None
+    """One readable line per record (`console`, coloured on a terminal) or one JSON
+    object (`json`); unset, JSON in production and the console format elsewhere."""
+    metrics_token: SecretStr | None = None
+    """The bearer token `/metrics` asks for; unset, it is served only to callers on
+    this host, and never in production (docs/decisions/0116)."""
     worker_id: int | None = Field(None, ge=0, le=1023)
     gc_threshold: str = Field("50000,20,100", pattern=r"^(off|\d+,\d+,\d+)$")
     """A server process's garbage-collector thresholds, set once it has started (with
@@ -144,6 +150,13 @@ class Settings(BaseSettings):
                     if isinstance(value, str):
                         data[key] = [p.strip() for p in value.split(",") if p.strip()]
         return data
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. `openssl rand -hex 32`)")
+        return token
 
     @field_validator("database_url")
     @classmethod
@@ -187,6 +200,13 @@ class Settings(BaseSettings):
         count, window = self.rate_limit.split("/")
         seconds = int(window[:-1]) * {"s": 1, "m": 60, "h": 3600}[window[-1]]
         return int(count), seconds
+
+    @property
+    def resolved_log_format(self) -> Literal["console", "json"]:
+        """`log_format`, or the environment's default when it is unset."""
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.environment == "production" else "console"
 
     @property
     def is_sqlite(self) -> bool:

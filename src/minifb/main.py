@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hashlib
+import logging
 import os
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -14,7 +16,8 @@ from fastapi import FastAPI
 from sqlalchemy import make_url
 
 from minifb import __version__
-from minifb.adapters.telemetry.logging import configure_logging
+from minifb.adapters.aio import cancel_and_wait
+from minifb.adapters.telemetry.logging import configure_logging, redact_url
 from minifb.adapters.telemetry.metrics import Metrics
 from minifb.api import PREFIX, bare_routes_for, routers_for
 from minifb.auth.deps import AuthPorts
@@ -24,11 +27,14 @@ from minifb.gateway import install_gateway
 from minifb.gateway.ops import Probed
 from minifb.gateway.ops import router as ops_router
 from minifb.gateway.rate_limit import CacheHolder
+from minifb.kit import ids
 from minifb.kit.deps import Ports
 from minifb.kit.errors import install_error_handlers
 from minifb.kit.process_lock import ProcessLock
 from minifb.posts.feed_endpoints import FeedPorts
 from minifb.workers.registry import schedule_all, subscribe_all
+
+log = logging.getLogger("minifb.main")
 
 
 class AppPorts(Ports, AuthPorts, FeedPorts, Probed, CacheHolder, Protocol):
@@ -61,7 +67,7 @@ def create_app(
     (the same answers, slower: tests compare the two).
     """
     settings = settings or (container.settings if container else Settings())
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.resolved_log_format)
     metrics = container.metrics if container else Metrics()
 
     @asynccontextmanager
@@ -76,13 +82,17 @@ def create_app(
         subscribe_all(built)
         schedule_all(built)
         attach(app, built)
-        await built.start()
+        starting = await start_when_migrated(built)
+        log.info("%s", started_line(settings))
         if server:
             tune_collector(settings.gc_thresholds)
         try:
             yield
         finally:
+            if starting is not None:
+                await cancel_and_wait(starting)
             await built.close()
+            metrics.close()
             if lock is not None:
                 lock.release()
 
@@ -105,6 +115,43 @@ def create_app(
         app.include_router(router)
     app.include_router(ops_router)
     return app
+
+
+async def start_when_migrated(container: Container) -> asyncio.Task[None] | None:
+    """Start the container's background work (the outbox relay, housekeeping, the
+    ended logins), which reads the tables the migrations create: now if the schema
+    is at the head, else in a task, once it is (as a migration job runs beside a
+    new release); meanwhile readiness answers 503 saying why."""
+    await container.schema.start()
+    if container.schema.at_head:
+        await container.start()
+        return None
+
+    async def start_later() -> None:
+        await container.schema.wait()
+        try:
+            await container.start()
+        except Exception:
+            # Nobody awaits this task until shutdown: say so now.
+            log.exception("the background work could not start")
+
+    return asyncio.create_task(start_later(), name="start-when-migrated")
+
+
+def started_line(settings: Settings) -> str:
+    """The one start-up line of a process: each adapter it uses, credentials hidden."""
+    adapters = {
+        "database": settings.database_url,
+        "cache": settings.cache_url,
+        "events": settings.events_url,
+        "storage": settings.storage_url,
+        "search": settings.search_url,
+        "secrets": settings.secrets_url,
+    }
+    named = " ".join(f"{name}={redact_url(url)}" for name, url in adapters.items())
+    # The worker bits this process mints ids with, however they were assigned.
+    worker_id = (ids.new_id() >> ids.SEQUENCE_BITS) & ids.MAX_WORKER
+    return f"started minifb {__version__}: {named} worker_id={worker_id}"
 
 
 def app_from_env() -> FastAPI:

@@ -90,6 +90,11 @@ def build_app(
         # Stands in for the media service, which limits its uploads itself.
         return {"received": len(await request.body())}
 
+    @app.get("/links")
+    async def links(request: Request) -> dict[str, str]:
+        # URLs built from the request, as a Location header or a link would be.
+        return {"self": str(request.url), "item": str(request.url_for("item", item_id=7))}
+
     @app.get("/ip")
     async def ip(request: Request) -> dict[str, str]:
         return {"ip": get_client_ip(request)}

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from minifb.gateway.client_ip import client_ip, parse_trusted
+from minifb.gateway.client_ip import client_ip, honour_forwarded_proto, parse_trusted
 from tests.gateway.helpers import build_app, client_for, make_settings
 
 
@@ -118,3 +118,82 @@ class TestOverHttp:
         async with client_for(app, ip="172.16.0.1") as client:
             response = await client.get("/ip", headers={"X-Forwarded-For": "203.0.113.7"})
         assert response.json() == {"ip": "203.0.113.7"}
+
+
+def proto_scope(
+    peer: str, *protos: str, kind: str = "http", scheme: str = "http"
+) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "scheme": scheme,
+        "client": (peer, 1234),
+        "headers": [(b"x-forwarded-proto", value.encode()) for value in protos],
+    }
+
+
+class TestForwardedProto:
+    trusted = parse_trusted(["10.0.0.0/8"])
+
+    def scheme_of(self, scope: dict[str, Any]) -> str:
+        honour_forwarded_proto(scope, self.trusted)
+        return str(scope["scheme"])
+
+    def test_https_from_a_trusted_proxy(self) -> None:
+        assert self.scheme_of(proto_scope("10.0.0.1", "https")) == "https"
+
+    def test_ignored_from_anyone_else(self) -> None:
+        assert self.scheme_of(proto_scope("203.0.113.7", "https")) == "http"
+
+    def test_ignored_from_a_peer_that_is_no_address(self) -> None:
+        assert self.scheme_of(proto_scope("testclient", "https")) == "http"
+
+    def test_the_right_most_value_is_our_proxy_s(self) -> None:
+        # The client sent "https"; our proxy appended what it saw: plain http.
+        assert self.scheme_of(proto_scope("10.0.0.1", "https, http")) == "http"
+        assert self.scheme_of(proto_scope("10.0.0.1", "http", "HTTPS ")) == "https"
+
+    def test_http_over_a_tls_hop_is_http(self) -> None:
+        scope = proto_scope("10.0.0.1", "http", scheme="https")
+        assert self.scheme_of(scope) == "http"
+
+    def test_anything_else_is_ignored(self) -> None:
+        assert self.scheme_of(proto_scope("10.0.0.1", "gopher")) == "http"
+
+    def test_websockets_become_wss(self) -> None:
+        scope = proto_scope("10.0.0.1", "https", kind="websocket", scheme="ws")
+        assert self.scheme_of(scope) == "wss"
+
+    def test_no_header_changes_nothing(self) -> None:
+        assert self.scheme_of(proto_scope("10.0.0.1")) == "http"
+
+
+class TestForwardedProtoOverHttp:
+    def app(self) -> Any:
+        return build_app(make_settings(rate_limit="off", trusted_proxies=["10.0.0.1"]))
+
+    async def test_a_trusted_proxy_s_https_sends_hsts_and_https_links(self) -> None:
+        async with client_for(self.app(), ip="10.0.0.1") as client:
+            response = await client.get("/links", headers={"X-Forwarded-Proto": "https"})
+        assert response.headers["strict-transport-security"].startswith("max-age=")
+        assert response.json() == {
+            "self": "https://testserver/links",
+            "item": "https://testserver/items/7",
+        }
+
+    async def test_from_an_untrusted_peer_it_is_ignored(self) -> None:
+        async with client_for(self.app(), ip="203.0.113.7") as client:
+            response = await client.get("/links", headers={"X-Forwarded-Proto": "https"})
+        assert "strict-transport-security" not in response.headers
+        assert response.json()["self"] == "http://testserver/links"
+
+    async def test_without_trusted_proxies_it_is_ignored(self) -> None:
+        async with client_for(build_app(), ip="10.0.0.1") as client:
+            response = await client.get("/links", headers={"X-Forwarded-Proto": "https"})
+        assert "strict-transport-security" not in response.headers
+        assert response.json()["item"] == "http://testserver/items/7"
+
+    async def test_a_redirect_s_location_is_https(self) -> None:
+        async with client_for(self.app(), ip="10.0.0.1") as client:
+            response = await client.get("/items/7/", headers={"X-Forwarded-Proto": "https"})
+        assert response.status_code == 307
+        assert response.headers["location"] == "https://testserver/items/7"

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import logging
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
 from minifb.gateway import ops
-from tests.gateway.helpers import FakeAdapter, build_app, client_for, container_of
+from minifb.kit.errors import PROBLEM_JSON
+from minifb.migrations import upgrade
+from tests.factories import register
+from tests.fixtures.app import AppFactory
+from tests.fixtures.deadline import bounded
+from tests.fixtures.http import API
+from tests.gateway.helpers import FakeAdapter, build_app, client_for, container_of, make_settings
 
 
 class TestHealth:
@@ -115,7 +124,7 @@ class TestReady:
 
 class TestMetricsEndpoint:
     async def test_prometheus_text_with_request_counts(self) -> None:
-        async with client_for(build_app()) as client:
+        async with client_for(build_app(), ip="127.0.0.1") as client:
             await client.get("/health")
             response = await client.get("/metrics")
         assert response.status_code == 200
@@ -130,6 +139,139 @@ class TestMetricsEndpoint:
         assert len(health) == 1
         assert health[0].labels == {"route": "/health", "method": "GET", "status": "200"}
         assert health[0].value == 1.0
+
+
+TOKEN = "0123456789abcdef-metrics"
+
+
+def problem_of(response: httpx.Response, status: int) -> dict[str, object]:
+    assert response.status_code == status
+    assert response.headers["content-type"] == PROBLEM_JSON
+    body: dict[str, object] = response.json()
+    assert body["status"] == status
+    return body
+
+
+class TestMetricsWithAToken:
+    """`MINIFB_METRICS_TOKEN` set: the bearer of the token scrapes, from anywhere."""
+
+    def app(self) -> FastAPI:
+        return build_app(make_settings(rate_limit="off", metrics_token=TOKEN))
+
+    async def test_the_bearer_scrapes_from_anywhere(self) -> None:
+        async with client_for(self.app(), ip="203.0.113.9") as client:
+            response = await client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert response.status_code == 200
+        assert "minifb_http_requests_total" in response.text
+
+    @pytest.mark.parametrize(
+        "authorization",
+        [None, f"Bearer {TOKEN}x", f"Bearer {TOKEN[:-1]}", "Bearer ", f"Basic {TOKEN}", TOKEN],
+    )
+    async def test_anything_else_is_401(self, authorization: str | None) -> None:
+        headers = {"Authorization": authorization} if authorization is not None else {}
+        # Even from this host: with a token set, the token is the only way in.
+        async with client_for(self.app(), ip="127.0.0.1") as client:
+            response = await client.get("/metrics", headers=headers)
+        body = problem_of(response, 401)
+        assert "MINIFB_METRICS_TOKEN" in str(body["detail"])
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert "minifb_http_requests" not in response.text
+
+    async def test_the_scheme_is_case_insensitive(self) -> None:
+        async with client_for(self.app()) as client:
+            response = await client.get("/metrics", headers={"Authorization": f"bearer {TOKEN}"})
+        assert response.status_code == 200
+
+    async def test_compared_in_constant_time(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        compared: list[tuple[bytes, bytes]] = []
+        real = hmac.compare_digest
+
+        def spy(given: bytes, expected: bytes) -> bool:
+            compared.append((given, expected))
+            return real(given, expected)
+
+        monkeypatch.setattr(ops.hmac, "compare_digest", spy)
+        async with client_for(self.app()) as client:
+            await client.get("/metrics", headers={"Authorization": "Bearer guess"})
+        assert compared == [(b"guess", TOKEN.encode())]
+
+
+class TestMetricsWithoutAToken:
+    """No token: only a caller on this host, and never in production."""
+
+    @pytest.mark.parametrize("ip", ["127.0.0.1", "::1", "::ffff:127.0.0.1"])
+    async def test_served_on_this_host(self, ip: str) -> None:
+        async with client_for(build_app(), ip=ip) as client:
+            response = await client.get("/metrics")
+        assert response.status_code == 200
+
+    async def test_not_found_from_elsewhere(self) -> None:
+        async with client_for(build_app(), ip="192.0.2.7") as client:
+            response = await client.get("/metrics")
+        body = problem_of(response, 404)
+        assert "MINIFB_METRICS_TOKEN" in str(body["detail"])
+        assert "minifb_http_requests" not in response.text
+
+    @pytest.mark.parametrize(
+        "header",
+        [
+            {"X-Forwarded-For": "198.51.100.1"},
+            {"Forwarded": "for=198.51.100.1"},
+            {"X-Real-IP": "198.51.100.1"},
+        ],
+    )
+    async def test_not_through_a_proxy_on_this_host(self, header: dict[str, str]) -> None:
+        # A sidecar or reverse proxy on this host relays everyone from 127.0.0.1.
+        async with client_for(build_app(), ip="127.0.0.1") as client:
+            response = await client.get("/metrics", headers=header)
+        problem_of(response, 404)
+
+    async def test_never_in_production(self) -> None:
+        settings = make_settings(rate_limit="off", environment="production")
+        async with client_for(build_app(settings), ip="127.0.0.1") as client:
+            response = await client.get("/metrics")
+        problem_of(response, 404)
+
+
+class TestOnAnUnmigratedDatabase:
+    """A server started before its migrations ran: not ready, saying why, in one log line;
+    ready once they have run, without a restart."""
+
+    @bounded(60)
+    async def test_not_ready_until_migrated(
+        self,
+        unmigrated_database_url: str,
+        make_client: AppFactory,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        caplog.set_level(logging.WARNING)
+        _, client = await make_client(database_url=unmigrated_database_url)
+        for _ in range(3):
+            body = problem_of(await client.get("/ready"), 503)
+            assert "database schema not migrated" in str(body["detail"])
+            assert "run `minifb db upgrade`" in str(body["detail"])
+            checks = body["checks"]
+            assert isinstance(checks, dict)
+            assert checks["schema"] == "outdated"
+            assert checks["database"] == "ok"
+        complaints = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(complaints) == 1
+        assert complaints[0].startswith("database schema not migrated")
+
+        await asyncio.to_thread(upgrade, unmigrated_database_url)
+        ready = await client.get("/ready")
+        assert ready.status_code == 200
+        assert ready.json()["checks"]["schema"] == "ok"
+        # The background work started as well: the ended logins are read, so a
+        # token is checked instead of answered 503.
+        person = await register(client)
+        for _ in range(400):
+            me = await client.get(f"{API}/users/me", headers=person.headers)
+            if me.status_code != 503:
+                break
+            await asyncio.sleep(0.05)
+        assert me.status_code == 200
 
 
 class TestOpenApi:

@@ -1,4 +1,5 @@
-"""Who is calling: the client address, trusting `X-Forwarded-For` only from our own proxies."""
+"""Who is calling, and how: the client address and scheme, trusting `X-Forwarded-For`
+and `X-Forwarded-Proto` only from our own proxies."""
 
 from __future__ import annotations
 
@@ -88,4 +89,41 @@ def remember_client_ip(scope: Scope, trusted: Sequence[IPNetwork]) -> str:
     return address
 
 
-__all__ = ["IPNetwork", "client_ip", "get_client_ip", "parse_trusted", "remember_client_ip"]
+# What a client's scheme becomes on each kind of connection, by what the proxy says.
+_SCHEMES = {
+    "http": {b"http": "http", b"https": "https"},
+    "websocket": {b"http": "ws", b"https": "wss"},
+}
+
+
+def honour_forwarded_proto(scope: Scope, trusted: Sequence[IPNetwork]) -> None:
+    """Behind a trusted proxy that terminates TLS, take the scheme the client used from
+    its `X-Forwarded-Proto`, so that the request counts as https (HSTS is sent, URLs
+    the app builds from the request start with https); from anyone else, ignore it.
+
+    The right-most value is the one our proxy wrote, whether it replaced the
+    header or appended to what the client sent.
+    """
+    forwarded = None
+    for name, value in scope.get("headers", ()):
+        if name == b"x-forwarded-proto":
+            forwarded = value
+    if forwarded is None:
+        return
+    peer = scope.get("client")
+    address = parse_address(str(peer[0])) if peer else None
+    if address is None or not _is_trusted(address, trusted):
+        return
+    scheme = _SCHEMES.get(scope["type"], {}).get(forwarded.rpartition(b",")[2].strip().lower())
+    if scheme is not None:
+        scope["scheme"] = scheme
+
+
+__all__ = [
+    "IPNetwork",
+    "client_ip",
+    "get_client_ip",
+    "honour_forwarded_proto",
+    "parse_trusted",
+    "remember_client_ip",
+]

@@ -23,9 +23,15 @@ from minifb.adapters.telemetry.logging import request_id_var
 from minifb.adapters.telemetry.metrics import Metrics
 from minifb.config import Settings
 from minifb.gateway.bare_routes import BareRoutesMiddleware
-from minifb.gateway.client_ip import IPNetwork, parse_trusted, remember_client_ip
+from minifb.gateway.client_ip import (
+    IPNetwork,
+    honour_forwarded_proto,
+    parse_trusted,
+    remember_client_ip,
+)
 from minifb.gateway.headers import with_gateway_headers
 from minifb.gateway.limits import BodySizeLimitMiddleware
+from minifb.gateway.ops import MetricsAccess
 from minifb.gateway.rate_limit import RateLimitMiddleware
 from minifb.kit.errors import app_handler_answer, problem
 
@@ -117,6 +123,8 @@ class GatewayMiddleware:
             # No response headers to add, but logs during the session still
             # carry an id, and throttles still see the real client address.
             remember_client_ip(scope, self.trusted)
+            if self.trusted:
+                honour_forwarded_proto(scope, self.trusted)
             token = request_id_var.set(request_id_of(scope))
             try:
                 await self.app(scope, receive, send)
@@ -130,6 +138,8 @@ class GatewayMiddleware:
         started_at = time.perf_counter()
         request_id = request_id_of(scope)
         ip = remember_client_ip(scope, self.trusted)
+        if self.trusted:
+            honour_forwarded_proto(scope, self.trusted)
         raw_id = request_id.encode("ascii")
         https = scope.get("scheme") == "https"
         status = 500
@@ -164,10 +174,12 @@ class GatewayMiddleware:
             latency.observe(duration)
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info(
-                    "%s %s %s",
+                    "%s %s %s %.1f ms %s",
                     method,
                     scope["path"],
                     status,
+                    duration * 1000,
+                    ip,
                     extra={
                         "method": method,
                         # The path only: query strings may carry tokens.
@@ -221,9 +233,15 @@ def install_gateway(
     limit sits outside the rate limit so an oversized body is refused without
     a cache round trip. Settings are read here, once; the cache is read from
     the app's container per request because the lifespan builds it after this
-    runs. `metrics` also goes on `app.state` for the ops routes' `/metrics`.
+    runs. `metrics` also goes on `app.state` for the ops routes' `/metrics`, with
+    who may read it.
     """
     app.state.metrics = metrics
+    token = settings.metrics_token
+    app.state.metrics_access = MetricsAccess(
+        token=token.get_secret_value().encode() if token is not None else None,
+        loopback=settings.environment != "production",
+    )
     trusted = parse_trusted(settings.trusted_proxies)
     # Starlette's add_middleware puts each new layer outside the previous ones,
     # so they are added innermost first.
