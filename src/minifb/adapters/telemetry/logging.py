@@ -96,9 +96,11 @@ def configure_logging(level: str = "INFO", log_format: LogFormat = "console") ->
     ours = [h for h in root.handlers if isinstance(h, _OurHandler)]
     if ours:
         # Set up before (an app per test, or a second app in one process): follow
-        # the newest settings, keeping whatever else was added since.
+        # the newest settings and the current stderr (the one it wrote to may be
+        # closed by now), keeping whatever else was added since.
         for handler in ours:
-            handler.setFormatter(make_formatter(log_format, handler.stream))
+            handler.stream = sys.stderr  # not setStream: it would flush the closed one
+            handler.setFormatter(make_formatter(log_format, sys.stderr))
         root.setLevel(level.upper())
         return
     handler = _OurHandler(sys.stderr)
