@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, select
 
 from minifb.adapters.secrets import create_secret_store
 from minifb.auth.tokens import AccessTokenCodec, load_keyset
+from minifb.bootstrap import worker_id_lease
 from minifb.cli import phase_progress
 from minifb.config import Settings
 from minifb.kit import ids
@@ -131,12 +132,14 @@ def _write_lines(path: Path, lines: list[str]) -> None:
 
 async def main_async(args: argparse.Namespace) -> None:
     settings = Settings()
-    ids.configure(settings.resolved_worker_id)
     if settings.is_sqlite:
         Path(settings.database_url.split(":///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
     await asyncio.to_thread(upgrade, settings.database_url)
     db = Database(settings.database_url, ca_cert=settings.database_ca_cert)
+    lease = worker_id_lease(settings, db)
     try:
+        if await lease.start() is None:
+            sys.exit(f"no worker id to mint the new rows' ids: {lease.problem}")
         await ensure_data(
             db, users=args.users, posts_per_user=args.posts_per_user, rng_seed=args.seed
         )
@@ -149,6 +152,7 @@ async def main_async(args: argparse.Namespace) -> None:
             rng_seed=args.seed,
         )
     finally:
+        await lease.stop()
         await db.dispose()
     print(f"wrote {minted} access tokens (valid {args.ttl} s) to {args.tokens_out}", flush=True)
 

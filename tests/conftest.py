@@ -38,6 +38,7 @@ from tests.fixtures.tiers import ON_CLUSTER, PG_SERVER_URL, REDIS_URL
 pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.events",
+    "tests.fixtures.ids",
     "tests.fixtures.queries",
     "tests.fixtures.redis_cluster",
 ]

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 import minifb
 from minifb.cli import app
+from minifb.kit import ids
 from minifb.kit.ids import id_time
 from minifb.models import Comment, Follow, Friendship, Post, Reaction, User
 from tests.fixtures.redis_server import RedisServer, free_port, redis_server
@@ -134,6 +135,16 @@ class TestMistakes:
         assert result.exit_code == 2
         _assert_one_clear_line(result.output, "error: RDS_PORT: Input should be a valid integer")
 
+    def test_a_worker_id_lease_the_cache_cannot_hold_is_named(
+        self, fresh_db: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("MINIFB_WORKER_ID_LEASE", "redis")
+        result = runner.invoke(app, ["db", "upgrade"])
+        assert result.exit_code == 2
+        _assert_one_clear_line(
+            result.output, "MINIFB_WORKER_ID_LEASE=redis leases worker ids in the cache's Redis"
+        )
+
 
 def _assert_one_clear_line(output: str, expected: str) -> None:
     assert "Traceback" not in output
@@ -214,6 +225,16 @@ class TestSeed:
                 assert late == 0
         finally:
             engine.dispose()
+
+    def test_mints_no_live_ids_so_needs_no_worker_id(
+        self, fresh_db: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Seeded ids are past moments' (seed.bulk.PastIds); a seed that minted live ids
+        # would have to lease a worker id first, and fails here until it does.
+        monkeypatch.setattr(ids, "generator", ids.IdGenerator())
+        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+        result = runner.invoke(app, ["seed", "--users", "20", "--posts-per-user", "2"])
+        assert result.exit_code == 0, result.output
 
     def test_visibility_is_mostly_public(self, fresh_db: Path) -> None:
         assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0

@@ -15,7 +15,6 @@ import pytest
 import minifb
 from minifb.adapters.telemetry.logging import ConsoleFormatter, JsonFormatter
 from minifb.config import Settings
-from minifb.kit import ids
 from minifb.kit.process_lock import AlreadyServing
 from minifb.main import create_app, single_process_lock, started_line, tune_collector
 from tests.fixtures.app import AppFactory
@@ -125,8 +124,7 @@ class TestTheStartUpLine:
             storage_url="s3://media?secret_access_key=storage-secret",
             var_dir=tmp_path / "var",
         )
-        ids.configure(321)
-        line = started_line(settings)
+        line = started_line(settings, 321)
         assert line == (
             f"started minifb {minifb.__version__}: "
             "database=postgresql+asyncpg://app:***@db.internal:5432/minifb "
@@ -134,6 +132,7 @@ class TestTheStartUpLine:
             "storage=s3://media?secret_access_key=*** search=database:// secrets=env:// "
             "worker_id=321"
         )
+        assert started_line(settings, None).endswith(" worker_id=none yet")
 
     async def test_one_line_per_process_start(
         self, make_client: AppFactory, caplog: pytest.LogCaptureFixture

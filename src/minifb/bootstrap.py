@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import make_url
 
 from minifb.adapters.cache import Cache, create_cache
 from minifb.adapters.events import EventBus, create_event_bus
+from minifb.adapters.leases import FileLeases, LeaseStore, RedisLeases
 from minifb.adapters.secrets import SecretStore, create_secret_store
 from minifb.adapters.telemetry.metrics import Metrics
 from minifb.auth.passwords import PasswordHasher
@@ -24,9 +28,11 @@ from minifb.auth.verifier import LoginVerifier
 from minifb.config import Settings
 from minifb.kit import ids
 from minifb.kit.db import Database
+from minifb.kit.db_leases import DatabaseLeases
 from minifb.kit.housekeeping import Housekeeper
 from minifb.kit.outbox import OutboxRelay
 from minifb.kit.schema import SchemaCheck
+from minifb.kit.worker_ids import WorkerIdLease
 from minifb.posts.policy import FeedPolicy
 
 
@@ -50,19 +56,23 @@ class Container:
     login_policy: LoginPolicy
     feed_policy: FeedPolicy
     schema: SchemaCheck
+    worker_ids: WorkerIdLease
 
     def probes(self) -> dict[str, Callable[[], Awaitable[object]]]:
         """What readiness checks, by its name in the answer: every adapter of this
-        process that a request needs, and the database's schema at the newest migration.
-        A later adapter (storage, search) joins here."""
+        process that a request needs, the database's schema at the newest migration,
+        and the lease of the worker id it mints with. A later adapter (storage,
+        search) joins here."""
         return {
             "database": self.db.ping,
             "schema": self.schema.ping,
             "cache": self.cache.ping,
             "events": self.bus.ping,
+            "worker_id": self.worker_ids.check,
         }
 
     async def start(self) -> None:
+        await self.worker_ids.start()
         await self.revocations.start()
         await self.bus.start()
         await self.relay.start()
@@ -72,6 +82,7 @@ class Container:
         await self.revocations.stop()
         await self.housekeeper.stop()
         await self.relay.stop()
+        await self.worker_ids.stop()
         await self.bus.close()
         await self.cache.close()
         await self.db.dispose()
@@ -80,7 +91,6 @@ class Container:
 
 async def build_container(settings: Settings, *, metrics: Metrics | None = None) -> Container:
     """Build the adapters the settings name; nothing here runs at import time."""
-    ids.configure(settings.resolved_worker_id)
     db = Database(
         settings.database_url,
         pool_size=settings.database_pool_size,
@@ -130,4 +140,37 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
             merge_authors=settings.feed_merge_authors,
         ),
         schema=SchemaCheck(db),
+        worker_ids=worker_id_lease(settings, db),
     )
+
+
+def worker_id_lease(settings: Settings, db: Database) -> WorkerIdLease:
+    """This process's worker id lease (started by the caller), in the store the settings
+    name or, by default, the database on PostgreSQL and lock files beside a SQLite
+    database (docs/decisions/0115)."""
+    return WorkerIdLease(lease_store(settings, db), ttl=settings.worker_id_lease_ttl)
+
+
+def lease_store(settings: Settings, db: Database) -> LeaseStore:
+    kind = settings.worker_id_lease
+    if kind == "auto":
+        kind = "file" if settings.is_sqlite else "database"
+    if kind == "database":
+        return DatabaseLeases(db, size=ids.WORKER_IDS)
+    if kind == "redis":  # the settings made sure the cache is a Redis
+        return RedisLeases.from_url(
+            settings.cache_url,
+            prefix=settings.cache_prefix,
+            size=ids.WORKER_IDS,
+            timeout=min(5.0, settings.worker_id_lease_ttl / 6),
+        )
+    return FileLeases(worker_id_lock_dir(settings), size=ids.WORKER_IDS)
+
+
+def worker_id_lock_dir(settings: Settings) -> Path:
+    """Where the lock files of worker ids are: beside a SQLite database's file, so that
+    every process using that file finds the same ones whatever its var dir."""
+    database = make_url(settings.database_url).database
+    if settings.is_sqlite and database and database != ":memory:":
+        return Path(f"{database}.worker-ids")
+    return settings.var_dir / "worker-ids"

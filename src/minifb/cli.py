@@ -394,7 +394,6 @@ def seed(
     """Add demo people, friends, posts, comments, reactions (password: minifb-demo-password)."""
     import random
 
-    from minifb.kit import ids
     from minifb.kit.db import Database
     from minifb.seed import DEMO_PASSWORD
     from minifb.seed import seed as seed_demo
@@ -406,7 +405,6 @@ def seed(
             f"the database schema is {'missing' if current is None else 'at ' + current}, "
             "not at the newest migration: run `minifb db upgrade` first"
         )
-    ids.configure(settings.resolved_worker_id)
 
     async def run() -> None:
         db = Database(settings.database_url, ca_cert=settings.database_ca_cert)

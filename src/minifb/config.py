@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -134,7 +133,13 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     """The bearer token `/metrics` asks for; unset, it is served only to callers on
     this host, and never in production (docs/decisions/0116)."""
-    worker_id: int | None = Field(None, ge=0, le=1023)
+    worker_id_lease: Literal["auto", "database", "redis", "file"] = "auto"
+    """Where each process leases its Snowflake worker id (docs/decisions/0115): "auto" is
+    the database on PostgreSQL and lock files beside a SQLite database; "redis" needs a
+    Redis cache (its URL and prefix); "file" suits processes on one host only."""
+    worker_id_lease_ttl: float = Field(60.0, ge=1.0, le=3600.0)
+    """Seconds a worker id lease lasts unrenewed; renewed every sixth of it, and ids stop
+    being minted a sixth of it before it would lapse."""
     gc_threshold: str = Field("50000,20,100", pattern=r"^(off|\d+,\d+,\d+)$")
     """A server process's garbage-collector thresholds, set once it has started (with
     what start-up built frozen out of collection); "off" keeps Python's 700,10,10."""
@@ -184,6 +189,16 @@ class Settings(BaseSettings):
             object.__setattr__(self, "storage_url", f"s3://{self.s3_bucket_name}")
         return self
 
+    @model_validator(mode="after")
+    def _lease_where_it_can(self) -> Settings:
+        # After the seed's URLs are composed: ELASTICACHE_ENDPOINT makes a Redis cache too.
+        if self.worker_id_lease == "redis" and not self.cache_url.startswith("redis"):
+            raise ValueError(
+                "MINIFB_WORKER_ID_LEASE=redis leases worker ids in the cache's Redis: "
+                "set MINIFB_CACHE_URL to a redis://, rediss:// or redis+cluster:// URL"
+            )
+        return self
+
     @property
     def gc_thresholds(self) -> tuple[int, int, int] | None:
         """`gc_threshold` as the three numbers `gc.set_threshold` takes, or None when off."""
@@ -211,8 +226,3 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
-
-    @property
-    def resolved_worker_id(self) -> int:
-        """Snowflake worker bits: configured, else derived from the process id."""
-        return self.worker_id if self.worker_id is not None else os.getpid() % 1024

@@ -27,7 +27,6 @@ from minifb.gateway import install_gateway
 from minifb.gateway.ops import Probed
 from minifb.gateway.ops import router as ops_router
 from minifb.gateway.rate_limit import CacheHolder
-from minifb.kit import ids
 from minifb.kit.deps import Ports
 from minifb.kit.errors import install_error_handlers
 from minifb.kit.process_lock import ProcessLock
@@ -83,7 +82,7 @@ def create_app(
         schedule_all(built)
         attach(app, built)
         starting = await start_when_migrated(built)
-        log.info("%s", started_line(settings))
+        log.info("%s", started_line(settings, built.worker_ids.worker_id))
         if server:
             tune_collector(settings.gc_thresholds)
         try:
@@ -138,7 +137,7 @@ async def start_when_migrated(container: Container) -> asyncio.Task[None] | None
     return asyncio.create_task(start_later(), name="start-when-migrated")
 
 
-def started_line(settings: Settings) -> str:
+def started_line(settings: Settings, worker_id: int | None) -> str:
     """The one start-up line of a process: each adapter it uses, credentials hidden."""
     adapters = {
         "database": settings.database_url,
@@ -149,9 +148,10 @@ def started_line(settings: Settings) -> str:
         "secrets": settings.secrets_url,
     }
     named = " ".join(f"{name}={redact_url(url)}" for name, url in adapters.items())
-    # The worker bits this process mints ids with, however they were assigned.
-    worker_id = (ids.new_id() >> ids.SEQUENCE_BITS) & ids.MAX_WORKER
-    return f"started minifb {__version__}: {named} worker_id={worker_id}"
+    # The worker id it mints under; none yet while its lease waits (for the migrations,
+    # or for the store to answer).
+    leased = "none yet" if worker_id is None else worker_id
+    return f"started minifb {__version__}: {named} worker_id={leased}"
 
 
 def app_from_env() -> FastAPI:

@@ -26,6 +26,7 @@ from minifb.kit.errors import (
     Unauthorized,
     problem,
 )
+from minifb.kit.ids import WorkerIdUnavailable
 from minifb.kit.outages import is_outage
 from minifb.kit.schema import SchemaOutdated
 
@@ -81,6 +82,9 @@ async def _check(name: str, ping: Ping) -> tuple[CheckResult, str | None]:
     except TimeoutError:
         log.warning("readiness: %s did not answer within %.1f s", name, READY_TIMEOUT)
         return "timeout", None
+    except WorkerIdUnavailable:
+        # The lease logs its own failures, once each; a probe a second would repeat them.
+        return "down", None
     except SchemaOutdated as exc:
         # Said once in the log at start-up; every probe until the upgrade would repeat it.
         return "outdated", str(exc)

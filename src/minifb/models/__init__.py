@@ -11,6 +11,7 @@ from minifb.models.post import Post, Visibility
 from minifb.models.reaction import IdempotencyKey, Reaction, ReactionType, TargetKind
 from minifb.models.session import AuthSession, RefreshToken
 from minifb.models.user import FriendRequestPolicy, User
+from minifb.models.worker_lease import WorkerLease
 
 __all__ = [
     "AuthSession",
@@ -32,4 +33,5 @@ __all__ = [
     "TargetKind",
     "User",
     "Visibility",
+    "WorkerLease",
 ]

@@ -291,28 +291,9 @@ class RedisCache(RedisCommands[Redis]):
     def from_url(
         cls, url: str, *, prefix: str = "", max_connections: int = 64, timeout: float = 5.0
     ) -> RedisCache:
-        """A cache on the server at `url` (`redis://` or `rediss://`, TLS verified).
-
-        At most `max_connections` connections are opened (subscriptions hold
-        one each while open); a caller finding none free waits up to `timeout`
-        seconds, which also bounds connecting and each reply.
-        """
-        options: dict[str, Any] = {}
-        if urlsplit(url).scheme == "rediss":
-            refuse_unverified_tls(url)
-            options.update(ssl_cert_reqs="required", ssl_check_hostname=True)
-        # Blocking: under load callers wait for a free connection instead of
-        # failing with "Too many connections" as a plain ConnectionPool does.
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=timeout,
-            socket_connect_timeout=timeout,
-            socket_timeout=timeout,
-            **options,
-        )
-        # from_pool: closing the client closes the pool as well.
-        return cls(Redis.from_pool(pool), prefix)
+        """A cache on the server at `url` (`redis://` or `rediss://`, TLS verified);
+        the client is `connect`'s."""
+        return cls(connect(url, max_connections=max_connections, timeout=timeout), prefix)
 
     async def _evalsha(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         """EVALSHA on a pooled connection, without the client's per-command layers.
@@ -389,6 +370,31 @@ class RedisCache(RedisCommands[Redis]):
     def subscribe(self, *channels: str) -> RedisSubscription:
         names = self._channels(channels)
         return RedisSubscription(self._client.pubsub(), names, self._prefix_bytes)
+
+
+def connect(url: str, *, max_connections: int = 64, timeout: float = 5.0) -> Redis:
+    """A client of the server at `url` (`redis://` or `rediss://`, TLS verified).
+
+    At most `max_connections` connections are opened (subscriptions hold
+    one each while open); a caller finding none free waits up to `timeout`
+    seconds, which also bounds connecting and each reply.
+    """
+    options: dict[str, Any] = {}
+    if urlsplit(url).scheme == "rediss":
+        refuse_unverified_tls(url)
+        options.update(ssl_cert_reqs="required", ssl_check_hostname=True)
+    # Blocking: under load callers wait for a free connection instead of
+    # failing with "Too many connections" as a plain ConnectionPool does.
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        **options,
+    )
+    # from_pool: closing the client closes the pool as well.
+    return Redis.from_pool(pool)
 
 
 def refuse_unverified_tls(url: str) -> None:

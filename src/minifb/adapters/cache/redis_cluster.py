@@ -114,6 +114,29 @@ class _Pipeline(ClusterPipeline):
         )
 
 
+def connect(url: str, *, max_connections: int = 64, timeout: float = 5.0) -> RedisCluster:
+    """A client of the cluster that the node at `url` belongs to (see `RedisClusterCache`)."""
+    parts = urlsplit(url)
+    scheme = SCHEMES.get(parts.scheme.lower())
+    if scheme is None:
+        raise ValueError("Redis Cluster cache URLs start redis+cluster:// or rediss+cluster://")
+    if parts.path.strip("/") not in ("", "0"):
+        raise ValueError("a Redis Cluster has one database: its URL names none (or /0)")
+    options: dict[str, Any] = {}
+    if scheme == "rediss":
+        refuse_unverified_tls(url)
+        options.update(ssl_cert_reqs="required", ssl_check_hostname=True)
+    return _Client.from_url(
+        urlunsplit(parts._replace(scheme=scheme)),
+        permits=max_connections,
+        wait=timeout,
+        max_connections=2 * max_connections,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        **options,
+    )
+
+
 class RedisClusterCache(RedisCommands[RedisCluster]):
     """A `Cache` on a Redis Cluster, shared by every process that uses the same prefix."""
 
@@ -138,26 +161,7 @@ class RedisClusterCache(RedisCommands[RedisCluster]):
         `timeout` seconds for its turn; `timeout` also bounds connecting and
         each reply. A node keeps as many connections again for subscriptions.
         """
-        parts = urlsplit(url)
-        scheme = SCHEMES.get(parts.scheme.lower())
-        if scheme is None:
-            raise ValueError("Redis Cluster cache URLs start redis+cluster:// or rediss+cluster://")
-        if parts.path.strip("/") not in ("", "0"):
-            raise ValueError("a Redis Cluster has one database: its URL names none (or /0)")
-        options: dict[str, Any] = {}
-        if scheme == "rediss":
-            refuse_unverified_tls(url)
-            options.update(ssl_cert_reqs="required", ssl_check_hostname=True)
-        client = _Client.from_url(
-            urlunsplit(parts._replace(scheme=scheme)),
-            permits=max_connections,
-            wait=timeout,
-            max_connections=2 * max_connections,
-            socket_connect_timeout=timeout,
-            socket_timeout=timeout,
-            **options,
-        )
-        return cls(client, prefix)
+        return cls(connect(url, max_connections=max_connections, timeout=timeout), prefix)
 
     def _slot(self, name: str) -> int:
         return self._client.keyslot(name)
