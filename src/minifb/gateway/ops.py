@@ -11,11 +11,11 @@ from typing import Literal, Protocol
 import orjson
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from minifb.adapters.telemetry.metrics import Metrics
-from minifb.kit.errors import PROBLEM_JSON, ServiceUnavailable, problem
+from minifb.kit.errors import PROBLEM_JSON, Problem, ServiceUnavailable, problem, problem_body
 from minifb.kit.outages import is_outage
 
 log = logging.getLogger("minifb.gateway")
@@ -39,25 +39,49 @@ class Probed(Protocol):
 
 
 class HealthRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
     status: Literal["ok"]
 
 
 class ReadyRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"status": "ready", "checks": {"database": "ok", "cache": "ok", "events": "ok"}}
+            ]
+        }
+    )
+
     status: Literal["ready"]
-    checks: dict[str, CheckResult]
+    checks: dict[str, CheckResult] = Field(description="Each adapter, by name, and its answer.")
 
 
-class NotReadyProblem(BaseModel):
-    type: str
-    title: str
-    status: int
-    detail: str
-    checks: dict[str, CheckResult]
+class NotReadyProblem(Problem):
+    """A 503 of readiness: the problem, and each adapter's answer."""
+
+    checks: dict[str, CheckResult] = Field(description="Each adapter, by name, and its answer.")
 
 
-@router.get("/health", summary="Liveness: the process answers", response_model=HealthRead)
+_NOT_READY_EXAMPLE = {
+    "type": f"https://minifb.dev/problems/{ServiceUnavailable.code}",
+    "title": "Service Unavailable",
+    "status": 503,
+    "detail": "Not ready: cache unavailable.",
+    "checks": {"database": "ok", "cache": "timeout", "events": "ok"},
+}
+
+
+@router.get(
+    "/health",
+    response_model=HealthRead,
+    name="get_health",
+    summary="Liveness: the process answers",
+    response_description="The process is up.",
+)
 async def health() -> HealthRead:
-    # No I/O: a slow database must not get healthy processes restarted.
+    """Answers 200 as long as the process serves requests; it checks nothing else, so a
+    slow database never gets a healthy process restarted."""
     return HealthRead(status="ok")
 
 
@@ -90,11 +114,21 @@ def _not_ready(detail: str, checks: dict[str, CheckResult]) -> Response:
 
 @router.get(
     "/ready",
-    summary="Readiness: every configured adapter answers",
     response_model=ReadyRead,
-    responses={503: {"model": NotReadyProblem, "content": {PROBLEM_JSON: {}}}},
+    name="get_readiness",
+    summary="Readiness: every configured adapter answers",
+    response_description="Every adapter answered.",
+    responses={
+        503: {
+            "model": NotReadyProblem,
+            "description": "Starting, or an adapter is down or too slow.",
+            "content": {PROBLEM_JSON: {"example": _NOT_READY_EXAMPLE}},
+        }
+    },
 )
 async def ready(request: Request) -> ReadyRead | Response:
+    """Checks every adapter the process uses, at once, each within 0.8 s: 200 when all
+    answer, else 503 naming each one's state (for a load balancer or Kubernetes)."""
     # The lifespan puts the container on the app once it has started.
     container: Probed | None = getattr(request.app.state, "container", None)
     if container is None:
@@ -109,13 +143,37 @@ async def ready(request: Request) -> ReadyRead | Response:
     return ReadyRead(status="ready", checks=checks)
 
 
+_STARTING_EXAMPLE = problem_body(
+    503, "The service is still starting.", code=ServiceUnavailable.code
+)
+
+
 @router.get(
     "/metrics",
+    name="get_metrics",
     summary="Prometheus metrics of this process",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    response_description="The Prometheus text format.",
+    responses={
+        200: {
+            "content": {
+                CONTENT_TYPE_LATEST: {
+                    "schema": {"type": "string"},
+                    "example": "minifb_http_requests_total"
+                    '{route="/health",method="GET",status="200"} 3.0\n',
+                }
+            }
+        },
+        503: {
+            "model": Problem,
+            "description": "The process is still starting.",
+            "content": {PROBLEM_JSON: {"example": _STARTING_EXAMPLE}},
+        },
+    },
 )
 async def metrics(request: Request) -> Response:
+    """Request counts and latencies by route, and the process's own figures, for a
+    Prometheus scrape."""
     # Put there by `install_gateway`, which is handed the process's metrics.
     source: Metrics | None = getattr(request.app.state, "metrics", None)
     if source is None:
