@@ -10,7 +10,7 @@ PORT   ?= 8000
 CI_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 CI_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test lint imports typecheck unit integration format bench clean
+.PHONY: install run test lint imports typecheck unit integration format bench clean api-check
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -61,5 +61,20 @@ BENCH_TIERS ?= embedded,selfhosted
 bench: install
 	BENCH_TIERS=$(BENCH_TIERS) $(BIN)/python bench/run.py
 
+# schemathesis against a live server's /openapi.json (tests/contract/run.py): every
+# operation, every check, 100+ examples each; in an environment of its own.
+SCHEMATHESIS_VENV  := .venv-schemathesis
+SCHEMATHESIS_STAMP := $(SCHEMATHESIS_VENV)/.installed-stamp
+
+$(SCHEMATHESIS_STAMP): requirements/schemathesis.txt
+	$(PYTHON) -m venv $(SCHEMATHESIS_VENV)
+	$(SCHEMATHESIS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SCHEMATHESIS_VENV)/bin/python -m pip install --quiet --no-deps -r requirements/schemathesis.txt
+	$(SCHEMATHESIS_VENV)/bin/python -m pip check
+	@touch $(SCHEMATHESIS_STAMP)
+
+api-check: install $(SCHEMATHESIS_STAMP)
+	$(BIN)/python tests/contract/run.py
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) $(SCHEMATHESIS_VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
