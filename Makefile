@@ -21,7 +21,7 @@ FULL_PASS       := $(filter 1 true yes,$(MINIFB_FULL_PASS))
 CI_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 CI_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: install lock run test lint imports typecheck unit integration format bench clean
+.PHONY: install lock run test lint imports typecheck unit integration format bench clean api-check
 
 # A fresh machine: an old or missing Python, or one without its venv module
 # (Debian and Ubuntu ship it apart), ends with one line saying what to do.
@@ -87,8 +87,10 @@ ifneq ($(FULL_PASS),)
 # The feed once more, its cache a 3-node Redis Cluster the run starts (ElastiCache cluster mode).
 	MINIFB_TEST_DATABASE_URL=$(CI_DATABASE_URL) MINIFB_TEST_REDIS_CLUSTER=1 \
 		$(BIN)/pytest -q tests/posts/test_feed.py
+# The API against its own document: schemathesis on a live server.
+	$(MAKE) --no-print-directory api-check
 else
-	@echo "the second pass (PostgreSQL, Redis, a Redis Cluster) runs with MINIFB_FULL_PASS=1"
+	@echo "the second pass (PostgreSQL, Redis, a Redis Cluster, schemathesis) runs with MINIFB_FULL_PASS=1"
 endif
 
 format: install
@@ -100,5 +102,18 @@ BENCH_TIERS ?= embedded,selfhosted
 bench: install
 	BENCH_TIERS=$(BENCH_TIERS) $(BIN)/python bench/run.py
 
+# schemathesis against a live server's /openapi.json (tests/contract/run.py): every
+# operation, every check, 100+ examples each; in an environment of its own.
+SCHEMATHESIS_VENV  := .venv-schemathesis
+SCHEMATHESIS_STAMP := $(SCHEMATHESIS_VENV)/.installed-stamp
+
+$(SCHEMATHESIS_STAMP): $(VENV)/pyvenv.cfg requirements/schemathesis.lock
+	$(PYTHON) -m venv $(SCHEMATHESIS_VENV)
+	$(SCHEMATHESIS_VENV)/bin/python -m pip install --quiet --require-hashes -r requirements/schemathesis.lock
+	@touch $(SCHEMATHESIS_STAMP)
+
+api-check: install $(SCHEMATHESIS_STAMP)
+	$(BIN)/python tests/contract/run.py
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) $(SCHEMATHESIS_VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

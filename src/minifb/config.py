@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     event_retention_days: int = Field(7, ge=1)
     """Published events and the marks of handled ones are removed after this many days."""
 
+    # API documentation
+    docs: bool | None = None
+    """Serve /docs, /redoc and /openapi.json; unset, they are served except in production."""
+
     # gateway
     rate_limit: str = Field("2000/5m", pattern=r"^(off|\d+/\d+[smh])$")
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -206,6 +210,11 @@ class Settings(BaseSettings):
             return None
         first, second, third = (int(n) for n in self.gc_threshold.split(","))
         return first, second, third
+
+    @property
+    def serves_docs(self) -> bool:
+        """Whether /docs, /redoc and /openapi.json are served (`docs`, else not in production)."""
+        return self.docs if self.docs is not None else self.environment != "production"
 
     @property
     def rate_limit_rule(self) -> tuple[int, int] | None:

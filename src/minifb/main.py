@@ -24,11 +24,14 @@ from minifb.auth.deps import AuthPorts
 from minifb.bootstrap import Container, build_container
 from minifb.config import Settings
 from minifb.gateway import install_gateway
+from minifb.gateway.docs import install_docs
 from minifb.gateway.ops import Probed
 from minifb.gateway.ops import router as ops_router
+from minifb.gateway.rate_limit import EXEMPT_PATHS as RATE_LIMIT_EXEMPT_PATHS
 from minifb.gateway.rate_limit import CacheHolder
 from minifb.kit.deps import Ports
 from minifb.kit.errors import install_error_handlers
+from minifb.kit.openapi import install_openapi, operation_id
 from minifb.kit.process_lock import ProcessLock
 from minifb.posts.feed_endpoints import FeedPorts
 from minifb.workers.registry import schedule_all, subscribe_all
@@ -95,14 +98,25 @@ def create_app(
             if lock is not None:
                 lock.release()
 
+    docs = settings.serves_docs
     app = FastAPI(
         title="mini-facebook",
         version=__version__,
-        description="The backend of a small Facebook.",
+        summary="The backend of a small Facebook.",
+        description=API_DESCRIPTION,
+        openapi_tags=OPENAPI_TAGS,
+        generate_unique_id_function=operation_id,
+        openapi_url=OPENAPI_URL if docs else None,
+        # Served offline by `install_docs` instead of FastAPI's pages, which load from a CDN.
+        docs_url=None,
+        redoc_url=None,
         lifespan=lifespan,
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_openapi(app, rate_limit_exempt=RATE_LIMIT_EXEMPT_PATHS)
+    if docs:
+        install_docs(app, OPENAPI_URL)
     names = None if services is None else list(services)
     install_gateway(
         app, settings, metrics, bare_routes=bare_routes_for(names) if bare_routes else {}
@@ -152,6 +166,33 @@ def started_line(settings: Settings, worker_id: int | None) -> str:
     # or for the store to answer).
     leased = "none yet" if worker_id is None else worker_id
     return f"started minifb {__version__}: {named} worker_id={leased}"
+
+
+OPENAPI_URL = "/openapi.json"
+API_DESCRIPTION = """\
+People sign up, befriend and follow each other, post, comment and react, and
+read a news feed of what the people they follow wrote.
+
+**Authentication.** Register or log in (`/api/v1/auth/...`) for an access
+token and send it as `Authorization: Bearer <token>`; it lasts
+`expires_in` seconds, and the refresh token gets a new pair.
+
+**Ids** are numeric strings (they pass 2^53). **Lists** are pages:
+`{"items": [...], "next_cursor": ...}`; pass `next_cursor` back as `?cursor=`
+for the next page, until it is null.
+
+**Errors** are RFC 9457 problem details (`application/problem+json`): `type`
+ends in a stable code, `detail` says what went wrong in words, and a 422
+lists each invalid part in `errors`. Over the rate limit the answer is 429,
+and while a service a request needs is down, 503; both say `Retry-After`.
+"""
+OPENAPI_TAGS = [
+    {"name": "auth", "description": "Accounts, logins, tokens and passwords."},
+    {"name": "users", "description": "Profiles, friend requests, friends, follows and blocks."},
+    {"name": "posts", "description": "Posts, comments and reactions."},
+    {"name": "feed", "description": "The news feed: what the people you follow posted."},
+    {"name": "ops", "description": "Liveness, readiness and metrics, for operators."},
+]
 
 
 def app_from_env() -> FastAPI:

@@ -73,6 +73,47 @@ class TestProblemDetails:
         assert "Traceback" not in response.text
 
 
+class TestMethodNotAllowed:
+    """A 405's `Allow` lists every method of the path, as the document has them."""
+
+    @pytest.mark.parametrize(
+        ("method", "path", "allow"),
+        [
+            # One route per method: the router alone would name the first one only.
+            ("OPTIONS", "/api/v1/users/me", "GET, PATCH"),
+            ("PUT", "/api/v1/posts/1", "GET, PATCH, DELETE"),
+            ("POST", "/api/v1/users/1/follow", "PUT, DELETE"),
+            ("GET", "/api/v1/auth/login", "POST"),
+            # A concrete path is not also its templated neighbour (/friends/{user_id}).
+            ("PUT", "/api/v1/friends/suggestions", "GET"),
+            # The bare feed route's path, served past the framework for GET.
+            ("POST", "/api/v1/feed", "GET"),
+            ("DELETE", "/health", "GET"),
+        ],
+    )
+    async def test_allow_lists_the_paths_methods(
+        self, client: httpx.AsyncClient, method: str, path: str, allow: str
+    ) -> None:
+        me = await register(client)
+        response = await client.request(method, path, headers=me.headers)
+        body = _assert_problem(response, 405)
+        assert response.headers["allow"] == allow
+        assert body["detail"] == f"{method} is not allowed here; this path takes {allow}."
+
+    async def test_a_concrete_path_is_not_read_as_an_id(self, client: httpx.AsyncClient) -> None:
+        # DELETE /friends/{user_id} would take it, and refuse "suggestions" as an id.
+        me = await register(client)
+        response = await client.delete("/api/v1/friends/suggestions", headers=me.headers)
+        _assert_problem(response, 405)
+        assert response.headers["allow"] == "GET"
+        # Without a token the answer is the 401 every protected route gives first.
+        _assert_problem(await client.delete("/api/v1/friends/suggestions"), 401)
+
+    async def test_a_bad_id_is_still_422(self, client: httpx.AsyncClient) -> None:
+        me = await register(client)
+        _assert_problem(await client.delete("/api/v1/friends/abc", headers=me.headers), 422)
+
+
 class TestOutages:
     """A service that is down is a 503 with `Retry-After`, never a 500 (DESIGN §8)."""
 

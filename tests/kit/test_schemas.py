@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from minifb.kit.ids import MAX_ID
-from minifb.kit.schemas import Id, Text
+from minifb.kit.schemas import ID_PATTERN, MAX_JSON_INTEGER, BodyId, Id, Text
 
 ids = TypeAdapter(Id)
+body_ids = TypeAdapter(BodyId)
 texts = TypeAdapter(Text)
 
 
@@ -16,6 +19,35 @@ class TestId:
     @pytest.mark.parametrize("given", ["1", 1, str(MAX_ID), MAX_ID, "007"])
     def test_ids_in_range_are_taken_as_strings_or_numbers(self, given: str | int) -> None:
         assert ids.validate_python(given) == int(given)
+
+    @pytest.mark.parametrize(
+        "given", ["1", 1, 5.0, MAX_JSON_INTEGER, str(MAX_JSON_INTEGER + 1), str(MAX_ID)]
+    )
+    def test_a_body_takes_numbers_a_json_parser_holds_exactly(self, given: str | int) -> None:
+        assert body_ids.validate_python(given) == int(given)
+
+    @pytest.mark.parametrize("given", [MAX_JSON_INTEGER + 1, MAX_ID, float(MAX_JSON_INTEGER + 1)])
+    def test_a_body_refuses_numbers_a_json_parser_may_have_rounded(self, given: float) -> None:
+        with pytest.raises(ValidationError, match="must be sent as a string"):
+            body_ids.validate_python(given)
+
+    @pytest.mark.parametrize(
+        "given",
+        ["1", "007", "0000000000000000001", "999999999999999999", str(MAX_ID), str(MAX_ID - 1)]
+        + [str(MAX_ID)[:i] + "0" * (19 - i) for i in range(1, 19)],
+    )
+    def test_the_documented_pattern_takes_what_the_parser_takes(self, given: str) -> None:
+        assert re.fullmatch(ID_PATTERN, given)
+        assert ids.validate_python(given) == int(given)
+
+    @pytest.mark.parametrize(
+        "given",
+        ["0", "000", "00000000000000000001", str(MAX_ID + 1), "9300000000000000000", "1a", ""],
+    )
+    def test_the_documented_pattern_refuses_what_the_parser_refuses(self, given: str) -> None:
+        assert not re.fullmatch(ID_PATTERN, given) or len(given) > 19
+        with pytest.raises(ValidationError):
+            ids.validate_python(given)
 
     @pytest.mark.parametrize(
         "given",

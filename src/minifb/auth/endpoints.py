@@ -1,6 +1,6 @@
-from __future__ import annotations
+"""HTTP routes of the auth service: accounts, logins, tokens and the token keys."""
 
-from typing import Any
+from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
@@ -14,6 +14,12 @@ from minifb.auth.deps import (
     RevocationsDep,
     TokensDep,
 )
+from minifb.auth.exceptions import (
+    InvalidCredentials,
+    InvalidRefreshToken,
+    RefreshTokenReused,
+    WrongPassword,
+)
 from minifb.auth.schemas import (
     AuthResult,
     LoginRequest,
@@ -23,23 +29,29 @@ from minifb.auth.schemas import (
     TokenPair,
 )
 from minifb.kit.deps import CacheDep, SessionDep
+from minifb.kit.errors import Unauthorized
+from minifb.kit.openapi import problems
 from minifb.kit.security import CurrentUser
+from minifb.users.exceptions import EmailTaken, UsernameTaken
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], responses=problems(503))
 well_known = APIRouter(tags=["auth"])
 
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Invalid credentials or token."},
-    422: {"description": "The request is not valid."},
-    429: {"description": "Too many attempts."},
-}
+# The credential endpoints' own throttles (docs/decisions/0104), besides the gateway's limit.
+_THROTTLED = (
+    429,
+    "Too many attempts from your address or at this account; try again after "
+    "`Retry-After` seconds.",
+)
 
 
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=AuthResult,
-    responses={409: {"description": "Username or email taken."}, **_PROBLEMS},
+    summary="Sign up",
+    response_description="The new account, logged in.",
+    responses=problems(UsernameTaken, EmailTaken, _THROTTLED),
 )
 async def register(
     body: RegisterRequest,
@@ -51,6 +63,11 @@ async def register(
     policy: LoginPolicyDep,
     metrics: MetricsDep,
 ) -> AuthResult:
+    """Create an account and log it in: the answer carries its first pair of tokens.
+
+    The username is kept in lower case. A password that is too short, too long,
+    too common, or the username or email itself is refused (422, naming why).
+    """
     return await service.register(
         session,
         body,
@@ -63,7 +80,13 @@ async def register(
     )
 
 
-@router.post("/login", response_model=AuthResult, responses=_PROBLEMS)
+@router.post(
+    "/login",
+    response_model=AuthResult,
+    summary="Log in",
+    response_description="The tokens of the new login, and the account.",
+    responses=problems(InvalidCredentials, _THROTTLED),
+)
 async def login(
     body: LoginRequest,
     session: SessionDep,
@@ -74,6 +97,11 @@ async def login(
     policy: LoginPolicyDep,
     metrics: MetricsDep,
 ) -> AuthResult:
+    """Exchange a username or email and the password for a pair of tokens.
+
+    An unknown account and a wrong password get the same answer. Repeated
+    failures are throttled per address and per account (429).
+    """
     return await service.login(
         session,
         body,
@@ -86,19 +114,40 @@ async def login(
     )
 
 
-@router.post("/refresh", response_model=TokenPair, responses=_PROBLEMS)
+@router.post(
+    "/refresh",
+    response_model=TokenPair,
+    name="refresh_tokens",
+    summary="Get a new pair of tokens",
+    response_description="The next pair; the refresh token sent is used up.",
+    responses=problems(InvalidRefreshToken, RefreshTokenReused),
+)
 async def refresh(
     body: RefreshRequest, session: SessionDep, tokens: TokensDep, revocations: RevocationsDep
 ) -> TokenPair:
+    """Trade the refresh token of the last pair for a new pair.
+
+    Each refresh token works once. One presented a second time means someone
+    holds a copy: the whole login ends, for both holders (401).
+    """
     return await service.refresh(
         session, body.refresh_token, tokens=tokens, revocations=revocations
     )
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=_PROBLEMS)
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Log out",
+    response_description="The login has ended (or there was none with this token).",
+)
 async def logout(
     body: RefreshRequest, session: SessionDep, revocations: RevocationsDep
 ) -> Response:
+    """End the login the refresh token belongs to: its tokens stop working.
+
+    Idempotent: an unknown or already ended token answers 204 as well.
+    """
     await service.logout(session, body.refresh_token, revocations=revocations)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -106,7 +155,9 @@ async def logout(
 @router.post(
     "/password",
     response_model=TokenPair,
-    responses={403: {"description": "The current password is wrong."}, **_PROBLEMS},
+    summary="Change your password",
+    response_description="The tokens of a fresh login; every other login has ended.",
+    responses=problems(Unauthorized, WrongPassword, _THROTTLED),
 )
 async def change_password(
     body: PasswordChangeRequest,
@@ -119,6 +170,11 @@ async def change_password(
     revocations: RevocationsDep,
     policy: LoginPolicyDep,
 ) -> TokenPair:
+    """Replace your password, given the current one, and end every login of your
+    account, this one included; the answer opens a fresh one.
+
+    The new password follows the same rules as at sign-up (422 naming why).
+    """
     return await service.change_password(
         session,
         principal,
@@ -132,8 +188,35 @@ async def change_password(
     )
 
 
-@well_known.get("/.well-known/jwks.json")
+@well_known.get(
+    "/.well-known/jwks.json",
+    name="get_jwks",
+    summary="The keys that sign access tokens",
+    response_description="A JSON Web Key Set.",
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "keys": [
+                            {
+                                "kty": "EC",
+                                "crv": "P-256",
+                                "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                                "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+                                "kid": "k1",
+                                "use": "sig",
+                                "alg": "ES256",
+                            }
+                        ]
+                    }
+                }
+            }
+        }
+    },
+)
 async def jwks(keyset: KeySetDep, response: Response) -> dict[str, object]:
-    """The public keys that verify access tokens (several during a key rotation)."""
+    """The public keys that verify access tokens (several during a key rotation), for a
+    service that checks tokens itself; cacheable for five minutes."""
     response.headers["Cache-Control"] = "public, max-age=300"
     return keyset.jwks()

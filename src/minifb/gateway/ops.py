@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 import orjson
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 from starlette.types import Scope
 
@@ -22,11 +22,13 @@ from minifb.kit.client_ip import parse_address
 from minifb.kit.errors import (
     PROBLEM_JSON,
     NotFound,
+    Problem,
     ServiceUnavailable,
     Unauthorized,
     problem,
 )
 from minifb.kit.ids import WorkerIdUnavailable
+from minifb.kit.openapi import problems
 from minifb.kit.outages import is_outage
 from minifb.kit.schema import SchemaOutdated
 
@@ -52,25 +54,49 @@ class Probed(Protocol):
 
 
 class HealthRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
     status: Literal["ok"]
 
 
 class ReadyRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"status": "ready", "checks": {"database": "ok", "cache": "ok", "events": "ok"}}
+            ]
+        }
+    )
+
     status: Literal["ready"]
-    checks: dict[str, CheckResult]
+    checks: dict[str, CheckResult] = Field(description="Each adapter, by name, and its answer.")
 
 
-class NotReadyProblem(BaseModel):
-    type: str
-    title: str
-    status: int
-    detail: str
-    checks: dict[str, CheckResult]
+class NotReadyProblem(Problem):
+    """A 503 of readiness: the problem, and each adapter's answer."""
+
+    checks: dict[str, CheckResult] = Field(description="Each adapter, by name, and its answer.")
 
 
-@router.get("/health", summary="Liveness: the process answers", response_model=HealthRead)
+_NOT_READY_EXAMPLE = {
+    "type": f"https://minifb.dev/problems/{ServiceUnavailable.code}",
+    "title": "Service Unavailable",
+    "status": 503,
+    "detail": "Not ready: cache unavailable.",
+    "checks": {"database": "ok", "cache": "timeout", "events": "ok"},
+}
+
+
+@router.get(
+    "/health",
+    response_model=HealthRead,
+    name="get_health",
+    summary="Liveness: the process answers",
+    response_description="The process is up.",
+)
 async def health() -> HealthRead:
-    # No I/O: a slow database must not get healthy processes restarted.
+    """Answers 200 as long as the process serves requests; it checks nothing else, so a
+    slow database never gets a healthy process restarted."""
     return HealthRead(status="ok")
 
 
@@ -110,11 +136,21 @@ def _not_ready(detail: str, checks: dict[str, CheckResult]) -> Response:
 
 @router.get(
     "/ready",
-    summary="Readiness: every configured adapter answers, the schema is migrated",
     response_model=ReadyRead,
-    responses={503: {"model": NotReadyProblem, "content": {PROBLEM_JSON: {}}}},
+    name="get_readiness",
+    summary="Readiness: every configured adapter answers, the schema is migrated",
+    response_description="Every adapter answered.",
+    responses={
+        503: {
+            "model": NotReadyProblem,
+            "description": "Starting, or an adapter is down or too slow.",
+            "content": {PROBLEM_JSON: {"example": _NOT_READY_EXAMPLE}},
+        }
+    },
 )
 async def ready(request: Request) -> ReadyRead | Response:
+    """Checks every adapter the process uses, at once, each within 0.8 s: 200 when all
+    answer, else 503 naming each one's state (for a load balancer or Kubernetes)."""
     # The lifespan puts the container on the app once it has started.
     container: Probed | None = getattr(request.app.state, "container", None)
     if container is None:
@@ -134,6 +170,10 @@ async def ready(request: Request) -> ReadyRead | Response:
     if reasons:
         return _not_ready(f"Not ready: {'; '.join(reasons)}.", checks)
     return ReadyRead(status="ready", checks=checks)
+
+
+_BEARER_NEEDED = "Metrics need the bearer token set in MINIFB_METRICS_TOKEN."
+_NOT_SERVED = "Metrics are served with MINIFB_METRICS_TOKEN set, to callers bearing it."
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,18 +196,14 @@ class MetricsAccess:
             if given is None or not hmac.compare_digest(given, self.token):
                 return problem(
                     401,
-                    "Metrics need the bearer token set in MINIFB_METRICS_TOKEN.",
+                    _BEARER_NEEDED,
                     code=Unauthorized.code,
                     headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
                 )
             return None
         if self.loopback and _from_this_host(scope):
             return None
-        return problem(
-            404,
-            "Metrics are served with MINIFB_METRICS_TOKEN set, to callers bearing it.",
-            code=NotFound.code,
-        )
+        return problem(404, _NOT_SERVED, code=NotFound.code)
 
 
 def _bearer(scope: Scope) -> bytes | None:
@@ -194,15 +230,32 @@ def _from_this_host(scope: Scope) -> bool:
 
 @router.get(
     "/metrics",
+    name="get_metrics",
     summary="Prometheus metrics of every server process",
     response_class=Response,
+    response_description="The Prometheus text format.",
     responses={
-        200: {"content": {CONTENT_TYPE_LATEST: {}}},
-        401: {"description": "A token is set and the request did not bear it."},
-        404: {"description": "No token is set and the caller is not on this host."},
+        200: {
+            "content": {
+                CONTENT_TYPE_LATEST: {
+                    "schema": {"type": "string"},
+                    "example": "minifb_http_requests_total"
+                    '{route="/health",method="GET",status="200"} 3.0\n',
+                }
+            }
+        },
+        **problems(
+            (401, "A token is set (MINIFB_METRICS_TOKEN) and the request did not bear it."),
+            (404, "No token is set and the caller is not on this host."),
+            (503, "The process is still starting."),
+        ),
     },
 )
 async def metrics(request: Request) -> Response:
+    """Request counts and latencies by route, and the process's own figures, merged
+    across the server's processes, for a Prometheus scrape. Served to the bearer of
+    `MINIFB_METRICS_TOKEN`; without one set, only to a caller on this host, and never
+    in production."""
     access: MetricsAccess = getattr(request.app.state, "metrics_access", MetricsAccess())
     refusal = access.refusal(request.scope)
     if refusal is not None:

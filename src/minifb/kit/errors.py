@@ -12,6 +12,8 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -22,6 +24,38 @@ from minifb.kit.outages import DATABASE, is_outage
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("minifb.errors")
+
+
+class ProblemError(BaseModel):
+    """One reason a request is not valid."""
+
+    loc: list[str] = Field(
+        description="Where: the part of the request (`body`, `query`, `path`, `header`), "
+        "then the field, then any index or key inside it.",
+        examples=[["body", "text"]],
+    )
+    msg: str = Field(description="Why, in words.", examples=["must not be empty"])
+    type: str = Field(description="A stable name for the kind of error.", examples=["value_error"])
+
+
+class Problem(BaseModel):
+    """Every error answer: RFC 9457 problem details, served as `application/problem+json`."""
+
+    type: str = Field(
+        description="A URI naming the kind of problem; its last segment is a stable code "
+        "a client may switch on.",
+        examples=["https://minifb.dev/problems/not-found"],
+    )
+    title: str = Field(description="The HTTP status in words.", examples=["Not Found"])
+    status: int = Field(description="The HTTP status code.", examples=[404])
+    detail: str = Field(
+        description="What went wrong, in words for the person at the keyboard.",
+        examples=["Nothing is here."],
+    )
+    errors: list[ProblemError] = Field(
+        default=[],
+        description="On a 422: each part of the request that is not valid, and why.",
+    )
 
 
 class AppError(Exception):
@@ -85,15 +119,14 @@ class ServiceUnavailable(AppError):
     status, code = 503, "service-unavailable"
 
 
-def problem(
+def problem_body(
     status: int,
     detail: str,
     *,
     code: str | None = None,
-    headers: Mapping[str, str] | None = None,
     errors: Sequence[Mapping[str, Any]] | None = None,
-) -> Response:
-    """Build a problem+json response."""
+) -> dict[str, Any]:
+    """The problem details of an answer, as `Problem` describes them."""
     title = HTTPStatus(status).phrase
     body: dict[str, Any] = {
         "type": f"https://minifb.dev/problems/{code or _slug(title)}",
@@ -103,6 +136,19 @@ def problem(
     }
     if errors:
         body["errors"] = list(errors)
+    return body
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+) -> Response:
+    """Build a problem+json response."""
+    body = problem_body(status, detail, code=code, errors=errors)
     return Response(orjson.dumps(body), status, headers=headers, media_type=PROBLEM_JSON)
 
 
@@ -127,20 +173,62 @@ async def _app_error(_: Request, exc: Exception) -> Response:
     return problem(exc.status, exc.detail, code=exc.code, headers=exc.headers, errors=exc.errors)
 
 
-async def _validation_error(_: Request, exc: Exception) -> Response:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    allowed = allowed_methods(request.scope)
+    if allowed and request.method not in allowed:
+        # A templated route took a concrete path whose own routes do not take this
+        # method (DELETE /friends/suggestions reached DELETE /friends/{user_id}).
+        return _method_not_allowed(request, allowed)
     errors = _validation_errors(exc)
     if any(e["type"] == "json_invalid" for e in errors):
         return problem(400, "The request body is not valid JSON.", code="malformed-json")
     return problem(422, "The request is not valid.", code="validation-error", errors=errors)
 
 
-async def _http_error(_: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     if exc.status_code == 404:
         detail = "Nothing is here."
+    elif exc.status_code == 405 and (allowed := allowed_methods(request.scope)):
+        return _method_not_allowed(request, allowed)
     return problem(exc.status_code, detail, headers=exc.headers)
+
+
+# The order `Allow` lists methods in.
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(scope: Scope) -> list[str]:
+    """The methods this request's path takes: those of the most specific routes that
+    match it, as OpenAPI matches paths (`/friends/suggestions` before `/friends/{id}`).
+
+    The router answers 405 with the `Allow` of the first route whose path matched,
+    but one path is often several routes, one per method.
+    """
+    path, root = scope["path"], scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]  # the routes' own paths, as the router matches them
+    found: list[tuple[int, set[str]]] = []
+    for route in iter_route_contexts(getattr(scope.get("app"), "routes", ())):
+        methods, regex = route.methods, getattr(route, "path_regex", None)
+        if methods and regex is not None and regex.match(path):
+            found.append((len(getattr(route, "param_convertors", {})), methods))
+    if not found:
+        return []
+    fewest = min(params for params, _ in found)
+    methods = set().union(*(m for params, m in found if params == fewest))
+    known = [m for m in _METHOD_ORDER if m in methods]
+    return known + sorted(methods - set(_METHOD_ORDER))
+
+
+def _method_not_allowed(request: Request, allowed: Sequence[str]) -> Response:
+    return problem(
+        405,
+        f"{request.method} is not allowed here; this path takes {', '.join(allowed)}.",
+        headers={"Allow": ", ".join(allowed)},
+    )
 
 
 def unavailable(exc: Exception) -> Response:

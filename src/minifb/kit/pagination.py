@@ -62,13 +62,27 @@ class PageParams:
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+CURSOR_DESCRIPTION = (
+    "The `next_cursor` of the page before, as it came (an opaque token); "
+    "left out or empty, the first page."
+)
+LIMIT_DESCRIPTION = f"At most this many items (1 to {MAX_LIMIT})."
+# `format: cursor` names the opaque token (only a `next_cursor` is one).
+CURSOR_SCHEMA_EXTRA = {"format": "cursor"}
 
 
 async def _page_params(
     # Decoded by hand, not by a validator of the parameter: `page_params_from` must
     # refuse a cursor in the same words without the framework.
-    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_CURSOR_LENGTH,
+            description=CURSOR_DESCRIPTION,
+            json_schema_extra=CURSOR_SCHEMA_EXTRA,
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION)] = DEFAULT_LIMIT,
 ) -> PageParams:
     return PageParams(after=decode_cursor(cursor) if cursor else None, limit=limit)
 
@@ -94,12 +108,14 @@ PAGE_PARAMETERS_OPENAPI = [
         "name": "cursor",
         "in": "query",
         "required": False,
-        "schema": {"type": "string", "maxLength": MAX_CURSOR_LENGTH},
+        "description": CURSOR_DESCRIPTION,
+        "schema": {"type": "string", "maxLength": MAX_CURSOR_LENGTH, **CURSOR_SCHEMA_EXTRA},
     },
     {
         "name": "limit",
         "in": "query",
         "required": False,
+        "description": LIMIT_DESCRIPTION,
         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
     },
 ]

@@ -7,18 +7,28 @@ pre-serialised JSON (`rendering.py`); their shape is declared for OpenAPI only.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from minifb.kit import idempotency
 from minifb.kit.deps import CacheDep, PortsDep, SessionDep
+from minifb.kit.errors import Unauthorized
+from minifb.kit.idempotency import IdempotencyKeyInFlight
+from minifb.kit.openapi import Responses, problems
 from minifb.kit.pagination import PageDep
 from minifb.kit.schemas import Id, Page
 from minifb.kit.security import CurrentUser
 from minifb.models.reaction import ReactionType, TargetKind
 from minifb.posts import comments, reactions
 from minifb.posts import service as posts
+from minifb.posts.exceptions import (
+    CommentNotFound,
+    InvalidParent,
+    NotTheCommentAuthor,
+    NotThePostAuthor,
+    PostNotFound,
+)
 from minifb.posts.schemas import (
     CommentCreate,
     CommentRead,
@@ -30,8 +40,9 @@ from minifb.posts.schemas import (
     ReactionRead,
     ReactionsPage,
 )
+from minifb.users.exceptions import UserNotFound
 
-router = APIRouter(tags=["posts"])
+router = APIRouter(tags=["posts"], responses=problems(Unauthorized, 503))
 
 PostIdPath = Annotated[Id, Path(description="A post's id.")]
 CommentIdPath = Annotated[Id, Path(description="A comment's id.")]
@@ -39,14 +50,11 @@ UserIdPath = Annotated[Id, Path(description="A person's id.")]
 TargetIdPath = Annotated[Id, Path(description="A post's or comment's id.")]
 JSON = "application/json"
 
-_AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No valid access token."},
-    422: {"description": "The request is not valid."},
-}
-_POST = {**_AUTH, 404: {"description": "No such post, or one you may not see."}}
-_OWN_POST = {**_POST, 403: {"description": "You can see this post but it is not yours."}}
-_COMMENT = {**_AUTH, 404: {"description": "No such comment, or one you may not see."}}
-_OWN_COMMENT = {**_COMMENT, 403: {"description": "You can see this comment but not change it."}}
+_HIDDEN_POST = (PostNotFound, "No such post, or one you may not see.")
+_HIDDEN_COMMENT = (CommentNotFound, "No such comment, or one you may not see.")
+_POST = problems(_HIDDEN_POST)
+_OWN_POST = problems(_HIDDEN_POST, (NotThePostAuthor, "You can see this post but it is not yours."))
+_COMMENT = problems(_HIDDEN_COMMENT)
 
 
 def _json(body: bytes, status_code: int = 200) -> Response:
@@ -64,10 +72,15 @@ def _no_content() -> Response:
     "/posts",
     status_code=status.HTTP_201_CREATED,
     response_model=None,
+    summary="Publish a post",
+    response_description="The new post.",
     responses={
-        **_AUTH,
         201: {"model": PostRead},
-        409: {"description": "A request with this Idempotency-Key is still in progress."},
+        **problems(
+            IdempotencyKeyInFlight,
+            (UserNotFound, "Your account no longer exists."),
+            (422, "The request is not valid, or its Idempotency-Key was used with another body."),
+        ),
     },
 )
 async def create_post(
@@ -81,10 +94,17 @@ async def create_post(
             alias="Idempotency-Key",
             description="Send a retry with the same key (1..255 printable ASCII) to get the "
             "first answer back instead of a second post; kept 24 hours, per person.",
+            # Printable ASCII; HTTP itself drops spaces around a header's value.
+            json_schema_extra={"pattern": "^[!-~](?:[ -~]{0,253}[!-~])?$"},
         ),
     ] = None,
 ) -> Response:
-    """Publish a post. `media_ids` must be empty until media uploads exist."""
+    """Publish a post to its `visibility`'s audience; it reaches your followers' feeds.
+
+    `media_ids` must be empty until media uploads exist. With an
+    `Idempotency-Key`, a retry of the same request answers the first answer
+    again (`Idempotent-Replayed: true`) instead of publishing twice.
+    """
     # One dependency for both ports: each resolved dependency costs on this hot path.
     db, cache = ports.db, ports.cache
     if idempotency_key is None:
@@ -105,7 +125,12 @@ async def create_post(
     return response
 
 
-@router.get("/posts/{post_id}", response_model=None, responses={**_POST, 200: {"model": PostRead}})
+@router.get(
+    "/posts/{post_id}",
+    response_model=None,
+    summary="A post",
+    responses={200: {"model": PostRead, "description": "The post."}, **_POST},
+)
 async def get_post(
     post_id: PostIdPath, principal: CurrentUser, session: SessionDep, cache: CacheDep
 ) -> Response:
@@ -114,7 +139,10 @@ async def get_post(
 
 
 @router.patch(
-    "/posts/{post_id}", response_model=None, responses={**_OWN_POST, 200: {"model": PostRead}}
+    "/posts/{post_id}",
+    response_model=None,
+    summary="Edit your post",
+    responses={200: {"model": PostRead, "description": "The post as it is now."}, **_OWN_POST},
 )
 async def update_post(
     post_id: PostIdPath,
@@ -127,7 +155,13 @@ async def update_post(
     return _json(await posts.update_post(session, cache, principal.user_id, post_id, body))
 
 
-@router.delete("/posts/{post_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_OWN_POST)
+@router.delete(
+    "/posts/{post_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete your post",
+    response_description="The post, its comments and their reactions are gone.",
+    responses=_OWN_POST,
+)
 async def delete_post(
     post_id: PostIdPath, principal: CurrentUser, session: SessionDep, cache: CacheDep
 ) -> Response:
@@ -139,10 +173,11 @@ async def delete_post(
 @router.get(
     "/users/{user_id}/posts",
     response_model=None,
+    name="list_user_posts",
+    summary="A person's posts",
     responses={
-        **_AUTH,
-        200: {"model": Page[PostRead]},
-        404: {"description": "No such person, or a block between you."},
+        200: {"model": Page[PostRead], "description": "A page of posts, newest first."},
+        **problems((UserNotFound, "No such person, or a block between you.")),
     },
 )
 async def timeline(
@@ -163,7 +198,15 @@ async def timeline(
     "/posts/{post_id}/comments",
     status_code=status.HTTP_201_CREATED,
     response_model=CommentRead,
-    responses=_POST,
+    summary="Comment on a post",
+    response_description="The new comment.",
+    responses=problems(
+        _HIDDEN_POST,
+        (
+            InvalidParent,
+            "The request is not valid, or its `parent_id` is not a comment on this post.",
+        ),
+    ),
 )
 async def create_comment(
     post_id: PostIdPath,
@@ -177,7 +220,13 @@ async def create_comment(
     return await comments.create_comment(session, cache, principal.user_id, post_id, body)
 
 
-@router.get("/posts/{post_id}/comments", response_model=Page[CommentRead], responses=_POST)
+@router.get(
+    "/posts/{post_id}/comments",
+    response_model=Page[CommentRead],
+    summary="A post's comments",
+    response_description="A page of comments (or of replies), oldest first.",
+    responses=problems(_HIDDEN_POST, _HIDDEN_COMMENT),
+)
 async def list_comments(
     post_id: PostIdPath,
     principal: CurrentUser,
@@ -195,7 +244,15 @@ async def list_comments(
     )
 
 
-@router.patch("/comments/{comment_id}", response_model=CommentRead, responses=_OWN_COMMENT)
+@router.patch(
+    "/comments/{comment_id}",
+    response_model=CommentRead,
+    summary="Edit your comment",
+    response_description="The comment as it is now.",
+    responses=problems(
+        _HIDDEN_COMMENT, (NotTheCommentAuthor, "You can see this comment but it is not yours.")
+    ),
+)
 async def update_comment(
     comment_id: CommentIdPath, body: CommentUpdate, principal: CurrentUser, session: SessionDep
 ) -> CommentRead:
@@ -204,7 +261,14 @@ async def update_comment(
 
 
 @router.delete(
-    "/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_OWN_COMMENT
+    "/comments/{comment_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a comment",
+    response_description="The comment and its replies are gone.",
+    responses=problems(
+        _HIDDEN_COMMENT,
+        (NotTheCommentAuthor, "The comment is neither yours nor on your post."),
+    ),
 )
 async def delete_comment(
     comment_id: CommentIdPath, principal: CurrentUser, session: SessionDep, cache: CacheDep
@@ -219,12 +283,14 @@ async def delete_comment(
 TypeFilter = Annotated[ReactionType | None, Query(alias="type", description="Only this type.")]
 
 
-def _reaction_routes(kind: TargetKind, prefix: str, responses: Any) -> None:
+def _reaction_routes(kind: TargetKind, prefix: str, responses: Responses) -> None:
     @router.put(
         f"{prefix}/reaction",
         response_model=ReactionRead,
         responses=responses,
         name=f"put_{kind}_reaction",
+        summary=f"React to a {kind}",
+        response_description="Your reaction.",
     )
     async def put_reaction(
         target_id: TargetIdPath,
@@ -243,6 +309,8 @@ def _reaction_routes(kind: TargetKind, prefix: str, responses: Any) -> None:
         status_code=status.HTTP_204_NO_CONTENT,
         responses=responses,
         name=f"delete_{kind}_reaction",
+        summary=f"Remove your reaction to a {kind}",
+        response_description="You no longer react to it.",
     )
     async def delete_reaction(
         target_id: TargetIdPath,
@@ -259,6 +327,8 @@ def _reaction_routes(kind: TargetKind, prefix: str, responses: Any) -> None:
         response_model=ReactionsPage,
         responses=responses,
         name=f"list_{kind}_reactions",
+        summary=f"Who reacted to a {kind}",
+        response_description="The counts per type, and a page of who reacted.",
     )
     async def list_reactions(
         target_id: TargetIdPath,

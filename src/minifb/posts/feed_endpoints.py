@@ -8,7 +8,7 @@ OpenAPI only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 from fastapi import APIRouter, Request, Response
 from starlette.datastructures import QueryParams
@@ -16,6 +16,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from minifb.adapters.cache import Cache
 from minifb.kit.db import Database
+from minifb.kit.errors import Unauthorized
+from minifb.kit.openapi import problems
 from minifb.kit.pagination import PAGE_PARAMETERS_OPENAPI, page_params_from
 from minifb.kit.schemas import Page
 from minifb.kit.security import TokenVerifier, authenticate
@@ -23,7 +25,7 @@ from minifb.posts import feed
 from minifb.posts.policy import FeedPolicy
 from minifb.posts.schemas import PostRead
 
-router = APIRouter(tags=["feed"])
+router = APIRouter(tags=["feed"], responses=problems(Unauthorized, 503))
 
 
 class FeedPorts(Protocol):
@@ -42,21 +44,23 @@ class FeedPorts(Protocol):
     def feed_policy(self) -> FeedPolicy: ...
 
 
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": Page[PostRead], "description": "A page of the feed, newest first."},
-    401: {"description": "No valid access token."},
-    422: {"description": "The request is not valid."},
-}
-
-
 @router.get(
     "/feed",
     response_model=None,
-    responses=_RESPONSES,
+    summary="Your news feed",
+    # Its parameters and its 422 are read by hand (`_page`), so they are declared here.
+    responses={
+        200: {"model": Page[PostRead], "description": "A page of the feed, newest first."},
+        **problems(422),
+    },
     openapi_extra={"parameters": PAGE_PARAMETERS_OPENAPI, "security": [{"HTTPBearer": []}]},
 )
 async def get_feed(request: Request) -> Response:
-    """Posts of the people you follow and your own, that you may see, newest first."""
+    """Posts of the people you follow and your own, that you may see, newest first.
+
+    Page through it with `next_cursor`; a post published meanwhile shows on the
+    next read from the top, never in the middle of a page.
+    """
     body = await _page(
         request.app.state.container, request.headers.get("authorization"), request.query_params
     )

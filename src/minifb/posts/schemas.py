@@ -7,13 +7,23 @@ that shape for OpenAPI and is the contract `rendering.py` is tested against.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from minifb.kit.schemas import Id, ReadSchema, Schema, Text
+from minifb.kit.schemas import (
+    CONTROL_AND_C1,
+    BodyId,
+    Id,
+    ReadSchema,
+    Schema,
+    Text,
+    partial_update,
+    trimmed_text_pattern,
+)
 from minifb.models.post import Visibility
 from minifb.models.reaction import ReactionType
+from minifb.users.schemas import USER_EXAMPLE
 from minifb.users.service import UserRead
 
 POST_TEXT_MAX = 5000
@@ -40,21 +50,88 @@ def _no_media(value: list[int]) -> list[int]:
     return value
 
 
-# The raw length is bounded too, so a huge body of spaces is refused before trimming.
-PostText = Annotated[Text, Field(max_length=2 * POST_TEXT_MAX), _text(POST_TEXT_MAX)]
-CommentText = Annotated[Text, Field(max_length=2 * COMMENT_TEXT_MAX), _text(COMMENT_TEXT_MAX)]
+AUTHOR_EXAMPLE: dict[str, Any] = {
+    "id": "170412345678901234",
+    "username": "ada",
+    "display_name": "Ada Lovelace",
+    "avatar_url": None,
+}
+COUNTS_EXAMPLE: dict[str, Any] = {
+    "like": 2,
+    "love": 1,
+    "haha": 0,
+    "wow": 0,
+    "sad": 0,
+    "angry": 0,
+}
+POST_EXAMPLE: dict[str, Any] = {
+    "id": "170412345678911111",
+    "author": AUTHOR_EXAMPLE,
+    "text": "The engine weaves algebraic patterns.",
+    "visibility": "public",
+    "media": [],
+    "created_at": "2026-01-04T12:00:00Z",
+    "edited_at": None,
+    "counts": {"comments": 1, "reactions": COUNTS_EXAMPLE},
+    "viewer_reaction": "love",
+}
+COMMENT_EXAMPLE: dict[str, Any] = {
+    "id": "170412345678922222",
+    "post_id": "170412345678911111",
+    "parent_id": None,
+    "author": AUTHOR_EXAMPLE,
+    "text": "As the loom weaves flowers and leaves.",
+    "created_at": "2026-01-04T12:05:00Z",
+    "edited_at": None,
+    "counts": {"replies": 0, "reactions": {**COUNTS_EXAMPLE, "like": 1, "love": 0}},
+    "viewer_reaction": None,
+}
+
+
+def _text_field(limit: int) -> object:
+    # The raw length is bounded too, so a huge body of spaces is refused before trimming.
+    return Field(
+        max_length=2 * limit,
+        description=f"1 to {limit} characters once trimmed of surrounding whitespace; "
+        "no control characters but newline and tab.",
+        json_schema_extra={"pattern": trimmed_text_pattern(CONTROL_AND_C1, limit)},
+    )
+
+
+PostText = Annotated[Text, _text_field(POST_TEXT_MAX), _text(POST_TEXT_MAX)]
+CommentText = Annotated[Text, _text_field(COMMENT_TEXT_MAX), _text(COMMENT_TEXT_MAX)]
 
 
 class PostCreate(Schema):
     """`POST /posts`. `media_ids` must be empty until the media service exists."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"text": "The engine weaves algebraic patterns.", "visibility": "public"}]
+        }
+    )
+
     text: PostText
-    visibility: Visibility = Visibility.public
-    media_ids: Annotated[list[Id], AfterValidator(_no_media)] = []
+    visibility: Visibility = Field(Visibility.public, description="Who may see the post.")
+    media_ids: Annotated[
+        list[BodyId],
+        AfterValidator(_no_media),
+        Field(
+            description="Must be empty: media uploads are not available yet.",
+            json_schema_extra={"maxItems": 0},
+        ),
+    ] = []
 
 
 class PostUpdate(Schema):
     """`PATCH /posts/{id}`: only the text and the visibility can change; null is refused."""
+
+    model_config = ConfigDict(
+        json_schema_extra=partial_update(
+            {"text": "The engine weaves algebraic patterns, as a loom does."},
+            {"visibility": "friends"},
+        )
+    )
 
     text: PostText | None = None
     visibility: Visibility | None = None
@@ -68,6 +145,8 @@ class PostUpdate(Schema):
 
 
 class AuthorRead(ReadSchema):
+    model_config = ConfigDict(json_schema_extra={"examples": [AUTHOR_EXAMPLE]})
+
     id: Id
     username: str
     display_name: str
@@ -91,6 +170,8 @@ class PostCounts(BaseModel):
 class PostRead(BaseModel):
     """A post as its viewer sees it."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [POST_EXAMPLE]})
+
     id: Id
     author: AuthorRead
     text: str
@@ -105,11 +186,21 @@ class PostRead(BaseModel):
 class CommentCreate(Schema):
     """`POST /posts/{id}/comments`; a reply to a reply attaches to the top comment."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"text": "As the loom weaves flowers and leaves."}]}
+    )
+
     text: CommentText
-    parent_id: Id | None = None
+    parent_id: BodyId | None = Field(
+        None, description="A comment of this post, to reply to; null or left out: a top comment."
+    )
 
 
 class CommentUpdate(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"text": "As a loom weaves flowers and leaves."}]}
+    )
+
     text: CommentText
 
 
@@ -119,6 +210,10 @@ class CommentCounts(BaseModel):
 
 
 class CommentRead(BaseModel):
+    """A comment or a reply as its viewer sees it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [COMMENT_EXAMPLE]})
+
     id: Id
     post_id: Id
     parent_id: Id | None
@@ -131,11 +226,15 @@ class CommentRead(BaseModel):
 
 
 class ReactionPut(Schema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"type": "love"}]})
+
     type: ReactionType
 
 
 class ReactionRead(BaseModel):
     """The viewer's reaction after `PUT .../reaction`."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"type": "love"}]})
 
     type: ReactionType
 
@@ -148,6 +247,20 @@ class ReactorRead(BaseModel):
 
 class ReactionsPage(BaseModel):
     """`GET .../reactions`: the totals per type, and who reacted, newest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "counts": COUNTS_EXAMPLE,
+                    "items": [
+                        {"user": USER_EXAMPLE, "type": "love", "created_at": "2026-01-04T12:10:00Z"}
+                    ],
+                    "next_cursor": None,
+                }
+            ]
+        }
+    )
 
     counts: ReactionCountsRead
     items: list[ReactorRead]

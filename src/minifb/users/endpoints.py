@@ -6,15 +6,27 @@ else is 422, an id nobody has (or someone hidden by a block) is 404.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
 from minifb.kit.deps import SessionDep
+from minifb.kit.errors import Unauthorized
+from minifb.kit.openapi import problems
 from minifb.kit.pagination import PageDep
-from minifb.kit.schemas import Id, Page, Text
+from minifb.kit.schemas import NO_NUL, Id, Page, Text
 from minifb.kit.security import CurrentUser
 from minifb.users import blocks, follows, friend_requests, friends, profiles
+from minifb.users.exceptions import (
+    AlreadyFriends,
+    FriendRequestExists,
+    FriendRequestNotFound,
+    FriendRequestsNotAccepted,
+    NotFriends,
+    NotTheAddressee,
+    NotTheSender,
+    UserNotFound,
+)
 from minifb.users.schemas import (
     FriendRequestCreate,
     FriendRequestRead,
@@ -25,24 +37,15 @@ from minifb.users.schemas import (
     UserUpdate,
 )
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], responses=problems(Unauthorized, 503))
 
 UserIdPath = Annotated[Id, Path(description="A person's id.")]
 RequestIdPath = Annotated[Id, Path(description="A friend request's id.")]
 
-_AUTH: dict[int | str, dict[str, Any]] = {401: {"description": "No valid access token."}}
-_INVALID: dict[int | str, dict[str, Any]] = {422: {"description": "The request is not valid."}}
-_PERSON: dict[int | str, dict[str, Any]] = {
-    **_AUTH,
-    **_INVALID,
-    404: {"description": "No such person, or a block between you."},
-}
-_REQUEST: dict[int | str, dict[str, Any]] = {
-    **_AUTH,
-    **_INVALID,
-    403: {"description": "You are the other party of this request."},
-    404: {"description": "No such request among yours."},
-}
+_HIDDEN = (UserNotFound, "No such person, or a block between you.")
+_PERSON = problems(_HIDDEN)
+# Naming yourself where another person is meant.
+_SELF = (422, "The request is not valid, or names yourself.")
 
 
 def _no_content() -> Response:
@@ -52,21 +55,47 @@ def _no_content() -> Response:
 # Profiles
 
 
-@router.get("/users/me", response_model=UserMe, responses=_AUTH)
+@router.get(
+    "/users/me",
+    response_model=UserMe,
+    summary="Your profile",
+    response_description="Your profile.",
+    responses=problems((UserNotFound, "Your account no longer exists.")),
+)
 async def get_me(principal: CurrentUser, session: SessionDep) -> UserMe:
     """Your own profile, with your email and settings."""
     return await profiles.get_me(session, principal.user_id)
 
 
-@router.patch("/users/me", response_model=UserMe, responses={**_AUTH, **_INVALID})
+@router.patch(
+    "/users/me",
+    response_model=UserMe,
+    summary="Change your profile",
+    response_description="Your profile as it is now.",
+    responses=problems((UserNotFound, "Your account no longer exists.")),
+)
 async def update_me(body: UserUpdate, principal: CurrentUser, session: SessionDep) -> UserMe:
     """Change your display name, bio or settings; any other field is refused (422)."""
     return await profiles.update_me(session, principal.user_id, body)
 
 
-@router.get("/users", response_model=Page[UserRead], responses={**_AUTH, **_INVALID})
+@router.get(
+    "/users",
+    response_model=Page[UserRead],
+    name="find_user",
+    summary="Find a person by username",
+    response_description="A page of the one person with that username, or empty.",
+)
 async def lookup_user(
-    username: Annotated[Text, Query(min_length=1, max_length=64)],
+    username: Annotated[
+        Text,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="The username, in any case.",
+            json_schema_extra=NO_NUL,
+        ),
+    ],
     principal: CurrentUser,
     session: SessionDep,
 ) -> Page[UserRead]:
@@ -74,7 +103,13 @@ async def lookup_user(
     return await profiles.lookup(session, principal.user_id, username)
 
 
-@router.get("/users/{user_id}", response_model=UserRead, responses=_PERSON)
+@router.get(
+    "/users/{user_id}",
+    response_model=UserRead,
+    summary="A person's profile",
+    response_description="Their profile.",
+    responses=_PERSON,
+)
 async def get_user(user_id: UserIdPath, principal: CurrentUser, session: SessionDep) -> UserRead:
     """A person's public profile."""
     return await profiles.get_profile(session, principal.user_id, user_id)
@@ -87,11 +122,15 @@ async def get_user(user_id: UserIdPath, principal: CurrentUser, session: Session
     "/friend-requests",
     status_code=status.HTTP_201_CREATED,
     response_model=FriendRequestRead,
-    responses={
-        **_PERSON,
-        403: {"description": "The person does not accept friend requests from you."},
-        409: {"description": "Already friends, or a request of yours is already pending."},
-    },
+    summary="Send a friend request",
+    response_description="The request, pending, or accepted if they had asked you.",
+    responses=problems(
+        _HIDDEN,
+        FriendRequestsNotAccepted,
+        AlreadyFriends,
+        FriendRequestExists,
+        _SELF,
+    ),
 )
 async def send_friend_request(
     body: FriendRequestCreate, principal: CurrentUser, session: SessionDep
@@ -102,7 +141,10 @@ async def send_friend_request(
 
 
 @router.get(
-    "/friend-requests", response_model=Page[FriendRequestRead], responses={**_AUTH, **_INVALID}
+    "/friend-requests",
+    response_model=Page[FriendRequestRead],
+    summary="Your pending friend requests",
+    response_description="A page of pending requests, newest first.",
 )
 async def list_friend_requests(
     principal: CurrentUser,
@@ -115,7 +157,11 @@ async def list_friend_requests(
 
 
 @router.post(
-    "/friend-requests/{request_id}/accept", response_model=FriendRequestRead, responses=_REQUEST
+    "/friend-requests/{request_id}/accept",
+    response_model=FriendRequestRead,
+    summary="Accept a friend request",
+    response_description="The request, accepted: you are friends.",
+    responses=problems(NotTheAddressee, FriendRequestNotFound),
 )
 async def accept_friend_request(
     request_id: RequestIdPath, principal: CurrentUser, session: SessionDep
@@ -127,7 +173,9 @@ async def accept_friend_request(
 @router.post(
     "/friend-requests/{request_id}/decline",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=_REQUEST,
+    summary="Decline a friend request",
+    response_description="The request is gone; its sender is not told.",
+    responses=problems(NotTheAddressee, FriendRequestNotFound),
 )
 async def decline_friend_request(
     request_id: RequestIdPath, principal: CurrentUser, session: SessionDep
@@ -138,7 +186,11 @@ async def decline_friend_request(
 
 
 @router.delete(
-    "/friend-requests/{request_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_REQUEST
+    "/friend-requests/{request_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Withdraw a friend request",
+    response_description="The request is gone.",
+    responses=problems(NotTheSender, FriendRequestNotFound),
 )
 async def cancel_friend_request(
     request_id: RequestIdPath, principal: CurrentUser, session: SessionDep
@@ -151,7 +203,13 @@ async def cancel_friend_request(
 # Friendships
 
 
-@router.get("/friends/suggestions", response_model=Page[PersonRead], responses=_AUTH)
+@router.get(
+    "/friends/suggestions",
+    response_model=Page[PersonRead],
+    name="list_friend_suggestions",
+    summary="People you may know",
+    response_description="People, most mutual friends first.",
+)
 async def friend_suggestions(
     principal: CurrentUser,
     session: SessionDep,
@@ -164,7 +222,9 @@ async def friend_suggestions(
 @router.delete(
     "/friends/{user_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={**_AUTH, **_INVALID, 404: {"description": "You are not friends."}},
+    summary="End a friendship",
+    response_description="You are no longer friends, nor follow each other.",
+    responses=problems((NotFriends, "You are not friends (nor can you be with yourself).")),
 )
 async def unfriend(user_id: UserIdPath, principal: CurrentUser, session: SessionDep) -> Response:
     """End a friendship; you also stop following each other."""
@@ -172,7 +232,13 @@ async def unfriend(user_id: UserIdPath, principal: CurrentUser, session: Session
     return _no_content()
 
 
-@router.get("/users/{user_id}/friends", response_model=Page[PersonRead], responses=_PERSON)
+@router.get(
+    "/users/{user_id}/friends",
+    response_model=Page[PersonRead],
+    summary="A person's friends",
+    response_description="A page of friends, most recent friendship first.",
+    responses=_PERSON,
+)
 async def list_friends(
     user_id: UserIdPath, principal: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[PersonRead]:
@@ -180,7 +246,13 @@ async def list_friends(
     return await friends.list_friends(session, principal.user_id, user_id, page)
 
 
-@router.get("/users/{user_id}/mutual-friends", response_model=Page[PersonRead], responses=_PERSON)
+@router.get(
+    "/users/{user_id}/mutual-friends",
+    response_model=Page[PersonRead],
+    summary="Friends you have in common",
+    response_description="A page of your mutual friends.",
+    responses=_PERSON,
+)
 async def list_mutual_friends(
     user_id: UserIdPath, principal: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[PersonRead]:
@@ -191,21 +263,41 @@ async def list_mutual_friends(
 # Follows
 
 
-@router.put("/users/{user_id}/follow", status_code=status.HTTP_204_NO_CONTENT, responses=_PERSON)
+@router.put(
+    "/users/{user_id}/follow",
+    status_code=status.HTTP_204_NO_CONTENT,
+    name="follow_user",
+    summary="Follow a person",
+    response_description="You follow them.",
+    responses=problems(_HIDDEN, _SELF),
+)
 async def follow(user_id: UserIdPath, principal: CurrentUser, session: SessionDep) -> Response:
     """Follow someone (doing it twice changes nothing)."""
     await follows.follow(session, principal.user_id, user_id)
     return _no_content()
 
 
-@router.delete("/users/{user_id}/follow", status_code=status.HTTP_204_NO_CONTENT, responses=_PERSON)
+@router.delete(
+    "/users/{user_id}/follow",
+    status_code=status.HTTP_204_NO_CONTENT,
+    name="unfollow_user",
+    summary="Stop following a person",
+    response_description="You no longer follow them.",
+    responses=problems(_HIDDEN, _SELF),
+)
 async def unfollow(user_id: UserIdPath, principal: CurrentUser, session: SessionDep) -> Response:
     """Stop following someone; a friendship stays."""
     await follows.unfollow(session, principal.user_id, user_id)
     return _no_content()
 
 
-@router.get("/users/{user_id}/followers", response_model=Page[PersonRead], responses=_PERSON)
+@router.get(
+    "/users/{user_id}/followers",
+    response_model=Page[PersonRead],
+    summary="A person's followers",
+    response_description="A page of followers, newest first.",
+    responses=_PERSON,
+)
 async def list_followers(
     user_id: UserIdPath, principal: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[PersonRead]:
@@ -213,7 +305,13 @@ async def list_followers(
     return await follows.list_followers(session, principal.user_id, user_id, page)
 
 
-@router.get("/users/{user_id}/following", response_model=Page[PersonRead], responses=_PERSON)
+@router.get(
+    "/users/{user_id}/following",
+    response_model=Page[PersonRead],
+    summary="Whom a person follows",
+    response_description="A page of the people they follow, newest first.",
+    responses=_PERSON,
+)
 async def list_following(
     user_id: UserIdPath, principal: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[PersonRead]:
@@ -224,7 +322,14 @@ async def list_following(
 # Blocks
 
 
-@router.put("/users/{user_id}/block", status_code=status.HTTP_204_NO_CONTENT, responses=_PERSON)
+@router.put(
+    "/users/{user_id}/block",
+    status_code=status.HTTP_204_NO_CONTENT,
+    name="block_user",
+    summary="Block a person",
+    response_description="They are blocked.",
+    responses=problems((UserNotFound, "No such person, or they blocked you."), _SELF),
+)
 async def block(user_id: UserIdPath, principal: CurrentUser, session: SessionDep) -> Response:
     """Block someone: friendship, follows and requests between you end, and you
     disappear from each other."""
@@ -232,14 +337,26 @@ async def block(user_id: UserIdPath, principal: CurrentUser, session: SessionDep
     return _no_content()
 
 
-@router.delete("/users/{user_id}/block", status_code=status.HTTP_204_NO_CONTENT, responses=_PERSON)
+@router.delete(
+    "/users/{user_id}/block",
+    status_code=status.HTTP_204_NO_CONTENT,
+    name="unblock_user",
+    summary="Lift a block",
+    response_description="They are no longer blocked.",
+    responses=problems((UserNotFound, "No such person, or they blocked you."), _SELF),
+)
 async def unblock(user_id: UserIdPath, principal: CurrentUser, session: SessionDep) -> Response:
     """Lift your block (what it ended does not come back)."""
     await blocks.unblock(session, principal.user_id, user_id)
     return _no_content()
 
 
-@router.get("/blocks", response_model=Page[UserRead], responses=_AUTH)
+@router.get(
+    "/blocks",
+    response_model=Page[UserRead],
+    summary="The people you blocked",
+    response_description="A page of the people you blocked, most recent first.",
+)
 async def list_blocks(principal: CurrentUser, session: SessionDep, page: PageDep) -> Page[UserRead]:
     """The people you blocked, most recent first."""
     return await blocks.list_blocks(session, principal.user_id, page)

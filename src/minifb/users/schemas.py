@@ -3,14 +3,23 @@ from __future__ import annotations
 import enum
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from minifb.kit.schemas import Id, ReadSchema, Schema, Text
+from minifb.kit.schemas import (
+    CONTROL,
+    BodyId,
+    Id,
+    ReadSchema,
+    Schema,
+    Text,
+    partial_update,
+    trimmed_text_pattern,
+)
 from minifb.models.user import FriendRequestPolicy
 
-USERNAME_RE = re.compile(r"^[a-z0-9_]{3,30}$")
+USERNAME_RE = re.compile(r"[A-Za-z0-9_]{3,30}")
 # Names that would impersonate the service or collide with routes.
 RESERVED_USERNAMES = frozenset(
     {
@@ -35,9 +44,11 @@ RESERVED_USERNAMES = frozenset(
 
 
 def _username(value: str) -> str:
-    value = value.strip().lower()
+    # Checked before lower-casing, which would turn the Kelvin sign into a "k".
+    value = value.strip()
     if not USERNAME_RE.fullmatch(value):
         raise ValueError("3 to 30 characters of a-z, 0-9 and _")
+    value = value.lower()
     if value in RESERVED_USERNAMES:
         raise ValueError("this username is reserved")
     return value
@@ -49,21 +60,90 @@ def _no_control(value: str) -> str:
     return value
 
 
-Username = Annotated[Text, Field(min_length=3, max_length=30), AfterValidator(_username)]
-DisplayName = Annotated[
-    Text, Field(min_length=1, max_length=64), AfterValidator(str.strip), AfterValidator(_no_control)
+def _not_blank(value: str) -> str:
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c}]" if c.isalpha() else c for c in word)
+
+
+# Surrounding whitespace is trimmed, case is folded; reserved names are refused.
+_RESERVED = "|".join(_any_case(name) for name in sorted(RESERVED_USERNAMES))
+USERNAME_PATTERN = rf"^\s*(?!(?:{_RESERVED})\s*$)[A-Za-z0-9_]{{3,30}}\s*$"
+
+Username = Annotated[
+    Text,
+    Field(
+        min_length=3,
+        max_length=30,
+        description="3 to 30 letters (a-z, kept in lower case), digits and _; "
+        "not a reserved name such as `admin`.",
+        json_schema_extra={"pattern": USERNAME_PATTERN},
+    ),
+    AfterValidator(_username),
 ]
-Bio = Annotated[Text, Field(max_length=500), AfterValidator(_no_control)]
+DisplayName = Annotated[
+    Text,
+    Field(
+        min_length=1,
+        max_length=64,
+        description="Up to 64 characters, trimmed of surrounding whitespace, not blank; "
+        "no control characters but newline and tab.",
+        json_schema_extra={"pattern": trimmed_text_pattern(CONTROL)},
+    ),
+    AfterValidator(str.strip),
+    AfterValidator(_not_blank),
+    AfterValidator(_no_control),
+]
+Bio = Annotated[
+    Text,
+    Field(
+        max_length=500,
+        description="Up to 500 characters; no control characters but newline and tab.",
+        json_schema_extra={"pattern": f"^[^{CONTROL}]*$"},
+    ),
+    AfterValidator(_no_control),
+]
+
+
+USER_EXAMPLE: dict[str, Any] = {
+    "id": "170412345678901234",
+    "username": "ada",
+    "display_name": "Ada Lovelace",
+    "bio": "Poet of numbers.",
+    "avatar_url": None,
+    "created_at": "2026-01-02T10:30:00Z",
+}
+PERSON_EXAMPLE: dict[str, Any] = {**USER_EXAMPLE, "mutual_friends": 3}
+USER_ME_EXAMPLE: dict[str, Any] = {
+    **USER_EXAMPLE,
+    "email": "ada@example.com",
+    "settings": {"friend_requests_from": "everyone"},
+}
+OTHER_USER_EXAMPLE: dict[str, Any] = {
+    **USER_EXAMPLE,
+    "id": "170412345678905678",
+    "username": "charles",
+    "display_name": "Charles Babbage",
+    "bio": "",
+}
 
 
 class UserSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", from_attributes=True)
 
-    friend_requests_from: FriendRequestPolicy = FriendRequestPolicy.everyone
+    friend_requests_from: FriendRequestPolicy = Field(
+        FriendRequestPolicy.everyone, description="Who may send you friend requests."
+    )
 
 
 class UserRead(ReadSchema):
     """A person as anyone allowed to see them sees them: never the email."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [USER_EXAMPLE]})
 
     id: Id
     username: str
@@ -76,11 +156,15 @@ class UserRead(ReadSchema):
 class PersonRead(UserRead):
     """A person in a list, with how many friends they share with the viewer."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [PERSON_EXAMPLE]})
+
     mutual_friends: int
 
 
 class UserMe(UserRead):
     """A person as they see themselves."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [USER_ME_EXAMPLE]})
 
     email: str
     settings: UserSettings
@@ -92,6 +176,13 @@ class UserUpdate(Schema):
     A field left out keeps its value; `null` is refused rather than read as
     "unchanged" (an empty bio is `""`).
     """
+
+    model_config = ConfigDict(
+        json_schema_extra=partial_update(
+            {"display_name": "Ada King", "bio": "Countess of Lovelace."},
+            {"settings": {"friend_requests_from": "friends_of_friends"}},
+        )
+    )
 
     display_name: DisplayName | None = None
     bio: Bio | None = None
@@ -107,7 +198,9 @@ class UserUpdate(Schema):
 
 
 class FriendRequestCreate(Schema):
-    user_id: Id
+    model_config = ConfigDict(json_schema_extra={"examples": [{"user_id": "170412345678905678"}]})
+
+    user_id: BodyId = Field(description="The person to ask.")
 
 
 class RequestDirection(enum.StrEnum):
@@ -118,6 +211,20 @@ class RequestDirection(enum.StrEnum):
 class FriendRequestRead(ReadSchema):
     """A friend request. `status` is `accepted` when sending it met a request the
     other person had already sent, which made the two friends at once."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "170412345678909999",
+                    "from_user": USER_EXAMPLE,
+                    "to_user": OTHER_USER_EXAMPLE,
+                    "created_at": "2026-01-03T08:00:00Z",
+                    "status": "pending",
+                }
+            ]
+        }
+    )
 
     id: Id
     from_user: UserRead
