@@ -79,6 +79,7 @@ def project(tmp_path: Path) -> Path:
     shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
     (tmp_path / "requirements").mkdir()
     (tmp_path / "requirements" / "dev.lock").write_text("")
+    (tmp_path / "requirements" / "schemathesis.lock").write_text("")
     (tmp_path / "pyproject.toml").write_text("")
     return tmp_path
 
@@ -192,6 +193,8 @@ class TestTheFullPassIsAskedForByName:
         assert "MINIFB_TEST_DATABASE_URL=postgresql+asyncpg://" in runs[0]
         assert "MINIFB_TEST_REDIS_URL=redis://" in runs[0]
         assert "MINIFB_TEST_REDIS_CLUSTER=1" in runs[1]
+        # And the API against its own document, on a live server.
+        assert "tests/contract/run.py" in commands[-1]
 
 
 def _pins(lock: Path) -> dict[str, str]:
