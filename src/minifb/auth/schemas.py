@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, EmailStr, Field
+from pydantic import ConfigDict, EmailStr, Field, JsonValue
 
 from minifb.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from minifb.kit.schemas import NO_NUL, STORABLE, Schema, Text
@@ -99,22 +99,19 @@ class PasswordChangeRequest(Schema):
     new_password: NewPassword
 
 
+TOKEN_PAIR_EXAMPLE: dict[str, JsonValue] = {
+    "access_token": ACCESS_TOKEN_EXAMPLE,
+    "refresh_token": REFRESH_TOKEN_EXAMPLE,
+    "token_type": "Bearer",
+    "expires_in": 900,
+}
+
+
 class TokenPair(Schema):
     """An access token for `Authorization: Bearer`, and the refresh token that gets the
     next pair."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "access_token": ACCESS_TOKEN_EXAMPLE,
-                    "refresh_token": REFRESH_TOKEN_EXAMPLE,
-                    "token_type": "Bearer",
-                    "expires_in": 900,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [TOKEN_PAIR_EXAMPLE]})
 
     access_token: str
     refresh_token: str
@@ -126,17 +123,7 @@ class AuthResult(TokenPair):
     """The tokens of a new login, and the account it is."""
 
     model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "access_token": ACCESS_TOKEN_EXAMPLE,
-                    "refresh_token": REFRESH_TOKEN_EXAMPLE,
-                    "token_type": "Bearer",
-                    "expires_in": 900,
-                    "user": USER_ME_EXAMPLE,
-                }
-            ]
-        }
+        json_schema_extra={"examples": [{**TOKEN_PAIR_EXAMPLE, "user": USER_ME_EXAMPLE}]}
     )
 
     user: UserMe
