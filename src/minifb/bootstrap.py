@@ -33,6 +33,7 @@ from minifb.kit.housekeeping import Housekeeper
 from minifb.kit.outbox import OutboxRelay
 from minifb.kit.schema import SchemaCheck
 from minifb.kit.worker_ids import WorkerIdLease
+from minifb.notifications.hub import Hub, StreamPolicy
 from minifb.posts.policy import FeedPolicy
 
 
@@ -57,6 +58,7 @@ class Container:
     feed_policy: FeedPolicy
     schema: SchemaCheck
     worker_ids: WorkerIdLease
+    hub: Hub
 
     def probes(self) -> dict[str, Callable[[], Awaitable[object]]]:
         """What readiness checks, by its name in the answer: every adapter of this
@@ -77,8 +79,10 @@ class Container:
         await self.bus.start()
         await self.relay.start()
         await self.housekeeper.start()
+        await self.hub.start()
 
     async def close(self) -> None:
+        await self.hub.stop()
         await self.revocations.stop()
         await self.housekeeper.stop()
         await self.relay.stop()
@@ -117,6 +121,8 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
     # The database is the record of ended logins (docs/decisions/0102); a minute
     # past the token lifetime covers clocks that disagree a little.
     revocations = Revocations(db, keep_seconds=settings.access_token_ttl + 60)
+    verifier = LoginVerifier(tokens, revocations)
+    metrics = metrics or Metrics()
     return Container(
         settings=settings,
         db=db,
@@ -129,8 +135,8 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
         tokens=tokens,
         passwords=PasswordHasher(),
         revocations=revocations,
-        verifier=LoginVerifier(tokens, revocations),
-        metrics=metrics or Metrics(),
+        verifier=verifier,
+        metrics=metrics,
         login_policy=LoginPolicy(
             refresh_ttl=settings.refresh_token_ttl, throttle=settings.auth_throttle
         ),
@@ -141,6 +147,16 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
         ),
         schema=SchemaCheck(db),
         worker_ids=worker_id_lease(settings, db),
+        hub=Hub(cache, verifier, metrics, stream_policy(settings)),
+    )
+
+
+def stream_policy(settings: Settings) -> StreamPolicy:
+    return StreamPolicy(
+        queue_size=settings.stream_queue_size,
+        max_frame=settings.stream_max_frame,
+        ping_interval=settings.stream_ping_interval,
+        ping_timeout=settings.stream_ping_timeout,
     )
 
 

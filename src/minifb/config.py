@@ -117,6 +117,16 @@ class Settings(BaseSettings):
     feed_merge_authors: int = Field(100, ge=0, le=1000)
     """At most this many such followed authors are merged into one feed read."""
 
+    # the real-time stream (docs/decisions/0121)
+    stream_queue_size: int = Field(256, ge=1, le=100_000)
+    """Frames waiting for one socket; a socket whose queue is full is closed (4000)."""
+    stream_max_frame: int = Field(4096, ge=64, le=1024 * 1024)
+    """The largest frame a client may send, in bytes; a bigger one closes the socket (1009)."""
+    stream_ping_interval: float = Field(25.0, gt=0, le=3600)
+    """A socket quiet this many seconds gets a `ping` frame."""
+    stream_ping_timeout: float = Field(20.0, gt=0, le=3600)
+    """A pinged socket that sends nothing for this many more seconds is closed (4001)."""
+
     # events (DESIGN §4)
     event_retention_days: int = Field(7, ge=1)
     """Published events and the marks of handled ones are removed after this many days."""

@@ -33,13 +33,14 @@ from minifb.kit.deps import Ports
 from minifb.kit.errors import install_error_handlers
 from minifb.kit.openapi import install_openapi, operation_id
 from minifb.kit.process_lock import ProcessLock
+from minifb.notifications.stream import StreamPorts
 from minifb.posts.feed_endpoints import FeedPorts
 from minifb.workers.registry import schedule_all, subscribe_all
 
 log = logging.getLogger("minifb.main")
 
 
-class AppPorts(Ports, AuthPorts, FeedPorts, Probed, CacheHolder, Protocol):
+class AppPorts(Ports, AuthPorts, FeedPorts, Probed, CacheHolder, StreamPorts, Protocol):
     """Everything the app's parts read of the container, each part through its own
     Protocol; a new one joins here. `attach` takes this type, so mypy checks that
     `bootstrap.Container` provides it all."""

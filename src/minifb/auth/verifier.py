@@ -20,6 +20,11 @@ class LoginVerifier:
         self._revocations = revocations
 
     def verify(self, token: str) -> Principal:
+        return self.verify_until(token)[0]
+
+    def verify_until(self, token: str) -> tuple[Principal, int]:
+        """`verify`, and when the token expires (epoch seconds): a connection that
+        outlives its request (the stream) is closed then."""
         try:
             claims = self._tokens.verify(token)
         except InvalidToken:
@@ -27,4 +32,8 @@ class LoginVerifier:
         # Logout and password change end a login at once, not when its token expires.
         if self._revocations.is_revoked(claims.session_id):
             raise Unauthorized("This session has ended.")
-        return Principal(claims.user_id, claims.session_id)
+        return Principal(claims.user_id, claims.session_id), claims.expires_at
+
+    def has_ended(self, session_id: int) -> bool:
+        """Whether the login has ended since its token was verified (503 while unknown)."""
+        return self._revocations.is_revoked(session_id)

@@ -16,6 +16,7 @@ from functools import partial
 
 from minifb.bootstrap import Container
 from minifb.kit import idempotency, outbox
+from minifb.notifications import push as stream_push
 from minifb.posts import handlers as posts_handlers
 
 Registration = Callable[[Container], None]
@@ -25,9 +26,15 @@ def _feed(c: Container) -> None:
     posts_handlers.register(c.bus, c.db, cache=c.cache, policy=c.feed_policy)
 
 
+def _stream(c: Container) -> None:
+    stream_push.register(c.bus, c.hub)
+
+
 CONSUMERS: dict[str, Registration] = {
     # The news feed: fan-out of new posts, and relationship changes (DESIGN §5).
     "feed": _feed,
+    # The real-time stream: messages, read receipts and notifications, pushed.
+    "stream": _stream,
 }
 
 
