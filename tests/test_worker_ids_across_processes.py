@@ -12,10 +12,6 @@ Bounded in time; every process is killed at the end whatever happened.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,104 +19,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-import minifb
 from minifb.bootstrap import lease_store
 from minifb.config import Settings
 from minifb.kit.db import Database
 from minifb.kit.ids import worker_of
 from tests.fixtures.deadline import bounded
 from tests.fixtures.http import API
-from tests.fixtures.redis_server import RedisServer, free_port, redis_server
+from tests.fixtures.redis_server import redis_server
+from tests.fixtures.servers import Server, base_env, shared_cache_url
 
-__all__ = ["redis_server"]  # the fixture, imported for the tests below
+__all__ = ["redis_server", "shared_cache_url"]  # the fixtures, imported for the tests below
 
 SERVERS = 4
 POSTS_EACH = 40
-START_TIMEOUT = 40.0
 TTL = 6.0  # a released id is held back for a sixth of it
-SOURCE = str(Path(minifb.__file__).resolve().parents[1])
-
-
-class Server:
-    """One `minifb serve` process with the given settings, on a port of its own."""
-
-    def __init__(self, env: dict[str, str], directory: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        directory.mkdir(parents=True)
-        self.log = directory / "server.log"
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [
-                    sys.executable,
-                    "-c",
-                    "from minifb.cli import main; main()",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                ],
-                cwd=directory,  # no .env of the checkout is read
-                env={**env, "MINIFB_VAR_DIR": str(directory / "var")},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    async def until_ready(self, client: httpx.AsyncClient) -> dict[str, str]:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.process.poll() is not None:
-                pytest.fail(f"server exited {self.process.returncode}: {self.log.read_text()}")
-            try:
-                response = await client.get(f"{self.url}/ready")
-                if response.status_code == 200:
-                    checks: dict[str, str] = response.json()["checks"]
-                    return checks
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready in {START_TIMEOUT} s: {self.log.read_text()}")
-            await asyncio.sleep(0.1)
-
-    def stop(self) -> int | None:
-        """SIGTERM (a clean shutdown: the lease is released), then SIGKILL if it lingers."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                return None
-        return self.process.returncode
-
-
-def base_env(database_url: str, cache_url: str, prefix: str, lease: str) -> dict[str, str]:
-    # Only what a process needs from here: no MINIFB_* or seed variable leaks in.
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    return {
-        **env,
-        "PYTHONPATH": SOURCE,
-        "MINIFB_DATABASE_URL": database_url,
-        "MINIFB_CACHE_URL": cache_url,
-        "MINIFB_CACHE_PREFIX": prefix,
-        "MINIFB_WORKER_ID_LEASE": lease,
-        "MINIFB_WORKER_ID_LEASE_TTL": str(TTL),
-        "MINIFB_ENVIRONMENT": "test",
-        "MINIFB_AUTH_THROTTLE": "false",
-        "MINIFB_RATE_LIMIT": "off",
-        "MINIFB_LOG_LEVEL": "WARNING",
-    }
-
-
-@pytest.fixture
-def shared_cache_url(cache_url: str, request: pytest.FixtureRequest) -> str:
-    """The run's Redis (or cluster), else a throwaway one: never the in-process cache."""
-    if not cache_url.startswith("memory:"):
-        return cache_url
-    server: RedisServer = request.getfixturevalue("redis_server")
-    return server.url
 
 
 @pytest.fixture
@@ -132,7 +44,13 @@ async def servers(
     tmp_path: Path,
 ) -> AsyncIterator[tuple[list[Server], Settings]]:
     lease: str = request.param
-    env = base_env(database_url, shared_cache_url, cache_prefix, lease)
+    env = base_env(
+        database_url,
+        shared_cache_url,
+        cache_prefix,
+        MINIFB_WORKER_ID_LEASE=lease,
+        MINIFB_WORKER_ID_LEASE_TTL=str(TTL),
+    )
     started = [Server(env, tmp_path / f"server-{n}") for n in range(SERVERS)]
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]

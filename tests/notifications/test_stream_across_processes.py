@@ -1,0 +1,78 @@
+"""Two server processes sharing a database and Redis: a push made in one process reaches
+the sockets held by the other.
+
+Real `minifb serve` processes (granian) on free ports; one person holds a
+socket on each. The event is written to the outbox as a service writes it;
+whichever process's relay publishes it, its consumer pushes to its own socket
+and, through the cache's pub/sub, to the other process's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from websockets.asyncio.client import connect
+
+from minifb.auth.tokens import SigningKey
+from minifb.kit.db import Database
+from minifb.kit.outbox import record_event
+from tests.factories import register
+from tests.fixtures.deadline import bounded
+from tests.fixtures.redis_server import redis_server
+from tests.fixtures.servers import Server, base_env, shared_cache_url
+from tests.fixtures.stream import STREAM, next_frame
+
+__all__ = ["redis_server", "shared_cache_url"]  # the fixtures, imported for the tests below
+
+
+@pytest.fixture
+async def two_servers(
+    database_url: str, shared_cache_url: str, cache_prefix: str, tmp_path: Path
+) -> AsyncIterator[list[Server]]:
+    # One signing key for both, as a deployment configures it: a token of one is good at the other.
+    key = SigningKey.generate().to_pem().decode()
+    env = base_env(database_url, shared_cache_url, cache_prefix, MINIFB_JWT_SIGNING_KEY=key)
+    started = [Server(env, tmp_path / f"server-{n}") for n in range(2)]
+    try:
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+
+
+@bounded(90)
+async def test_a_push_in_one_process_reaches_a_socket_of_the_other(
+    two_servers: list[Server], database_url: str
+) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        for server in two_servers:
+            await server.until_ready(client)
+        first = httpx.AsyncClient(base_url=two_servers[0].url, timeout=10)
+        async with first:
+            ana = await register(first)
+            bea = await register(first)
+    headers = {"Authorization": f"Bearer {ana.access_token}"}
+    urls = [f"ws://127.0.0.1:{server.port}{STREAM}" for server in two_servers]
+    async with (
+        connect(urls[0], additional_headers=headers) as on_first,
+        connect(urls[1], additional_headers=headers) as on_second,
+    ):
+        message = {"id": "1", "conversation_id": "9", "text": "across"}
+        data = {"conversation_id": "9", "member_ids": [ana.id, bea.id], "message": message}
+        db = Database(database_url)
+        try:
+            async with db.transaction() as session:
+                record_event(session, "message.created", actor_id=int(bea.id), data=data)
+        finally:
+            await db.dispose()
+        expected = {"type": "message.created", "data": {"conversation_id": "9", "message": message}}
+        for ws in (on_first, on_second):
+            assert await next_frame(ws) == expected
+        # Each frame went out once: nothing else arrives behind it.
+        for ws in (on_first, on_second):
+            await ws.send(orjson.dumps({"type": "ping"}).decode())
+            assert await next_frame(ws) == {"type": "pong", "data": {}}
