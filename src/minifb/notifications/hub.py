@@ -189,7 +189,7 @@ class Hub:
         self.membership = membership
         self._sockets: dict[int, set[Socket]] = {}
         self._origin = uuid.uuid4().hex  # this process, to skip its own publications
-        self._subscribed = asyncio.Event()
+        self._tried = asyncio.Event()  # the first subscription worked, or failed
         self._tasks: list[asyncio.Task[None]] = []
 
     # sockets
@@ -273,16 +273,18 @@ class Hub:
 
     # background work
 
-    async def start(self, *, subscribed_within: float = 5.0) -> None:
-        """Subscribe to the other processes' frames (waiting up to `subscribed_within`
-        seconds for it; then it keeps trying in the background) and start the sweep."""
+    async def start(self, *, subscribed_within: float = 1.0) -> None:
+        """Subscribe to the other processes' frames and start the sweep. Waits for the
+        first try to subscribe (up to `subscribed_within` seconds), so that a process
+        that answers is listening; with the cache down it starts anyway and keeps
+        trying in the background."""
         self._tasks = [
             asyncio.create_task(self._listen(), name="stream-listen"),
             asyncio.create_task(self._sweep_forever(), name="stream-sweep"),
         ]
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(subscribed_within):
-                await self._subscribed.wait()
+                await self._tried.wait()
 
     async def stop(self) -> None:
         """Close every socket (1001: reconnect elsewhere) and stop the background work."""
@@ -298,13 +300,14 @@ class Hub:
         while True:
             try:
                 async with self._cache.subscribe(CHANNEL) as messages:
-                    self._subscribed.set()
+                    self._tried.set()
                     backoff.success()
                     async for _, raw in messages:
                         self._received(raw)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self._tried.set()
                 await asyncio.sleep(backoff.failure(exc, trace=not is_outage(exc)))
 
     async def _sweep_forever(self) -> None:
