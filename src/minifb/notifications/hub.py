@@ -194,6 +194,8 @@ class Hub:
 
     # sockets
 
+    # Presence (not built yet) hooks in at `add` and `remove`: where a person's
+    # first socket on this process opens and their last one closes.
     def add(self, principal: Principal, expires_at: float) -> Socket:
         socket = Socket(principal, expires_at, self.policy.queue_size, time.monotonic())
         self._sockets.setdefault(socket.user_id, set()).add(socket)
