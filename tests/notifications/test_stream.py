@@ -269,6 +269,29 @@ class TestClientFrames:
             await member.send('{"type": "ping"}')
             assert (await next_frame(member))["type"] == "pong"
 
+    @bounded(20)
+    async def test_typing_is_relayed_at_most_once_a_second_per_socket(
+        self, stream: Stream, people: People
+    ) -> None:
+        ana, bea = await people(2)
+        stream.container.hub.membership = Conversations({42: [int(ana.id), int(bea.id)]})
+        typing = '{"type": "typing", "conversation_id": "42"}'
+        async with (
+            open_stream(stream.base, ana.access_token) as typist,
+            open_stream(stream.base, bea.access_token) as member,
+        ):
+            for _ in range(5):
+                await typist.send(typing)
+            assert (await next_frame(member))["type"] == "typing"
+            # The typist's pong comes after the five frames were read: the others were dropped.
+            await typist.send('{"type": "ping"}')
+            assert (await next_frame(typist))["type"] == "pong"
+            await member.send('{"type": "ping"}')
+            assert (await next_frame(member))["type"] == "pong"
+            await asyncio.sleep(1.0)
+            await typist.send(typing)
+            assert (await next_frame(member))["type"] == "typing"
+
     @pytest.mark.parametrize(
         ("frame", "code"),
         [

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections import deque
@@ -26,6 +27,7 @@ from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 import orjson
+from prometheus_client import Counter, Histogram
 
 from minifb.adapters.aio import cancel_and_wait
 from minifb.adapters.cache import Cache
@@ -42,6 +44,7 @@ CHANNEL = "stream"
 GOING_AWAY = 1001  # the server is shutting down: reconnect
 POLICY_VIOLATION = 1008  # no valid token, the token expired, or the login ended
 TOO_BIG = 1009  # a client frame over MINIFB_STREAM_MAX_FRAME bytes
+INTERNAL_ERROR = 1011  # a fault of the server's: reconnect
 TRY_AGAIN_LATER = 1013  # the ended logins cannot be read now: reconnect later
 FELL_BEHIND = 4000  # the send queue filled up: reconnect and read the stored messages
 NO_PONG = 4001  # no frame from the client within a ping interval plus the timeout
@@ -109,6 +112,7 @@ class Socket:
         "last_seen",
         "queue_size",
         "session_id",
+        "typing_at",
         "user_id",
     )
 
@@ -121,6 +125,7 @@ class Socket:
         self.queue_size = queue_size
         self.last_seen = now  # monotonic: the last frame from the client
         self.last_ping = now
+        self.typing_at = -math.inf  # the last `typing` relayed (monotonic)
         self.closing: Closing | None = None
         self._queue: deque[Outgoing] = deque()
         self._ready = asyncio.Event()
@@ -157,12 +162,11 @@ class Socket:
             self._ready.clear()
             await self._ready.wait()
 
-    async def closed(self) -> Closing:
+    async def closed(self) -> None:
         """Wait until the socket is closing."""
         while self.closing is None:
             self._ready.clear()
             await self._ready.wait()
-        return self.closing
 
     @property
     def queued(self) -> int:
@@ -191,6 +195,7 @@ class Hub:
         self._origin = uuid.uuid4().hex  # this process, to skip its own publications
         self._tried = asyncio.Event()  # the first subscription worked, or failed
         self._tasks: list[asyncio.Task[None]] = []
+        self._series: dict[str, tuple[Counter, Histogram]] = {}
 
     # sockets
 
@@ -256,10 +261,16 @@ class Hub:
 
     def sent(self, frame: Outgoing) -> None:
         """A frame was written to a socket: count it, and how long since its event."""
-        self.metrics.stream_frames.labels(frame.type).inc()
+        series = self._series.get(frame.type)
+        if series is None:
+            # `labels()` locks and builds a key per call; the frame types are few.
+            series = self._series[frame.type] = (
+                self.metrics.stream_frames.labels(frame.type),
+                self.metrics.stream_delivery.labels(frame.type),
+            )
+        series[0].inc()
         if frame.occurred_at is not None:
-            latency = max(0.0, time.time() - frame.occurred_at)
-            self.metrics.stream_delivery.labels(frame.type).observe(latency)
+            series[1].observe(max(0.0, time.time() - frame.occurred_at))
 
     def _received(self, raw: bytes) -> None:
         try:

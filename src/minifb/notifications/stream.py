@@ -14,15 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any, Protocol
 
 import orjson
 from fastapi import APIRouter, WebSocket
-from starlette.websockets import WebSocketDisconnect
 
 from minifb.adapters.aio import cancel_and_wait
 from minifb.kit.errors import AppError
 from minifb.notifications.hub import (
+    INTERNAL_ERROR,
     POLICY_VIOLATION,
     TOO_BIG,
     TRY_AGAIN_LATER,
@@ -35,6 +36,7 @@ from minifb.notifications.hub import (
 log = logging.getLogger("minifb.stream")
 router = APIRouter(tags=["stream"])
 CLOSE_TIMEOUT = 2.0  # a close frame a client does not read is given up on
+TYPING_EVERY = 1.0  # seconds: at most one `typing` relayed per socket
 
 
 class StreamPorts(Protocol):
@@ -56,13 +58,11 @@ async def stream(websocket: WebSocket) -> None:
     ports: StreamPorts = websocket.app.state.container
     hub = ports.hub
     token = bearer_token(websocket)
-    try:
-        if token is None:
-            raise _Refused(POLICY_VIOLATION, "an access token is required")
-        principal, expires_at = hub.logins.verify_until(token)
-    except _Refused as refused:
-        await websocket.close(refused.code, refused.reason)
+    if token is None:
+        await websocket.close(POLICY_VIOLATION, "an access token is required")
         return
+    try:
+        principal, expires_at = hub.logins.verify_until(token)
     except AppError as error:
         # Before accepting, a close is a 403 to the handshake; the code is for the record.
         code = POLICY_VIOLATION if error.status == 401 else TRY_AGAIN_LATER
@@ -76,11 +76,6 @@ async def stream(websocket: WebSocket) -> None:
         hub.remove(socket)
 
 
-class _Refused(Exception):
-    def __init__(self, code: int, reason: str) -> None:
-        self.code, self.reason = code, reason
-
-
 async def _serve(websocket: WebSocket, hub: Hub, socket: Socket) -> None:
     reader = asyncio.create_task(_read(websocket, hub, socket), name="stream-read")
     writer = asyncio.create_task(_write(websocket, hub, socket), name="stream-write")
@@ -91,7 +86,9 @@ async def _serve(websocket: WebSocket, hub: Hub, socket: Socket) -> None:
         await asyncio.wait({reader, writer, ending}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in (reader, writer, ending):
-            await cancel_and_wait(task)  # type: ignore[arg-type]
+            await cancel_and_wait(task)
+    if socket.closing is None:  # the reader or the writer failed: a bug, logged above
+        socket.close(INTERNAL_ERROR, "internal error")
     closing = socket.closing
     if closing is not None and closing.code is not None:
         # A client that stopped reading may never take the close frame.
@@ -107,7 +104,8 @@ async def _write(websocket: WebSocket, hub: Hub, socket: Socket) -> None:
             return
         try:
             await websocket.send_text(item.text)
-        except (WebSocketDisconnect, OSError, RuntimeError):
+        except Exception:
+            # Each server says it its own way (WebSocketDisconnect, OSError, RuntimeError).
             socket.close(None)  # the client has gone
             return
         hub.sent(item)
@@ -143,7 +141,11 @@ async def _handle(hub: Hub, socket: Socket, raw: str | bytes) -> None:
     if kind == "ping":
         socket.offer(Outgoing('{"type":"pong","data":{}}', "pong", None))
     elif kind == "typing":
-        await _typing(hub, socket, body)
+        # Each relay asks the messages service: a client that types faster is not heard.
+        now = time.monotonic()
+        if now - socket.typing_at >= TYPING_EVERY:
+            socket.typing_at = now
+            await _typing(hub, socket, body)
     else:
         _error(socket, "unknown_type", 'A frame\'s "type" is "typing", "ping" or "pong".')
 
