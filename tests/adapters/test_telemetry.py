@@ -182,6 +182,20 @@ class TestConfigureLogging:
         finally:
             to_a_file.close()
 
+    def test_a_stream_token_in_a_logged_path_is_hidden(
+        self, root_logging: logging.Logger, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        configure_logging("INFO", "console")
+        with caplog.at_level(logging.INFO):
+            logging.getLogger("uvicorn.error").info(
+                '%s - "WebSocket %s" [accepted]',
+                "127.0.0.1:5000",
+                "/api/v1/stream?access_token=eyJ.secret.sig&x=1",
+            )
+        [line] = [r.getMessage() for r in caplog.records if "WebSocket" in r.getMessage()]
+        assert "secret" not in line
+        assert "/api/v1/stream?access_token=***&x=1" in line
+
 
 class TestServerLogConfig:
     @pytest.fixture

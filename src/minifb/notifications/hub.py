@@ -204,7 +204,6 @@ class Hub:
     def add(self, principal: Principal, expires_at: float) -> Socket:
         socket = Socket(principal, expires_at, self.policy.queue_size, time.monotonic())
         self._sockets.setdefault(socket.user_id, set()).add(socket)
-        self.metrics.stream_sockets.inc()
         return socket
 
     def remove(self, socket: Socket) -> None:
@@ -213,7 +212,6 @@ class Hub:
             held.discard(socket)
             if not held:
                 del self._sockets[socket.user_id]
-            self.metrics.stream_sockets.dec()
 
     def sockets_of(self, user_id: int) -> list[Socket]:
         return list(self._sockets.get(user_id, ()))

@@ -114,11 +114,27 @@ def configure_logging(level: str = "INFO", log_format: LogFormat = "console") ->
         logger = logging.getLogger(name)
         logger.handlers = []
         logger.propagate = True
+    server = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _HideQueryCredentials) for f in server.filters):
+        server.addFilter(_HideQueryCredentials())
     # The gateway writes one access line per request, with the request id and
     # route template; the server's own access log would only repeat it.
     access = logging.getLogger("uvicorn.access")
     access.handlers = []
     access.propagate = False
+
+
+class _HideQueryCredentials(logging.Filter):
+    """uvicorn logs each WebSocket's path with its query, where a browser's stream token
+    travels (`?access_token=`): its values are hidden like a URL's credentials."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _SECRET_PARAMETER.sub(rf"\g<1>{REDACTED}", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
 
 
 def server_log_config(log_format: LogFormat) -> dict[str, Any]:

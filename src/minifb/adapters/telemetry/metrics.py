@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -73,12 +73,6 @@ class Metrics:
             ["type"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
-        )
-        self.stream_sockets = Gauge(
-            "minifb_stream_sockets",
-            "Open stream sockets.",
-            registry=self.registry,
-            multiprocess_mode="livesum",
         )
         # What a scrape reads: this process's registry, or every process's files.
         self._scraped = self.registry
