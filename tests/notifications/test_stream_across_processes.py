@@ -1,7 +1,7 @@
 """Two server processes sharing a database and Redis: a push made in one process reaches
 the sockets held by the other.
 
-Real `minifb serve` processes (granian) on free ports; one person holds a
+Real `minifb serve` processes (granian, then uvicorn) on free ports; one person holds a
 socket on each. The event is written to the outbox as a service writes it;
 whichever process's relay publishes it, its consumer pushes to its own socket
 and, through the cache's pub/sub, to the other process's.
@@ -29,14 +29,18 @@ from tests.fixtures.stream import STREAM, next_frame
 __all__ = ["redis_server", "shared_cache_url"]  # the fixtures, imported for the tests below
 
 
-@pytest.fixture
+@pytest.fixture(params=["granian", "uvicorn"])
 async def two_servers(
-    database_url: str, shared_cache_url: str, cache_prefix: str, tmp_path: Path
+    request: pytest.FixtureRequest,
+    database_url: str,
+    shared_cache_url: str,
+    cache_prefix: str,
+    tmp_path: Path,
 ) -> AsyncIterator[list[Server]]:
     # One signing key for both, as a deployment configures it: a token of one is good at the other.
     key = SigningKey.generate().to_pem().decode()
     env = base_env(database_url, shared_cache_url, cache_prefix, MINIFB_JWT_SIGNING_KEY=key)
-    started = [Server(env, tmp_path / f"server-{n}") for n in range(2)]
+    started = [Server(env, tmp_path / f"server-{n}", "--server", request.param) for n in range(2)]
     try:
         yield started
     finally:
