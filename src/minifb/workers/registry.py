@@ -16,6 +16,7 @@ from functools import partial
 
 from minifb.bootstrap import Container
 from minifb.kit import idempotency, outbox
+from minifb.notifications import handlers as notifications_handlers
 from minifb.posts import handlers as posts_handlers
 
 Registration = Callable[[Container], None]
@@ -25,9 +26,15 @@ def _feed(c: Container) -> None:
     posts_handlers.register(c.bus, c.db, cache=c.cache, policy=c.feed_policy)
 
 
+def _notifications(c: Container) -> None:
+    notifications_handlers.register(c.bus, c.db)
+
+
 CONSUMERS: dict[str, Registration] = {
     # The news feed: fan-out of new posts, and relationship changes (DESIGN §5).
     "feed": _feed,
+    # Notifications of what others did: requests, comments, reactions, mentions.
+    "notifications": _notifications,
 }
 
 

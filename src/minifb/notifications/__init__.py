@@ -1,0 +1,1 @@
+"""The notifications service: what others did that concerns you, and unread counts."""
