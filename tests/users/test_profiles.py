@@ -88,7 +88,10 @@ class TestUpdateMe:
         body = response.json()
         assert body["display_name"] == "Alice Liddell"
         assert body["bio"] == "Down the rabbit hole."
-        assert body["settings"] == {"friend_requests_from": "friends_of_friends", "notifications": ALL_ON}
+        assert body["settings"] == {
+            "friend_requests_from": "friends_of_friends",
+            "notifications": ALL_ON,
+        }
         again = (await client.get(f"{API}/users/me", headers=alice.headers)).json()
         assert again == body
 
@@ -117,7 +120,10 @@ class TestUpdateMe:
         response = await client.patch(
             f"{API}/users/me", json={"settings": {}}, headers=alice.headers
         )
-        assert response.json()["settings"] == {"friend_requests_from": "nobody", "notifications": ALL_ON}
+        assert response.json()["settings"] == {
+            "friend_requests_from": "nobody",
+            "notifications": ALL_ON,
+        }
 
     async def test_bio_can_be_cleared(self, client: httpx.AsyncClient) -> None:
         alice = await register(client)
