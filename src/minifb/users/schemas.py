@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from minifb.kit.schemas import (
     CONTROL,
@@ -143,12 +143,12 @@ class NotificationSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    friend_request: bool = True
-    friend_accepted: bool = True
-    post_comment: bool = True
-    comment_reply: bool = True
-    post_reaction: bool = True
-    mention: bool = True
+    friend_request: StrictBool = True
+    friend_accepted: StrictBool = True
+    post_comment: StrictBool = True
+    comment_reply: StrictBool = True
+    post_reaction: StrictBool = True
+    mention: StrictBool = True
 
     @classmethod
     def muting(cls, muted: Collection[str]) -> NotificationSettings:
