@@ -147,7 +147,9 @@ class TestReactions:
         assert grown["id"] == first["id"]
         assert grown["actor"]["id"] == dan.id  # the newest reactor
         assert grown["actor_count"] == 3
-        assert grown["text"] == f"{grown['actor']['display_name']} and 2 others reacted to your post."
+        assert (
+            grown["text"] == f"{grown['actor']['display_name']} and 2 others reacted to your post."
+        )
         assert grown["updated_at"] > first["updated_at"]
         # Each change was pushed: one event per notification made or grown.
         pushed = await events("notification.created")
