@@ -11,6 +11,9 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from minifb.kit import dead_letters
+from minifb.kit.outbox import record_event
+from minifb.notifications.handlers import CONSUMER
 from minifb.notifications.schemas import NotificationRead
 from tests.factories import People, Person, befriend, block, comment, create_post, react
 from tests.fixtures.events import Events, settle
@@ -360,3 +363,22 @@ class TestPreferences:
                 f"{API}/users/me", json={"settings": {"notifications": body}}, headers=ana.headers
             )
             assert response.status_code == 422, body
+
+
+class TestAPoisonEvent:
+    async def test_is_parked_and_the_notifications_after_it_are_made(
+        self, app: FastAPI, client: httpx.AsyncClient, people: People
+    ) -> None:
+        ana, bob = await people(2)
+        container = app.state.container
+        # An event the consumer cannot read (no addressee), as a bug upstream could write.
+        async with container.db.transaction() as session:
+            poison = record_event(
+                session, "friend.requested", actor_id=int(bob.id), data={"from_user_id": bob.id}
+            )
+        await client.post(f"{API}/friend-requests", json={"user_id": ana.id}, headers=bob.headers)
+        assert kinds(await inbox(app, client, ana)) == ["friend_request"]
+        [letter] = await dead_letters.list_parked(container.db)
+        assert (letter.consumer, letter.event_id) == (CONSUMER, poison)
+        assert letter.attempts == dead_letters.ATTEMPTS
+        assert letter.error == "KeyError: 'to_user_id'"
