@@ -66,7 +66,9 @@ async def count_unread_notifications(principal: CurrentUser, session: SessionDep
     response_description="How many are unread now.",
     responses=problems((NotificationNotFound, "`up_to_id` is no notification of yours.")),
 )
-async def mark_notifications_read(body: MarkRead, principal: CurrentUser, session: SessionDep) -> UnreadCount:
+async def mark_notifications_read(
+    body: MarkRead, principal: CurrentUser, session: SessionDep
+) -> UnreadCount:
     """Mark all your notifications read, or, with `up_to_id`, that one and every one
     listed below it (older, or not grown since)."""
     return await service.mark_all_read(session, principal.user_id, up_to_id=body.up_to_id)
