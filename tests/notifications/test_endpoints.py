@@ -101,6 +101,15 @@ class TestMarkAllRead:
         assert response.json() == {"count": 0}
         assert all(item["read"] for item in await inbox(app, client, ana))
 
+    async def test_no_body_marks_everything_too(
+        self, app: FastAPI, client: httpx.AsyncClient, people: People
+    ) -> None:
+        ana, bob = await people(2)
+        await commented(app, client, ana, [bob])
+        response = await client.post(f"{API}/notifications/read", headers=ana.headers)
+        assert response.status_code == 200
+        assert response.json() == {"count": 0}
+
     async def test_up_to_an_id_marks_it_and_what_is_listed_below_it(
         self, app: FastAPI, client: httpx.AsyncClient, people: People
     ) -> None:

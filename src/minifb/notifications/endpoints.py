@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Body, Path, Query
 
 from minifb.kit.deps import SessionDep
 from minifb.kit.errors import Unauthorized
@@ -19,7 +19,12 @@ from minifb.kit.schemas import Id, Page
 from minifb.kit.security import CurrentUser
 from minifb.notifications import service
 from minifb.notifications.exceptions import NotificationNotFound
-from minifb.notifications.schemas import MarkRead, NotificationRead, UnreadCount
+from minifb.notifications.schemas import (
+    MARK_READ_EXAMPLES,
+    MarkRead,
+    NotificationRead,
+    UnreadCount,
+)
 
 router = APIRouter(tags=["notifications"], responses=problems(Unauthorized, 503))
 
@@ -67,11 +72,14 @@ async def count_unread_notifications(principal: CurrentUser, session: SessionDep
     responses=problems((NotificationNotFound, "`up_to_id` is no notification of yours.")),
 )
 async def mark_notifications_read(
-    body: MarkRead, principal: CurrentUser, session: SessionDep
+    principal: CurrentUser,
+    session: SessionDep,
+    body: Annotated[MarkRead | None, Body(examples=MARK_READ_EXAMPLES)] = None,
 ) -> UnreadCount:
-    """Mark all your notifications read, or, with `up_to_id`, that one and every one
-    listed below it (older, or not grown since)."""
-    return await service.mark_all_read(session, principal.user_id, up_to_id=body.up_to_id)
+    """Mark all your notifications read (no body, or `{}`), or, with `up_to_id`, that one
+    and every one listed below it (older, or not grown since)."""
+    up_to_id = None if body is None else body.up_to_id
+    return await service.mark_all_read(session, principal.user_id, up_to_id=up_to_id)
 
 
 @router.post(

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from minifb.kit.schemas import BodyId, Id, ReadSchema, Schema
 from minifb.models.notification import NotificationType
@@ -26,6 +26,8 @@ NOTIFICATION_EXAMPLE: dict[str, Any] = {
     "created_at": "2026-01-03T08:00:00Z",
     "updated_at": "2026-01-03T09:15:00Z",
 }
+
+MARK_READ_EXAMPLES: list[JsonValue] = [{}, {"up_to_id": "170412345678907777"}]
 
 
 class ActorRead(ReadSchema):
@@ -73,9 +75,7 @@ class MarkRead(Schema):
     """`POST /notifications/read`: all of them, or those up to one (as listed: that one
     and everything below it)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{}, {"up_to_id": "170412345678907777"}]}
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": MARK_READ_EXAMPLES})
 
     up_to_id: BodyId | None = Field(
         None, description="One of your notifications; left out, all of them."

@@ -208,6 +208,7 @@ class UserUpdate(Schema):
         json_schema_extra=partial_update(
             {"display_name": "Ada King", "bio": "Countess of Lovelace."},
             {"settings": {"friend_requests_from": "friends_of_friends"}},
+            {"settings": {"notifications": {"post_reaction": False}}},
         )
     )
 
