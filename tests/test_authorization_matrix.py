@@ -3,7 +3,8 @@ nothing changes.
 
 The world: B has sent C a friend request, E has sent B one, B and D are
 friends, B follows F, B blocks G. B has a public post (D commented on it, B
-replied, D likes it) and a friends-only post. A is a stranger to all of them. Each case
+replied, D likes it) and a friends-only post; B and D have the notifications of all
+that, read once the events are handled. A is a stranger to all of them. Each case
 runs on a fresh world, and the state of every person, read over HTTP by its
 owner, must be the same before and after.
 
@@ -19,8 +20,10 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tests.factories import PASSWORD, Person, befriend, register
+from tests.fixtures.events import settle
 from tests.fixtures.http import API
 
 B_PASSWORD = "b's own very secret passphrase"
@@ -126,6 +129,22 @@ CASES += [
     ),
 ]
 
+# Notifications: A reaches only A's own; B's and D's ids are as missing as any other.
+CASES += [
+    Case("mark B's notification read", "POST", "/notifications/{notification_b}/read", 404),
+    Case("mark D's notification read", "POST", "/notifications/{notification_d}/read", 404),
+    Case(
+        "mark read up to B's notification",
+        "POST",
+        "/notifications/read",
+        404,
+        {"up_to_id": "{notification_b}"},
+    ),
+    Case("mark B's notifications read", "POST", "/notifications/read", 422, {"user_id": "{b}"}),
+    # Marking all read marks A's own: B's and D's stay unread.
+    Case("mark every notification read", "POST", "/notifications/read", 200, {}),
+]
+
 # (owner, path, query): what each person sees of their own state.
 VIEWS: list[tuple[str, str, dict[str, str]]] = [
     *[(p, "/users/me", {}) for p in "abcdefg"],
@@ -142,6 +161,7 @@ VIEWS: list[tuple[str, str, dict[str, str]]] = [
     ("b", "/posts/{post_b}/comments", {"parent_id": "{comment_d}"}),
     ("b", "/posts/{post_b}/reactions", {}),
     ("b", "/comments/{comment_d}/reactions", {}),
+    *[(p, path, {}) for p in "bd" for path in ("/notifications", "/notifications/unread-count")],
 ]
 
 
@@ -159,7 +179,7 @@ class World:
         return value
 
 
-async def build_world(client: httpx.AsyncClient) -> World:
+async def build_world(client: httpx.AsyncClient, app: FastAPI) -> World:
     people = {p: await register(client, f"person_{p}_x") for p in "acdefg"}
     people["b"] = await register(client, "person_b_x", password=B_PASSWORD)
     world = World(people)
@@ -202,6 +222,11 @@ async def build_world(client: httpx.AsyncClient) -> World:
     for path in (f"/posts/{post_b}/reaction", f"/comments/{world.ids['comment_d']}/reaction"):
         response = await client.put(f"{API}{path}", json={"type": "like"}, headers=d.headers)
         assert response.status_code == 200, response.text
+    await settle(app)
+    for p in "bd":
+        response = await client.get(f"{API}/notifications", headers=people[p].headers)
+        assert response.status_code == 200, response.text
+        world.ids[f"notification_{p}"] = response.json()["items"][0]["id"]
     return world
 
 
@@ -222,8 +247,10 @@ async def snapshot(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
 
 class TestStrangerCannotTouchOthersObjects:
     @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
-    async def test_refused_and_nothing_changes(self, client: httpx.AsyncClient, case: Case) -> None:
-        world = await build_world(client)
+    async def test_refused_and_nothing_changes(
+        self, app: FastAPI, client: httpx.AsyncClient, case: Case
+    ) -> None:
+        world = await build_world(client, app)
         before = await snapshot(client, world)
         assert before["b can log in"] == 200
         response = await client.request(
@@ -235,6 +262,7 @@ class TestStrangerCannotTouchOthersObjects:
         assert response.status_code == case.expected, response.text
         if case.expected >= 400:
             assert response.headers["content-type"].startswith("application/problem+json")
+        await settle(app)
         after = await snapshot(client, world)
         assert after == before
 
@@ -279,9 +307,18 @@ POSTS_OPERATIONS: list[tuple[str, str]] = [
     ],
 ]
 
+NOTIFICATIONS_OPERATIONS: list[tuple[str, str]] = [
+    ("GET", "/notifications"),
+    ("GET", "/notifications/unread-count"),
+    ("POST", "/notifications/read"),
+    ("POST", "/notifications/1/read"),
+]
+
 
 class TestEveryOperationNeedsAToken:
-    @pytest.mark.parametrize(("method", "path"), USERS_OPERATIONS + POSTS_OPERATIONS)
+    @pytest.mark.parametrize(
+        ("method", "path"), USERS_OPERATIONS + POSTS_OPERATIONS + NOTIFICATIONS_OPERATIONS
+    )
     @pytest.mark.parametrize(
         "headers",
         [{}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic YTpi"}],

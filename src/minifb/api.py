@@ -9,6 +9,7 @@ from starlette.types import ASGIApp
 
 from minifb.auth.endpoints import router as auth_router
 from minifb.auth.endpoints import well_known as auth_well_known
+from minifb.notifications.endpoints import router as notifications_router
 from minifb.notifications.stream import router as stream_router
 from minifb.posts.endpoints import router as posts_router
 from minifb.posts.feed_endpoints import BARE_ROUTES as FEED_BARE_ROUTES
@@ -23,7 +24,7 @@ SERVICES: dict[str, tuple[list[APIRouter], list[APIRouter]]] = {
     "posts": ([feed_router, posts_router], []),
     "auth": ([auth_router], [auth_well_known]),
     "users": ([users_router], []),
-    "notifications": ([stream_router], []),
+    "notifications": ([notifications_router, stream_router], []),
 }
 
 

@@ -1,4 +1,4 @@
-"""`minifb serve | db | seed | openapi | --version`."""
+"""`minifb serve | db | seed | events | openapi | --version`."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ from minifb.config import Settings
 app = typer.Typer(help="mini-facebook: the backend of a small Facebook.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+events_app = typer.Typer(help="Events consumers could not handle.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -378,6 +380,16 @@ def db_current() -> None:
         typer.echo(f"database at {current}, head is {head}; run `minifb db upgrade`")
 
 
+def _migrated_database(settings: Settings) -> None:
+    """Exit with one line unless the database is reachable and at the newest migration."""
+    current = _schema_revision(settings)
+    if current is None or current != _head_revision(settings):
+        _fail(
+            f"the database schema is {'missing' if current is None else 'at ' + current}, "
+            "not at the newest migration: run `minifb db upgrade` first"
+        )
+
+
 @app.command()
 def seed(
     users: Annotated[int, typer.Option(min=1, help="How many demo people to add.")] = 100,
@@ -399,12 +411,7 @@ def seed(
     from minifb.seed import seed as seed_demo
 
     settings = _load_settings()
-    current = _schema_revision(settings)
-    if current is None or current != _head_revision(settings):
-        _fail(
-            f"the database schema is {'missing' if current is None else 'at ' + current}, "
-            "not at the newest migration: run `minifb db upgrade` first"
-        )
+    _migrated_database(settings)
 
     async def run() -> None:
         db = Database(settings.database_url, ca_cert=settings.database_ca_cert)
@@ -426,6 +433,66 @@ def seed(
             f"(+{result.follows} celebrity follows), {result.posts} posts, "
             f"{result.comments} comments, {result.reactions} reactions; "
             f"log in as demo_0 .. with password {DEMO_PASSWORD!r}"
+        )
+
+    asyncio.run(run())
+
+
+@events_app.command("dead-letters")
+def events_dead_letters(
+    include_retried: Annotated[
+        bool, typer.Option("--all", help="Also list those already sent back.")
+    ] = False,
+) -> None:
+    """List the events a consumer parked after its last attempt, oldest first."""
+    from minifb.kit import dead_letters
+    from minifb.kit.db import Database
+
+    settings = _load_settings()
+    _migrated_database(settings)
+
+    async def run() -> None:
+        db = Database(settings.database_url, ca_cert=settings.database_ca_cert, pool_size=1)
+        try:
+            letters = await dead_letters.list_parked(db, include_retried=include_retried)
+        finally:
+            await db.dispose()
+        if not letters:
+            typer.echo("no dead letters")
+            return
+        for letter in letters:
+            retried = "" if letter.retried_at is None else f" retried={letter.retried_at:%FT%TZ}"
+            typer.echo(
+                f"{letter.id} consumer={letter.consumer} event={letter.event_id} "
+                f"type={letter.event_type} attempts={letter.attempts} "
+                f"failed={letter.failed_at:%FT%TZ}{retried} error={letter.error.splitlines()[0]}"
+            )
+
+    asyncio.run(run())
+
+
+@events_app.command("retry")
+def events_retry(
+    dead_letter_id: Annotated[int, typer.Argument(metavar="ID", help="The dead letter's id.")],
+) -> None:
+    """Send a dead letter's event back: a running process publishes it again, and only
+    the consumer that failed on it handles it (the others did already)."""
+    from minifb.kit import dead_letters
+    from minifb.kit.db import Database
+
+    settings = _load_settings()
+    _migrated_database(settings)
+
+    async def run() -> None:
+        db = Database(settings.database_url, ca_cert=settings.database_ca_cert, pool_size=1)
+        try:
+            letter = await dead_letters.send_back(db, dead_letter_id)
+        finally:
+            await db.dispose()
+        if letter is None:
+            _fail(f"no dead letter {dead_letter_id}; `minifb events dead-letters` lists them")
+        typer.echo(
+            f"event {letter.event_id} ({letter.event_type}) sent back to consumer {letter.consumer}"
         )
 
     asyncio.run(run())

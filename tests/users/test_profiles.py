@@ -7,12 +7,15 @@ from typing import Any
 import httpx
 import pytest
 
+from minifb.models import NotificationType
 from tests.factories import People, block, register
 from tests.fixtures.events import Events
 from tests.fixtures.http import API, assert_problem
 
 PUBLIC_FIELDS = {"id", "username", "display_name", "bio", "avatar_url", "created_at"}
 MISSING_ID = "1"
+# Every notification type is on until its owner turns it off.
+ALL_ON = {kind.value: True for kind in NotificationType}
 
 
 class TestGetMe:
@@ -26,7 +29,7 @@ class TestGetMe:
         assert body["username"] == "alice"
         assert body["display_name"] == "Alice A"
         assert body["email"] == "alice@example.com"
-        assert body["settings"] == {"friend_requests_from": "everyone"}
+        assert body["settings"] == {"friend_requests_from": "everyone", "notifications": ALL_ON}
         assert body["bio"] == ""
         assert body["created_at"].endswith(("Z", "+00:00"))
 
@@ -85,7 +88,10 @@ class TestUpdateMe:
         body = response.json()
         assert body["display_name"] == "Alice Liddell"
         assert body["bio"] == "Down the rabbit hole."
-        assert body["settings"] == {"friend_requests_from": "friends_of_friends"}
+        assert body["settings"] == {
+            "friend_requests_from": "friends_of_friends",
+            "notifications": ALL_ON,
+        }
         again = (await client.get(f"{API}/users/me", headers=alice.headers)).json()
         assert again == body
 
@@ -102,7 +108,7 @@ class TestUpdateMe:
         body = response.json()
         assert body["display_name"] == "Alice"
         assert body["bio"] == "hello"
-        assert body["settings"] == {"friend_requests_from": "nobody"}
+        assert body["settings"] == {"friend_requests_from": "nobody", "notifications": ALL_ON}
 
     async def test_empty_settings_reset_nothing(self, client: httpx.AsyncClient) -> None:
         alice = await register(client)
@@ -114,7 +120,10 @@ class TestUpdateMe:
         response = await client.patch(
             f"{API}/users/me", json={"settings": {}}, headers=alice.headers
         )
-        assert response.json()["settings"] == {"friend_requests_from": "nobody"}
+        assert response.json()["settings"] == {
+            "friend_requests_from": "nobody",
+            "notifications": ALL_ON,
+        }
 
     async def test_bio_can_be_cleared(self, client: httpx.AsyncClient) -> None:
         alice = await register(client)

@@ -4,7 +4,8 @@
 the relay is woken and publishes unpublished rows to the bus in id order, then
 marks them sent. A rolled-back transaction leaves no row, so nothing is
 published. Consumers wrapped by `idempotent` record each handled event id in
-the same transaction as their effect, so a redelivery changes nothing.
+the same transaction as their effect, so a redelivery changes nothing; an event
+whose effect keeps failing is parked as a dead letter (`kit.dead_letters`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from minifb.adapters.events import Event, EventBus, Handler
 from minifb.adapters.resilience import Backoff
 from minifb.kit.commit_hooks import before_commit, wrote_events
 from minifb.kit.db import Database, affected, insert_ignore, utcnow
+from minifb.kit.dead_letters import ATTEMPTS, FIRST_DELAY, dead_lettered
 from minifb.kit.ids import min_id_at, new_id
 from minifb.kit.outages import is_outage
-from minifb.models import OutboxEvent, ProcessedEvent
+from minifb.models import DeadLetter, OutboxEvent, ProcessedEvent
 
 log = logging.getLogger("minifb.outbox")
 ROWS_KEY = "minifb.outbox_rows"
@@ -205,16 +207,24 @@ async def purge(db: Database, now: datetime, *, keep: timedelta) -> int:
     housekeeping job), a batch per statement; unpublished events always stay.
 
     A mark must outlive any redelivery of its event, so both share `keep`.
-    Ids are time-ordered, so "older" is a range of the primary key.
+    Ids are time-ordered, so "older" is a range of the primary key. An event
+    with a dead letter keeps its row and its marks until the dead letter goes
+    (retried, and older than `keep`): sending it back must reach only the
+    consumer that failed.
     """
     cutoff = min_id_at(now - keep)
+    lettered = select(DeadLetter.event_id)
     published = select(OutboxEvent.id).where(
-        OutboxEvent.id < cutoff, OutboxEvent.published_at.is_not(None)
+        OutboxEvent.id < cutoff,
+        OutboxEvent.published_at.is_not(None),
+        OutboxEvent.id.not_in(lettered),
     )
     marks = select(ProcessedEvent.consumer, ProcessedEvent.event_id).where(
-        ProcessedEvent.event_id < cutoff
+        ProcessedEvent.event_id < cutoff, ProcessedEvent.event_id.not_in(lettered)
     )
+    retried = select(DeadLetter.id).where(DeadLetter.retried_at < now - keep)
     batches = (
+        delete(DeadLetter).where(DeadLetter.id.in_(retried.limit(PURGE_BATCH))),
         delete(OutboxEvent).where(OutboxEvent.id.in_(published.limit(PURGE_BATCH))),
         delete(ProcessedEvent).where(
             tuple_(ProcessedEvent.consumer, ProcessedEvent.event_id).in_(marks.limit(PURGE_BATCH))
@@ -234,11 +244,19 @@ async def purge(db: Database, now: datetime, *, keep: timedelta) -> int:
 EventEffect = Callable[[AsyncSession, Event], Awaitable[None]]
 
 
-def idempotent(db: Database, consumer: str, effect: EventEffect) -> Handler:
+def idempotent(
+    db: Database,
+    consumer: str,
+    effect: EventEffect,
+    *,
+    attempts: int = ATTEMPTS,
+    first_delay: float = FIRST_DELAY,
+) -> Handler:
     """Wrap a consumer so each event id has its effect once, however often it arrives.
 
     The processed-event row and the effect share one transaction: if the effect
-    fails, neither is kept and the redelivery tries again.
+    fails, neither is kept and it is tried again, up to `attempts` times in all
+    (`kit.dead_letters.dead_lettered`), then parked as a dead letter.
     """
 
     async def handle(event: Event) -> None:
@@ -253,4 +271,4 @@ def idempotent(db: Database, consumer: str, effect: EventEffect) -> Handler:
                 return
             await effect(session, event)
 
-    return handle
+    return dead_lettered(db, consumer, handle, attempts=attempts, first_delay=first_delay)

@@ -4,8 +4,10 @@ from minifb.kit.db import Base
 from minifb.models.block import Block
 from minifb.models.comment import Comment
 from minifb.models.credential import Credential
+from minifb.models.dead_letter import DeadLetter
 from minifb.models.follow import Follow
 from minifb.models.friendship import FriendRequest, Friendship
+from minifb.models.notification import Notification, NotificationActor, NotificationType
 from minifb.models.outbox import OutboxEvent, ProcessedEvent
 from minifb.models.post import Post, Visibility
 from minifb.models.reaction import IdempotencyKey, Reaction, ReactionType, TargetKind
@@ -19,11 +21,15 @@ __all__ = [
     "Block",
     "Comment",
     "Credential",
+    "DeadLetter",
     "Follow",
     "FriendRequest",
     "FriendRequestPolicy",
     "Friendship",
     "IdempotencyKey",
+    "Notification",
+    "NotificationActor",
+    "NotificationType",
     "OutboxEvent",
     "Post",
     "ProcessedEvent",

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Enum, String, Text
+from sqlalchemy import JSON, Enum, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from minifb.kit.db import Base, utcnow
@@ -28,6 +29,10 @@ class User(Base):
     friend_request_policy: Mapped[FriendRequestPolicy] = mapped_column(
         Enum(FriendRequestPolicy, native_enum=False, length=24),
         default=FriendRequestPolicy.everyone,
+    )
+    # The notification types this person turned off (`NotificationType` values).
+    muted_notifications: Mapped[list[Any]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -27,6 +27,7 @@ from minifb.posts.exceptions import (
     NotTheCommentAuthor,
     PostNotFound,
 )
+from minifb.posts.mentions import mentioned
 from minifb.posts.repository import REACTION_TYPES
 from minifb.posts.schemas import (
     AuthorRead,
@@ -147,6 +148,7 @@ async def create_comment(
             "author_id": str(viewer_id),
             "post_author_id": str(post_author_id),
             "parent_author_id": None if parent_author_id is None else str(parent_author_id),
+            "mentions": mentioned(body.text),
         },
     )
     rendering.invalidate(session, cache, post_id, body=False)

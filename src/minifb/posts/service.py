@@ -6,6 +6,7 @@ the request's transaction and drops the post's cache entries after the commit.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,12 +18,14 @@ from minifb.kit.ids import new_id
 from minifb.kit.outbox import event_row, record_event
 from minifb.kit.pagination import PageParams, page_of
 from minifb.models.post import Visibility
+from minifb.posts import comments_repository as comments_repo
 from minifb.posts import rendering
 from minifb.posts import repository as repo
 from minifb.posts.exceptions import NotThePostAuthor, PostNotFound
+from minifb.posts.mentions import mentioned
 from minifb.posts.repository import AuthorCard, PostRow
 from minifb.posts.schemas import PostCreate, PostUpdate
-from minifb.posts.visibility import may_see, visible_sql
+from minifb.posts.visibility import Relations, may_see, may_see_comment, visible_sql
 from minifb.users.service import UserNotFound
 
 
@@ -78,7 +81,7 @@ async def create_post_once(
         )
 
 
-def _new_row(author_id: int, body: PostCreate) -> tuple[dict[str, Any], dict[str, str]]:
+def _new_row(author_id: int, body: PostCreate) -> tuple[dict[str, Any], dict[str, Any]]:
     """A new post's row and the data of its `post.created`."""
     post_id, now = new_id(), utcnow()
     post = repo.post_row(post_id, author_id, body.text, body.visibility, now)
@@ -87,6 +90,7 @@ def _new_row(author_id: int, body: PostCreate) -> tuple[dict[str, Any], dict[str
         "author_id": str(author_id),
         "visibility": str(body.visibility),
         "created_at": now.isoformat(),
+        "mentions": mentioned(body.text),
     }
     return post, data
 
@@ -190,3 +194,50 @@ async def timeline(
         raise UserNotFound()
     ids, cursor = page_of(rows, params, key=lambda post_id: post_id)
     return rendering.page_body(await rendering.render_posts(session, cache, viewer_id, ids), cursor)
+
+
+async def who_may_see(
+    session: AsyncSession, people: Collection[int], *, post_id: int, comment_id: int | None = None
+) -> set[int]:
+    """Which of `people` may see a post, or one of its comments, now: the rule every read
+    path applies (`visibility.py`). A post or comment that is gone is seen by nobody."""
+    meta = await repo.post_meta(session, post_id)
+    if meta is None or not people:
+        return set()
+    comment_author = None
+    if comment_id is not None:
+        comment = await comments_repo.comment_meta(session, comment_id)
+        if comment is None or comment.post_id != post_id:
+            return set()
+        comment_author = comment.author_id
+    # Ties are symmetric: the author's ties with them are theirs with the author.
+    with_author = await repo.relations(session, meta.author_id, people)
+    with_commenter = (
+        Relations()
+        if comment_author is None
+        else await repo.relations(session, comment_author, people)
+    )
+    seeing: set[int] = set()
+    for person in people:
+        hidden = {
+            other
+            for other, ties in ((meta.author_id, with_author), (comment_author, with_commenter))
+            if other is not None and person in ties.hidden
+        }
+        rel = Relations(
+            friends=frozenset({meta.author_id} if person in with_author.friends else ()),
+            hidden=frozenset(hidden),
+        )
+        if comment_author is None:
+            visible = may_see(person, meta.author_id, meta.visibility, rel)
+        else:
+            visible = may_see_comment(
+                person,
+                post_author_id=meta.author_id,
+                post_visibility=meta.visibility,
+                comment_author_id=comment_author,
+                rel=rel,
+            )
+        if visible:
+            seeing.add(person)
+    return seeing

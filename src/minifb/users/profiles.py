@@ -7,7 +7,8 @@ reach what they need of it through `service.py`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import NamedTuple
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +20,14 @@ from minifb.kit.schemas import Page
 from minifb.models import User
 from minifb.users import repository as repo
 from minifb.users.exceptions import EmailTaken, NotYourself, UsernameTaken, UserNotFound
-from minifb.users.schemas import PersonRead, UserMe, UserRead, UserSettings, UserUpdate
+from minifb.users.schemas import (
+    NotificationSettings,
+    PersonRead,
+    UserMe,
+    UserRead,
+    UserSettings,
+    UserUpdate,
+)
 
 
 async def create_user(
@@ -62,6 +70,22 @@ async def get_visible_user(session: AsyncSession, viewer_id: int, user_id: int) 
     return user
 
 
+class Recipient(NamedTuple):
+    """A person to notify: who, under which name, and the notification types they turned off."""
+
+    id: int
+    username: str
+    muted: frozenset[str]
+
+
+async def recipients(
+    session: AsyncSession, *, ids: Collection[int] = (), usernames: Collection[str] = ()
+) -> list[Recipient]:
+    """The people of these ids and (lower-cased) usernames who exist, in one query."""
+    rows = await repo.notice_settings(session, ids, usernames)
+    return [Recipient(id_, name, frozenset(muted or ())) for id_, name, muted in rows]
+
+
 def me(user: User) -> UserMe:
     """The owner's own view of a profile, with email and settings."""
     return UserMe(
@@ -72,7 +96,10 @@ def me(user: User) -> UserMe:
         avatar_url=user.avatar_url,
         created_at=user.created_at,
         email=user.email,
-        settings=UserSettings(friend_requests_from=user.friend_request_policy),
+        settings=UserSettings(
+            friend_requests_from=user.friend_request_policy,
+            notifications=NotificationSettings.muting(user.muted_notifications),
+        ),
     )
 
 
@@ -155,6 +182,17 @@ async def update_me(session: AsyncSession, viewer_id: int, body: UserUpdate) -> 
     ):
         user.friend_request_policy = body.settings.friend_requests_from
         changed.append("settings.friend_requests_from")
+    if body.settings is not None and "notifications" in body.settings.model_fields_set:
+        named = body.settings.notifications.model_dump(
+            include=body.settings.notifications.model_fields_set
+        )
+        muted = sorted(
+            {t for t in user.muted_notifications if named.get(t, False) is False}
+            | {t for t, on in named.items() if not on}
+        )
+        if muted != sorted(user.muted_notifications):
+            user.muted_notifications = muted
+            changed.append("settings.notifications")
     if changed:
         await session.flush()
         record_event(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import ColumnElement, delete, exists, false, func, select
+from sqlalchemy import ColumnElement, delete, exists, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
@@ -65,6 +65,18 @@ async def get_users(session: AsyncSession, user_ids: Collection[int]) -> dict[in
         return {}
     rows = await session.scalars(select(User).where(User.id.in_(list(user_ids))))
     return {u.id: u for u in rows}
+
+
+async def notice_settings(
+    session: AsyncSession, ids: Collection[int], usernames: Collection[str]
+) -> Sequence[tuple[int, str, list[str]]]:
+    """(id, username, muted notification types) of the people named by id or username."""
+    if not ids and not usernames:
+        return []
+    query = select(User.id, User.username, User.muted_notifications).where(
+        or_(User.id.in_(list(ids)), User.username.in_(list(usernames)))
+    )
+    return [(row[0], row[1], row[2]) for row in await session.execute(query)]
 
 
 async def username_exists(session: AsyncSession, username: str) -> bool:

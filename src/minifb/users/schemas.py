@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Collection
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from minifb.kit.schemas import (
     CONTROL,
@@ -17,6 +18,7 @@ from minifb.kit.schemas import (
     partial_update,
     trimmed_text_pattern,
 )
+from minifb.models.notification import NotificationType
 from minifb.models.user import FriendRequestPolicy
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9_]{3,30}")
@@ -121,7 +123,10 @@ PERSON_EXAMPLE: dict[str, Any] = {**USER_EXAMPLE, "mutual_friends": 3}
 USER_ME_EXAMPLE: dict[str, Any] = {
     **USER_EXAMPLE,
     "email": "ada@example.com",
-    "settings": {"friend_requests_from": "everyone"},
+    "settings": {
+        "friend_requests_from": "everyone",
+        "notifications": {t.value: True for t in NotificationType},
+    },
 }
 OTHER_USER_EXAMPLE: dict[str, Any] = {
     **USER_EXAMPLE,
@@ -132,11 +137,33 @@ OTHER_USER_EXAMPLE: dict[str, Any] = {
 }
 
 
+class NotificationSettings(BaseModel):
+    """Which notifications you get, by type; a type turned off is neither kept nor pushed.
+    A change names only the types it turns on or off."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    friend_request: StrictBool = True
+    friend_accepted: StrictBool = True
+    post_comment: StrictBool = True
+    comment_reply: StrictBool = True
+    post_reaction: StrictBool = True
+    mention: StrictBool = True
+
+    @classmethod
+    def muting(cls, muted: Collection[str]) -> NotificationSettings:
+        return cls(**{t.value: t.value not in muted for t in NotificationType})
+
+
 class UserSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", from_attributes=True)
 
     friend_requests_from: FriendRequestPolicy = Field(
         FriendRequestPolicy.everyone, description="Who may send you friend requests."
+    )
+    notifications: NotificationSettings = Field(
+        default_factory=NotificationSettings,
+        description="Which notifications you get, by type.",
     )
 
 
@@ -181,6 +208,7 @@ class UserUpdate(Schema):
         json_schema_extra=partial_update(
             {"display_name": "Ada King", "bio": "Countess of Lovelace."},
             {"settings": {"friend_requests_from": "friends_of_friends"}},
+            {"settings": {"notifications": {"post_reaction": False}}},
         )
     )
 

@@ -23,7 +23,14 @@ from minifb.users.graph import (
     not_hidden_from,
     visible_followers,
 )
-from minifb.users.profiles import create_user, find_by_login, get_visible_user, me
+from minifb.users.profiles import (
+    Recipient,
+    create_user,
+    find_by_login,
+    get_visible_user,
+    me,
+    recipients,
+)
 from minifb.users.schemas import DisplayName, UserMe, Username, UserRead
 
 __all__ = [
@@ -31,6 +38,7 @@ __all__ = [
     "HIDDEN",
     "TIES_SQL",
     "DisplayName",
+    "Recipient",
     "UserMe",
     "UserNotFound",
     "UserRead",
@@ -45,5 +53,6 @@ __all__ = [
     "hidden_from",
     "me",
     "not_hidden_from",
+    "recipients",
     "visible_followers",
 ]

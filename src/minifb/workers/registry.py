@@ -16,6 +16,7 @@ from functools import partial
 
 from minifb.bootstrap import Container
 from minifb.kit import idempotency, outbox
+from minifb.notifications import handlers as notifications_handlers
 from minifb.notifications import push as stream_push
 from minifb.posts import handlers as posts_handlers
 
@@ -26,6 +27,10 @@ def _feed(c: Container) -> None:
     posts_handlers.register(c.bus, c.db, cache=c.cache, policy=c.feed_policy)
 
 
+def _notifications(c: Container) -> None:
+    notifications_handlers.register(c.bus, c.db)
+
+
 def _stream(c: Container) -> None:
     stream_push.register(c.bus, c.hub)
 
@@ -33,6 +38,8 @@ def _stream(c: Container) -> None:
 CONSUMERS: dict[str, Registration] = {
     # The news feed: fan-out of new posts, and relationship changes (DESIGN §5).
     "feed": _feed,
+    # Notifications of what others did: requests, comments, reactions, mentions.
+    "notifications": _notifications,
     # The real-time stream: messages, read receipts and notifications, pushed.
     "stream": _stream,
 }
