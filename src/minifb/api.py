@@ -9,6 +9,7 @@ from starlette.types import ASGIApp
 
 from minifb.auth.endpoints import router as auth_router
 from minifb.auth.endpoints import well_known as auth_well_known
+from minifb.messages.endpoints import router as messages_router
 from minifb.posts.endpoints import router as posts_router
 from minifb.posts.feed_endpoints import BARE_ROUTES as FEED_BARE_ROUTES
 from minifb.posts.feed_endpoints import router as feed_router
@@ -22,6 +23,7 @@ SERVICES: dict[str, tuple[list[APIRouter], list[APIRouter]]] = {
     "posts": ([feed_router, posts_router], []),
     "auth": ([auth_router], [auth_well_known]),
     "users": ([users_router], []),
+    "messages": ([messages_router], []),
 }
 
 

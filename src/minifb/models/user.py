@@ -15,6 +15,11 @@ class FriendRequestPolicy(enum.StrEnum):
     nobody = "nobody"
 
 
+class MessagesPolicy(enum.StrEnum):
+    everyone = "everyone"
+    friends = "friends"
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -28,6 +33,11 @@ class User(Base):
     friend_request_policy: Mapped[FriendRequestPolicy] = mapped_column(
         Enum(FriendRequestPolicy, native_enum=False, length=24),
         default=FriendRequestPolicy.everyone,
+    )
+    messages_from: Mapped[MessagesPolicy] = mapped_column(
+        Enum(MessagesPolicy, native_enum=False, length=16),
+        default=MessagesPolicy.friends,
+        server_default=MessagesPolicy.friends.value,
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -72,7 +72,9 @@ def me(user: User) -> UserMe:
         avatar_url=user.avatar_url,
         created_at=user.created_at,
         email=user.email,
-        settings=UserSettings(friend_requests_from=user.friend_request_policy),
+        settings=UserSettings(
+            friend_requests_from=user.friend_request_policy, messages_from=user.messages_from
+        ),
     )
 
 
@@ -155,6 +157,13 @@ async def update_me(session: AsyncSession, viewer_id: int, body: UserUpdate) -> 
     ):
         user.friend_request_policy = body.settings.friend_requests_from
         changed.append("settings.friend_requests_from")
+    if (
+        body.settings is not None
+        and "messages_from" in body.settings.model_fields_set
+        and body.settings.messages_from != user.messages_from
+    ):
+        user.messages_from = body.settings.messages_from
+        changed.append("settings.messages_from")
     if changed:
         await session.flush()
         record_event(

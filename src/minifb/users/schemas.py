@@ -17,7 +17,7 @@ from minifb.kit.schemas import (
     partial_update,
     trimmed_text_pattern,
 )
-from minifb.models.user import FriendRequestPolicy
+from minifb.models.user import FriendRequestPolicy, MessagesPolicy
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9_]{3,30}")
 # Names that would impersonate the service or collide with routes.
@@ -121,7 +121,7 @@ PERSON_EXAMPLE: dict[str, Any] = {**USER_EXAMPLE, "mutual_friends": 3}
 USER_ME_EXAMPLE: dict[str, Any] = {
     **USER_EXAMPLE,
     "email": "ada@example.com",
-    "settings": {"friend_requests_from": "everyone"},
+    "settings": {"friend_requests_from": "everyone", "messages_from": "friends"},
 }
 OTHER_USER_EXAMPLE: dict[str, Any] = {
     **USER_EXAMPLE,
@@ -137,6 +137,10 @@ class UserSettings(BaseModel):
 
     friend_requests_from: FriendRequestPolicy = Field(
         FriendRequestPolicy.everyone, description="Who may send you friend requests."
+    )
+    messages_from: MessagesPolicy = Field(
+        MessagesPolicy.friends,
+        description="Who may start a conversation with you or add you to one.",
     )
 
 
