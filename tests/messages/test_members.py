@@ -7,7 +7,6 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from minifb.models import Conversation, ConversationMember, Message
-
 from tests.factories import (
     People,
     Person,
@@ -20,7 +19,6 @@ from tests.factories import (
 from tests.fixtures.events import Events
 from tests.fixtures.http import API, assert_problem, get_json
 from tests.messages.helpers import refused
-
 
 TABLES = (Conversation, ConversationMember, Message)
 
