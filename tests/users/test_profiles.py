@@ -26,7 +26,7 @@ class TestGetMe:
         assert body["username"] == "alice"
         assert body["display_name"] == "Alice A"
         assert body["email"] == "alice@example.com"
-        assert body["settings"] == {"friend_requests_from": "everyone"}
+        assert body["settings"] == {"friend_requests_from": "everyone", "messages_from": "friends"}
         assert body["bio"] == ""
         assert body["created_at"].endswith(("Z", "+00:00"))
 
@@ -77,7 +77,10 @@ class TestUpdateMe:
             json={
                 "display_name": "  Alice Liddell ",
                 "bio": "Down the rabbit hole.",
-                "settings": {"friend_requests_from": "friends_of_friends"},
+                "settings": {
+                    "friend_requests_from": "friends_of_friends",
+                    "messages_from": "everyone",
+                },
             },
             headers=alice.headers,
         )
@@ -85,7 +88,10 @@ class TestUpdateMe:
         body = response.json()
         assert body["display_name"] == "Alice Liddell"
         assert body["bio"] == "Down the rabbit hole."
-        assert body["settings"] == {"friend_requests_from": "friends_of_friends"}
+        assert body["settings"] == {
+            "friend_requests_from": "friends_of_friends",
+            "messages_from": "everyone",
+        }
         again = (await client.get(f"{API}/users/me", headers=alice.headers)).json()
         assert again == body
 
@@ -102,19 +108,34 @@ class TestUpdateMe:
         body = response.json()
         assert body["display_name"] == "Alice"
         assert body["bio"] == "hello"
-        assert body["settings"] == {"friend_requests_from": "nobody"}
+        assert body["settings"] == {"friend_requests_from": "nobody", "messages_from": "friends"}
 
     async def test_empty_settings_reset_nothing(self, client: httpx.AsyncClient) -> None:
         alice = await register(client)
         await client.patch(
             f"{API}/users/me",
-            json={"settings": {"friend_requests_from": "nobody"}},
+            json={"settings": {"friend_requests_from": "nobody", "messages_from": "everyone"}},
             headers=alice.headers,
         )
         response = await client.patch(
             f"{API}/users/me", json={"settings": {}}, headers=alice.headers
         )
-        assert response.json()["settings"] == {"friend_requests_from": "nobody"}
+        assert response.json()["settings"] == {
+            "friend_requests_from": "nobody",
+            "messages_from": "everyone",
+        }
+
+    async def test_one_setting_leaves_the_other(self, client: httpx.AsyncClient) -> None:
+        alice = await register(client)
+        response = await client.patch(
+            f"{API}/users/me",
+            json={"settings": {"messages_from": "everyone"}},
+            headers=alice.headers,
+        )
+        assert response.json()["settings"] == {
+            "friend_requests_from": "everyone",
+            "messages_from": "everyone",
+        }
 
     async def test_bio_can_be_cleared(self, client: httpx.AsyncClient) -> None:
         alice = await register(client)

@@ -175,7 +175,7 @@ async def send_message(
         ),
     ),
 )
-async def mark_read(
+async def mark_conversation_read(
     conversation_id: ConversationIdPath,
     body: ReadCreate,
     principal: CurrentUser,
@@ -201,7 +201,7 @@ async def mark_read(
         (422, "The request is not valid, or names yourself."),
     ),
 )
-async def add_members(
+async def add_conversation_members(
     conversation_id: ConversationIdPath,
     body: MembersAdd,
     principal: CurrentUser,
