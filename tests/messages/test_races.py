@@ -1,4 +1,5 @@
-"""Requests racing each other: one direct conversation per pair, one message per client id.
+"""Requests racing each other: one direct conversation per pair, one message per client id,
+at most fifty members, and the last one out taking the group.
 
 Driven by concurrent requests over one ASGI client; on PostgreSQL they meet at
 the unique constraints (`pair_key`, the client message id), never in a 500.
@@ -10,8 +11,11 @@ import asyncio
 from collections import Counter
 
 import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, select
 
-from tests.factories import People, befriend, start_conversation
+from minifb.models import Conversation
+from tests.factories import People, accept_messages_from_everyone, befriend, start_conversation
 from tests.fixtures.events import Events
 from tests.fixtures.http import API, get_json
 
@@ -60,3 +64,44 @@ class TestRaces:
         page = await get_json(client, f"/conversations/{made['id']}/messages", bo)
         assert len(page["items"]) == 1
         assert len(await events("message.created")) == 1
+
+    async def test_adds_at_once_stop_at_fifty(
+        self, client: httpx.AsyncClient, people: People
+    ) -> None:
+        creator, *crowd = await people(48)
+        for other in crowd:
+            await befriend(client, creator, other)
+        group = await start_conversation(client, creator, *crowd)
+        newcomers = await people(4)
+        for p in newcomers:
+            await accept_messages_from_everyone(client, p)
+        responses = await asyncio.gather(
+            *[
+                client.post(
+                    f"{API}/conversations/{group['id']}/members",
+                    json={"user_ids": [p.id]},
+                    headers=creator.headers,
+                )
+                for p in newcomers
+            ]
+        )
+        assert Counter(r.status_code for r in responses) == {200: 2, 409: 2}
+        seen = await get_json(client, f"/conversations/{group['id']}", creator)
+        assert len(seen["members"]) == 50
+
+    async def test_everyone_leaving_at_once_takes_the_group(
+        self, app: FastAPI, client: httpx.AsyncClient, people: People
+    ) -> None:
+        crowd = await people(RACERS)
+        for other in crowd[1:]:
+            await befriend(client, crowd[0], other)
+        group = await start_conversation(client, *crowd)
+        responses = await asyncio.gather(
+            *[
+                client.delete(f"{API}/conversations/{group['id']}/members/me", headers=who.headers)
+                for who in crowd
+            ]
+        )
+        assert [r.status_code for r in responses] == [204] * RACERS
+        async with app.state.container.db.transaction() as session:
+            assert await session.scalar(select(func.count()).select_from(Conversation)) == 0

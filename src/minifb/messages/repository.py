@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, or_, select, update
+from sqlalchemy import Select, delete, false, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -43,21 +43,26 @@ class Stance:
     hidden: bool
 
 
-async def membership(session: AsyncSession, conversation_id: int) -> Membership | None:
-    """The conversation with its current members (joining order), or None."""
-    rows = (
-        await session.execute(
-            select(
-                Conversation.kind,
-                Conversation.created_by,
-                Conversation.last_message_id,
-                Member.user_id,
-            )
-            .outerjoin(Member, Member.conversation_id == Conversation.id)
-            .where(Conversation.id == conversation_id)
-            .order_by(Member.joined_at, Member.user_id)
+async def membership(
+    session: AsyncSession, conversation_id: int, *, lock: bool = False
+) -> Membership | None:
+    """The conversation with its current members (joining order), or None. With `lock`,
+    the conversation's row is locked until the transaction ends, so changes of its
+    membership happen one at a time (the size limit, the last one out)."""
+    stmt = (
+        select(
+            Conversation.kind,
+            Conversation.created_by,
+            Conversation.last_message_id,
+            Member.user_id,
         )
-    ).all()
+        .outerjoin(Member, Member.conversation_id == Conversation.id)
+        .where(Conversation.id == conversation_id)
+        .order_by(Member.joined_at, Member.user_id)
+    )
+    if lock:
+        await _lock(session, conversation_id)
+    rows = (await session.execute(stmt)).all()
     if not rows:
         return None
     first = rows[0]
@@ -67,6 +72,19 @@ async def membership(session: AsyncSession, conversation_id: int) -> Membership 
         last_message_id=first.last_message_id,
         member_ids=[row.user_id for row in rows if row.user_id is not None],
     )
+
+
+async def _lock(session: AsyncSession, conversation_id: int) -> None:
+    """Take the conversation's lock before reading what to decide on. On PostgreSQL a
+    row lock in a statement of its own: the reads after it see what the holder before
+    committed. SQLite has one writer, but its driver runs reads before the first write
+    outside the transaction: a write that changes nothing takes the write lock now."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            select(Conversation.id).where(Conversation.id == conversation_id).with_for_update()
+        )
+    else:
+        await session.execute(delete(Conversation).where(false()))
 
 
 async def is_member(session: AsyncSession, conversation_id: int, user_id: int) -> bool:

@@ -90,9 +90,9 @@ async def _may_reach(
 
 
 async def _member_of(
-    session: AsyncSession, viewer_id: int, conversation_id: int
+    session: AsyncSession, viewer_id: int, conversation_id: int, *, lock: bool = False
 ) -> repo.Membership:
-    found = await repo.membership(session, conversation_id)
+    found = await repo.membership(session, conversation_id, lock=lock)
     if found is None or viewer_id not in found.member_ids:
         raise ConversationNotFound()
     return found
@@ -305,7 +305,7 @@ async def add_members(
 ) -> ConversationRead:
     """Add people to a group the viewer is in; those already members are skipped.
     Each newcomer must accept the viewer's messages, and a group holds at most 50."""
-    found = await _member_of(session, viewer_id, conversation_id)
+    found = await _member_of(session, viewer_id, conversation_id, lock=True)
     if found.kind != ConversationKind.group:
         raise NotAGroup()
     newcomers = [p for p in body.user_ids if p not in found.member_ids]
@@ -326,7 +326,7 @@ async def add_members(
 async def leave(session: AsyncSession, viewer_id: int, conversation_id: int) -> None:
     """Leave a group: from now on it does not exist for the viewer. The last one to
     leave takes it with them."""
-    found = await _member_of(session, viewer_id, conversation_id)
+    found = await _member_of(session, viewer_id, conversation_id, lock=True)
     if found.kind != ConversationKind.group:
         raise NotAGroup()
     await repo.remove_member(session, conversation_id, viewer_id)
