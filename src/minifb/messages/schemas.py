@@ -165,8 +165,8 @@ class MessageCreate(Schema):
             Text,
             Field(
                 pattern=CLIENT_ID_PATTERN,
-            # Stated again for the document: `Text`'s validator hides `pattern` from it.
-            json_schema_extra={"pattern": CLIENT_ID_PATTERN},
+                # Stated again for the document: `Text`'s validator hides `pattern` from it.
+                json_schema_extra={"pattern": CLIENT_ID_PATTERN},
                 description="Your own id of this message (1 to 64 letters, digits, `.`, `_`, "
                 "`:` or `-`, e.g. a UUID), unique among your messages in this conversation: a "
                 "resend with it answers the first message instead of sending it twice.",
