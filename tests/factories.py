@@ -118,3 +118,44 @@ async def react(client: httpx.AsyncClient, who: Person, target: str, type_: str 
     )
     assert response.status_code == 200, response.text
     assert response.json() == {"type": type_}
+
+
+async def accept_messages_from_everyone(client: httpx.AsyncClient, who: Person) -> None:
+    """Set `messages_from: everyone`, so strangers may write to `who`."""
+    response = await client.patch(
+        f"{API}/users/me", json={"settings": {"messages_from": "everyone"}}, headers=who.headers
+    )
+    assert response.status_code == 200, response.text
+
+
+async def start_conversation(
+    client: httpx.AsyncClient, creator: Person, *others: Person, **fields: Any
+) -> dict[str, Any]:
+    """Start a conversation (direct with one other, a group with more) and return it,
+    insisting on 201 (new) or 200 (the pair's existing direct one)."""
+    response = await client.post(
+        f"{API}/conversations",
+        json={"participant_ids": [o.id for o in others], **fields},
+        headers=creator.headers,
+    )
+    assert response.status_code in (200, 201), response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def send_message(
+    client: httpx.AsyncClient,
+    sender: Person,
+    conversation_id: str,
+    text: str = "hi",
+    **fields: Any,
+) -> dict[str, Any]:
+    """Send a message and return it, insisting on 201."""
+    response = await client.post(
+        f"{API}/conversations/{conversation_id}/messages",
+        json={"text": text, **fields},
+        headers=sender.headers,
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body

@@ -3,10 +3,11 @@ nothing changes.
 
 The world: B has sent C a friend request, E has sent B one, B and D are
 friends, B follows F, B blocks G. B has a public post (D commented on it, B
-replied, D likes it) and a friends-only post; B and D have the notifications of all
-that, read once the events are handled. A is a stranger to all of them. Each case
-runs on a fresh world, and the state of every person, read over HTTP by its
-owner, must be the same before and after.
+replied, D likes it) and a friends-only post. B and D talk in a direct
+conversation, and in a group with F, who has left it since; B and D have the
+notifications of all that, read once the events are handled. A is a stranger
+to all of them. Each case runs on a fresh world, and the state of every person,
+read over HTTP by its owner, must be the same before and after.
 
 To add a service's operations (posts, messages, ...): add the objects to
 `build_world` (their ids become template keys), the views their owners see to
@@ -22,7 +23,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.factories import PASSWORD, Person, befriend, register
+from tests.factories import (
+    PASSWORD,
+    Person,
+    accept_messages_from_everyone,
+    befriend,
+    register,
+    send_message,
+    start_conversation,
+)
 from tests.fixtures.events import settle
 from tests.fixtures.http import API
 
@@ -31,14 +40,16 @@ B_PASSWORD = "b's own very secret passphrase"
 
 @dataclass(frozen=True)
 class Case:
-    """One attempt by A: a method, a path and body templated with the world's ids, the
-    status A must get (a refusal, or the no-op answer of an idempotent operation)."""
+    """One attempt by A (or by `actor`): a method, a path and body templated with the
+    world's ids, the status they must get (a refusal, or the no-op answer of an
+    idempotent operation)."""
 
     name: str
     method: str
     path: str
     expected: int
     body: dict[str, Any] | None = None
+    actor: str = "a"
 
 
 CASES: list[Case] = [
@@ -144,6 +155,49 @@ CASES += [
     # Marking all read marks A's own: B's and D's stay unread.
     Case("mark every notification read", "POST", "/notifications/read", 200, {}),
 ]
+# Conversations: to A, who was never in them, and to F, who left the group, every
+# route of a conversation answers 404 and changes nothing.
+CONVERSATION_ROUTES: list[tuple[str, str, str, dict[str, Any] | None]] = [
+    ("read", "GET", "", None),
+    ("list the messages of", "GET", "/messages", None),
+    ("write in", "POST", "/messages", {"text": "hi"}),
+    ("write with a client id in", "POST", "/messages", {"text": "hi", "client_message_id": "c1"}),
+    ("mark read", "POST", "/read", {"message_id": "{msg_group}"}),
+    ("join", "POST", "/members", {"user_ids": ["{a}"]}),
+    ("add C to", "POST", "/members", {"user_ids": ["{c}"]}),
+    ("leave", "DELETE", "/members/me", None),
+]
+CASES += [
+    Case(f"{who}: {what} {conv}", method, f"/conversations/{{{conv}}}{tail}", 404, body, actor)
+    for who, actor in (("outsider", "a"), ("left member", "f"))
+    for conv in ("conv_b_d", "group")
+    for what, method, tail, body in CONVERSATION_ROUTES
+]
+CASES += [
+    Case(
+        "start a conversation on B's behalf",
+        "POST",
+        "/conversations",
+        422,
+        {"participant_ids": ["{d}"], "created_by": "{b}"},
+    ),
+    Case(
+        "write as B",
+        "POST",
+        "/conversations/{conv_b_d}/messages",
+        422,
+        {"text": "hi", "sender_id": "{b}"},
+    ),
+    Case(
+        "read receipts for B",
+        "POST",
+        "/conversations/{group}/read",
+        422,
+        {"message_id": "{msg_group}", "user_id": "{b}"},
+    ),
+    # A has no direct conversation with D: D accepts messages from friends only.
+    Case("reach D", "POST", "/conversations", 403, {"participant_ids": ["{d}"]}),
+]
 
 # (owner, path, query): what each person sees of their own state.
 VIEWS: list[tuple[str, str, dict[str, str]]] = [
@@ -162,6 +216,13 @@ VIEWS: list[tuple[str, str, dict[str, str]]] = [
     ("b", "/posts/{post_b}/reactions", {}),
     ("b", "/comments/{comment_d}/reactions", {}),
     *[(p, path, {}) for p in "bd" for path in ("/notifications", "/notifications/unread-count")],
+    *[(p, "/conversations", {}) for p in "abdf"],
+    *[
+        (p, f"/conversations/{{{conv}}}{tail}", {})
+        for p in "bd"
+        for conv in ("conv_b_d", "group")
+        for tail in ("", "/messages")
+    ],
 ]
 
 
@@ -176,6 +237,8 @@ class World:
             return value.format(**self.ids)
         if isinstance(value, dict):
             return {k: self.fill(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.fill(v) for v in value]
         return value
 
 
@@ -222,6 +285,14 @@ async def build_world(client: httpx.AsyncClient, app: FastAPI) -> World:
     for path in (f"/posts/{post_b}/reaction", f"/comments/{world.ids['comment_d']}/reaction"):
         response = await client.put(f"{API}{path}", json={"type": "like"}, headers=d.headers)
         assert response.status_code == 200, response.text
+    await accept_messages_from_everyone(client, f)
+    world.ids["conv_b_d"] = (await start_conversation(client, b, d))["id"]
+    await send_message(client, b, world.ids["conv_b_d"], "B to D")
+    group = world.ids["group"] = (await start_conversation(client, b, d, f, title="BDF"))["id"]
+    world.ids["msg_group"] = (await send_message(client, d, group, "D to all"))["id"]
+    left = await client.delete(f"{API}/conversations/{group}/members/me", headers=f.headers)
+    assert left.status_code == 204, left.text
+    await send_message(client, b, group, "after F left")
     await settle(app)
     for p in "bd":
         response = await client.get(f"{API}/notifications", headers=people[p].headers)
@@ -257,7 +328,7 @@ class TestStrangerCannotTouchOthersObjects:
             case.method,
             API + world.fill(case.path),
             json=world.fill(case.body) if case.body is not None else None,
-            headers=world.people["a"].headers,
+            headers=world.people[case.actor].headers,
         )
         assert response.status_code == case.expected, response.text
         if case.expected >= 400:
@@ -315,9 +386,24 @@ NOTIFICATIONS_OPERATIONS: list[tuple[str, str]] = [
 ]
 
 
+CONVERSATION_OPERATIONS: list[tuple[str, str]] = [
+    ("POST", "/conversations"),
+    ("GET", "/conversations"),
+    *[(method, f"/conversations/1{tail}") for _, method, tail, _ in CONVERSATION_ROUTES],
+]
+
+
 class TestEveryOperationNeedsAToken:
     @pytest.mark.parametrize(
-        ("method", "path"), USERS_OPERATIONS + POSTS_OPERATIONS + NOTIFICATIONS_OPERATIONS
+        ("method", "path"),
+        sorted(
+            set(
+                USERS_OPERATIONS
+                + POSTS_OPERATIONS
+                + NOTIFICATIONS_OPERATIONS
+                + CONVERSATION_OPERATIONS
+            )
+        ),
     )
     @pytest.mark.parametrize(
         "headers",

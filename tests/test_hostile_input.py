@@ -20,7 +20,17 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.factories import PASSWORD, Person, comment, create_post, follow, register
+from tests.factories import (
+    PASSWORD,
+    Person,
+    accept_messages_from_everyone,
+    comment,
+    create_post,
+    follow,
+    register,
+    send_message,
+    start_conversation,
+)
 from tests.fixtures.app import AppFactory
 from tests.fixtures.events import settle
 from tests.fixtures.http import API, assert_problem
@@ -44,6 +54,8 @@ KNOWN_LISTS = {
     f"{API}/posts/{{post_id}}/comments",
     f"{API}/posts/{{target_id}}/reactions",
     f"{API}/comments/{{target_id}}/reactions",
+    f"{API}/conversations",
+    f"{API}/conversations/{{conversation_id}}/messages",
 }
 
 
@@ -53,8 +65,9 @@ def cursor_of(raw: str) -> str:
 
 @dataclass
 class World:
-    """Someone with a post, a comment, a follower and a pending friend request, so every
-    list and every route with an id in its path names something that exists."""
+    """Someone with a post, a comment, a follower, a pending friend request and a
+    conversation with a message, so every list and every route with an id in its path
+    names something that exists."""
 
     me: Person
     other: Person
@@ -79,8 +92,12 @@ async def world(client: httpx.AsyncClient) -> World:
         f"{API}/friend-requests", json={"user_id": me.id}, headers=other.headers
     )
     assert sent.status_code == 201, sent.text
+    await accept_messages_from_everyone(client, other)
+    talk = await start_conversation(client, me, other)
+    await send_message(client, me, talk["id"])
     ids = {"user_id": other.id, "post_id": post["id"], "comment_id": said["id"]}
-    return World(me, other, {**ids, "request_id": sent.json()["id"]})
+    ids |= {"request_id": sent.json()["id"], "conversation_id": talk["id"]}
+    return World(me, other, ids)
 
 
 def operations(app: FastAPI) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -210,6 +227,16 @@ class TestIds:
                     ["body", "parent_id"],
                 ),
                 ("/posts", {"text": "hi", "media_ids": [as_json]}, ["body", "media_ids", "0"]),
+                (
+                    "/conversations",
+                    {"participant_ids": [as_json]},
+                    ["body", "participant_ids", "0"],
+                ),
+                (
+                    f"/conversations/{w.ids['conversation_id']}/read",
+                    {"message_id": as_json},
+                    ["body", "message_id"],
+                ),
             ]
             for path, body, loc in cases:
                 answer = await client.post(f"{API}{path}", json=body, headers=w.me.headers)
@@ -234,6 +261,9 @@ def valid_fields(w: World) -> dict[str, Any]:
         "text": "hello",
         "type": "like",
         "user_id": w.other.id,
+        "participant_ids": [w.other.id],
+        "user_ids": [w.other.id],
+        "message_id": "1",
     }
 
 

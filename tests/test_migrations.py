@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from minifb.migrations import downgrade, upgrade
@@ -48,3 +48,44 @@ class TestMigrations:
         assert asyncio.run(_tables(url)) <= {"alembic_version"}
         upgrade(url)
         assert set(Base.metadata.tables) <= asyncio.run(_tables(url))
+
+
+async def _sql(url: str, *statements: str) -> list[Any]:
+    """Run statements in one transaction; the rows of the last."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for statement in statements:
+                result = await conn.execute(text(statement))
+            return list(result) if result.returns_rows else []
+    finally:
+        await engine.dispose()
+
+
+class TestMessagesMigration:
+    def test_0005_gives_existing_people_friends_only_messages_and_undoes_cleanly(
+        self, tmp_path: Path
+    ) -> None:
+        import asyncio
+
+        url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+        upgrade(url, "0004")
+        asyncio.run(
+            _sql(
+                url,
+                "INSERT INTO users (id, username, email, display_name, bio, "
+                "friend_request_policy, created_at, updated_at) VALUES (1, 'ada', "
+                "'ada@example.com', 'Ada', '', 'everyone', '2026-01-01', '2026-01-01')",
+            )
+        )
+        upgrade(url, "0005")
+        rows = asyncio.run(_sql(url, "SELECT messages_from FROM users"))
+        assert [tuple(row) for row in rows] == [("friends",)]
+        assert {"conversations", "conversation_members", "messages"} <= asyncio.run(_tables(url))
+        downgrade(url, "0004")
+        assert not {"conversations", "conversation_members", "messages"} & asyncio.run(_tables(url))
+        rows = asyncio.run(_sql(url, "SELECT username FROM users"))
+        assert [tuple(row) for row in rows] == [("ada",)]
+        columns = [row[1] for row in asyncio.run(_sql(url, "PRAGMA table_info(users)"))]
+        assert "friend_request_policy" in columns
+        assert "messages_from" not in columns

@@ -9,6 +9,7 @@ from starlette.types import ASGIApp
 
 from minifb.auth.endpoints import router as auth_router
 from minifb.auth.endpoints import well_known as auth_well_known
+from minifb.messages.endpoints import router as messages_router
 from minifb.notifications.endpoints import router as notifications_router
 from minifb.notifications.stream import router as stream_router
 from minifb.posts.endpoints import router as posts_router
@@ -25,6 +26,7 @@ SERVICES: dict[str, tuple[list[APIRouter], list[APIRouter]]] = {
     "auth": ([auth_router], [auth_well_known]),
     "users": ([users_router], []),
     "notifications": ([notifications_router, stream_router], []),
+    "messages": ([messages_router], []),
 }
 
 

@@ -33,6 +33,7 @@ from minifb.kit.housekeeping import Housekeeper
 from minifb.kit.outbox import OutboxRelay
 from minifb.kit.schema import SchemaCheck
 from minifb.kit.worker_ids import WorkerIdLease
+from minifb.messages import service as messages
 from minifb.notifications.hub import Hub, StreamPolicy
 from minifb.posts.policy import FeedPolicy
 
@@ -147,7 +148,9 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
         ),
         schema=SchemaCheck(db),
         worker_ids=worker_id_lease(settings, db),
-        hub=Hub(cache, verifier, metrics, stream_policy(settings)),
+        hub=Hub(
+            cache, verifier, metrics, stream_policy(settings), membership=ConversationMembers(db)
+        ),
     )
 
 
@@ -158,6 +161,18 @@ def stream_policy(settings: Settings) -> StreamPolicy:
         ping_interval=settings.stream_ping_interval,
         ping_timeout=settings.stream_ping_timeout,
     )
+
+
+class ConversationMembers:
+    """The stream's view of conversations (`notifications.hub.Membership`), from the
+    messages service: who may hear that a member is typing."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def members_if_member(self, conversation_id: int, user_id: int) -> list[int] | None:
+        async with self._db.session() as session:
+            return await messages.members_if_member(session, conversation_id, user_id)
 
 
 def worker_id_lease(settings: Settings, db: Database) -> WorkerIdLease:

@@ -192,6 +192,7 @@ OPENAPI_TAGS = [
     {"name": "users", "description": "Profiles, friend requests, friends, follows and blocks."},
     {"name": "posts", "description": "Posts, comments and reactions."},
     {"name": "feed", "description": "The news feed: what the people you follow posted."},
+    {"name": "messages", "description": "Conversations, messages and read receipts."},
     {"name": "notifications", "description": "What others did that concerns you."},
     {"name": "ops", "description": "Liveness, readiness and metrics, for operators."},
 ]

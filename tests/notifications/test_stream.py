@@ -323,6 +323,7 @@ class TestClientFrames:
         self, stream: Stream, people: People
     ) -> None:
         [ana] = await people(1)
+        stream.container.hub.membership = None
         async with open_stream(stream.base, ana.access_token) as ws:
             await ws.send('{"type": "typing", "conversation_id": "1"}')
             assert (await next_frame(ws))["data"]["code"] == "unavailable"

@@ -29,7 +29,11 @@ class TestGetMe:
         assert body["username"] == "alice"
         assert body["display_name"] == "Alice A"
         assert body["email"] == "alice@example.com"
-        assert body["settings"] == {"friend_requests_from": "everyone", "notifications": ALL_ON}
+        assert body["settings"] == {
+            "friend_requests_from": "everyone",
+            "messages_from": "friends",
+            "notifications": ALL_ON,
+        }
         assert body["bio"] == ""
         assert body["created_at"].endswith(("Z", "+00:00"))
 
@@ -80,7 +84,10 @@ class TestUpdateMe:
             json={
                 "display_name": "  Alice Liddell ",
                 "bio": "Down the rabbit hole.",
-                "settings": {"friend_requests_from": "friends_of_friends"},
+                "settings": {
+                    "friend_requests_from": "friends_of_friends",
+                    "messages_from": "everyone",
+                },
             },
             headers=alice.headers,
         )
@@ -91,6 +98,7 @@ class TestUpdateMe:
         assert body["settings"] == {
             "friend_requests_from": "friends_of_friends",
             "notifications": ALL_ON,
+            "messages_from": "everyone",
         }
         again = (await client.get(f"{API}/users/me", headers=alice.headers)).json()
         assert again == body
@@ -108,13 +116,17 @@ class TestUpdateMe:
         body = response.json()
         assert body["display_name"] == "Alice"
         assert body["bio"] == "hello"
-        assert body["settings"] == {"friend_requests_from": "nobody", "notifications": ALL_ON}
+        assert body["settings"] == {
+            "friend_requests_from": "nobody",
+            "messages_from": "friends",
+            "notifications": ALL_ON,
+        }
 
     async def test_empty_settings_reset_nothing(self, client: httpx.AsyncClient) -> None:
         alice = await register(client)
         await client.patch(
             f"{API}/users/me",
-            json={"settings": {"friend_requests_from": "nobody"}},
+            json={"settings": {"friend_requests_from": "nobody", "messages_from": "everyone"}},
             headers=alice.headers,
         )
         response = await client.patch(
@@ -122,6 +134,20 @@ class TestUpdateMe:
         )
         assert response.json()["settings"] == {
             "friend_requests_from": "nobody",
+            "messages_from": "everyone",
+            "notifications": ALL_ON,
+        }
+
+    async def test_one_setting_leaves_the_other(self, client: httpx.AsyncClient) -> None:
+        alice = await register(client)
+        response = await client.patch(
+            f"{API}/users/me",
+            json={"settings": {"messages_from": "everyone"}},
+            headers=alice.headers,
+        )
+        assert response.json()["settings"] == {
+            "friend_requests_from": "everyone",
+            "messages_from": "everyone",
             "notifications": ALL_ON,
         }
 

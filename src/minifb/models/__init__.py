@@ -3,6 +3,7 @@
 from minifb.kit.db import Base
 from minifb.models.block import Block
 from minifb.models.comment import Comment
+from minifb.models.conversation import Conversation, ConversationKind, ConversationMember, Message
 from minifb.models.credential import Credential
 from minifb.models.dead_letter import DeadLetter
 from minifb.models.follow import Follow
@@ -12,7 +13,7 @@ from minifb.models.outbox import OutboxEvent, ProcessedEvent
 from minifb.models.post import Post, Visibility
 from minifb.models.reaction import IdempotencyKey, Reaction, ReactionType, TargetKind
 from minifb.models.session import AuthSession, RefreshToken
-from minifb.models.user import FriendRequestPolicy, User
+from minifb.models.user import FriendRequestPolicy, MessagesPolicy, User
 from minifb.models.worker_lease import WorkerLease
 
 __all__ = [
@@ -20,6 +21,9 @@ __all__ = [
     "Base",
     "Block",
     "Comment",
+    "Conversation",
+    "ConversationKind",
+    "ConversationMember",
     "Credential",
     "DeadLetter",
     "Follow",
@@ -27,6 +31,8 @@ __all__ = [
     "FriendRequestPolicy",
     "Friendship",
     "IdempotencyKey",
+    "Message",
+    "MessagesPolicy",
     "Notification",
     "NotificationActor",
     "NotificationType",

@@ -16,6 +16,11 @@ class FriendRequestPolicy(enum.StrEnum):
     nobody = "nobody"
 
 
+class MessagesPolicy(enum.StrEnum):
+    everyone = "everyone"
+    friends = "friends"
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -33,6 +38,11 @@ class User(Base):
     # The notification types this person turned off (`NotificationType` values).
     muted_notifications: Mapped[list[Any]] = mapped_column(
         JSON, default=list, server_default=text("'[]'")
+    )
+    messages_from: Mapped[MessagesPolicy] = mapped_column(
+        Enum(MessagesPolicy, native_enum=False, length=16),
+        default=MessagesPolicy.friends,
+        server_default=MessagesPolicy.friends.value,
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

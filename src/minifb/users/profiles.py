@@ -98,6 +98,7 @@ def me(user: User) -> UserMe:
         email=user.email,
         settings=UserSettings(
             friend_requests_from=user.friend_request_policy,
+            messages_from=user.messages_from,
             notifications=NotificationSettings.muting(user.muted_notifications),
         ),
     )
@@ -182,6 +183,13 @@ async def update_me(session: AsyncSession, viewer_id: int, body: UserUpdate) -> 
     ):
         user.friend_request_policy = body.settings.friend_requests_from
         changed.append("settings.friend_requests_from")
+    if (
+        body.settings is not None
+        and "messages_from" in body.settings.model_fields_set
+        and body.settings.messages_from != user.messages_from
+    ):
+        user.messages_from = body.settings.messages_from
+        changed.append("settings.messages_from")
     if body.settings is not None and "notifications" in body.settings.model_fields_set:
         named = body.settings.notifications.model_dump(
             include=body.settings.notifications.model_fields_set

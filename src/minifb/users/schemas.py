@@ -19,7 +19,7 @@ from minifb.kit.schemas import (
     trimmed_text_pattern,
 )
 from minifb.models.notification import NotificationType
-from minifb.models.user import FriendRequestPolicy
+from minifb.models.user import FriendRequestPolicy, MessagesPolicy
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9_]{3,30}")
 # Names that would impersonate the service or collide with routes.
@@ -125,6 +125,7 @@ USER_ME_EXAMPLE: dict[str, Any] = {
     "email": "ada@example.com",
     "settings": {
         "friend_requests_from": "everyone",
+        "messages_from": "friends",
         "notifications": {t.value: True for t in NotificationType},
     },
 }
@@ -160,6 +161,10 @@ class UserSettings(BaseModel):
 
     friend_requests_from: FriendRequestPolicy = Field(
         FriendRequestPolicy.everyone, description="Who may send you friend requests."
+    )
+    messages_from: MessagesPolicy = Field(
+        MessagesPolicy.friends,
+        description="Who may start a conversation with you or add you to one.",
     )
     notifications: NotificationSettings = Field(
         default_factory=NotificationSettings,
