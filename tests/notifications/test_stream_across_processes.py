@@ -2,9 +2,9 @@
 the sockets held by the other.
 
 Real `minifb serve` processes (granian, then uvicorn) on free ports; one person holds a
-socket on each. The event is written to the outbox as a service writes it;
-whichever process's relay publishes it, its consumer pushes to its own socket
-and, through the cache's pub/sub, to the other process's.
+socket on each, and another sends them a message through the first process.
+Whichever process's relay publishes the message's event, its consumer pushes to
+its own socket and, through the cache's pub/sub, to the other process's.
 """
 
 from __future__ import annotations
@@ -18,9 +18,12 @@ import pytest
 from websockets.asyncio.client import connect
 
 from minifb.auth.tokens import SigningKey
-from minifb.kit.db import Database
-from minifb.kit.outbox import record_event
-from tests.factories import register
+from tests.factories import (
+    accept_messages_from_everyone,
+    register,
+    send_message,
+    start_conversation,
+)
 from tests.fixtures.deadline import bounded
 from tests.fixtures.redis_server import redis_server
 from tests.fixtures.servers import Server, base_env, shared_cache_url
@@ -49,8 +52,8 @@ async def two_servers(
 
 
 @bounded(90)
-async def test_a_push_in_one_process_reaches_a_socket_of_the_other(
-    two_servers: list[Server], database_url: str
+async def test_a_message_sent_through_one_process_reaches_a_socket_of_the_other(
+    two_servers: list[Server],
 ) -> None:
     async with httpx.AsyncClient(timeout=10) as client:
         for server in two_servers:
@@ -59,24 +62,22 @@ async def test_a_push_in_one_process_reaches_a_socket_of_the_other(
         async with first:
             ana = await register(first)
             bea = await register(first)
-    headers = {"Authorization": f"Bearer {ana.access_token}"}
-    urls = [f"ws://127.0.0.1:{server.port}{STREAM}" for server in two_servers]
-    async with (
-        connect(urls[0], additional_headers=headers) as on_first,
-        connect(urls[1], additional_headers=headers) as on_second,
-    ):
-        message = {"id": "1", "conversation_id": "9", "text": "across"}
-        data = {"conversation_id": "9", "member_ids": [ana.id, bea.id], "message": message}
-        db = Database(database_url)
-        try:
-            async with db.transaction() as session:
-                record_event(session, "message.created", actor_id=int(bea.id), data=data)
-        finally:
-            await db.dispose()
-        expected = {"type": "message.created", "data": {"conversation_id": "9", "message": message}}
-        for ws in (on_first, on_second):
-            assert await next_frame(ws) == expected
-        # Each frame went out once: nothing else arrives behind it.
-        for ws in (on_first, on_second):
-            await ws.send(orjson.dumps({"type": "ping"}).decode())
-            assert await next_frame(ws) == {"type": "pong", "data": {}}
+            await accept_messages_from_everyone(first, ana)
+            conversation = await start_conversation(first, bea, ana)
+            headers = {"Authorization": f"Bearer {ana.access_token}"}
+            urls = [f"ws://127.0.0.1:{server.port}{STREAM}" for server in two_servers]
+            async with (
+                connect(urls[0], additional_headers=headers) as on_first,
+                connect(urls[1], additional_headers=headers) as on_second,
+            ):
+                message = await send_message(first, bea, conversation["id"], "across")
+                expected = {
+                    "type": "message.created",
+                    "data": {"conversation_id": conversation["id"], "message": message},
+                }
+                for ws in (on_first, on_second):
+                    assert await next_frame(ws) == expected
+                # Each frame went out once: nothing else arrives behind it.
+                for ws in (on_first, on_second):
+                    await ws.send(orjson.dumps({"type": "ping"}).decode())
+                    assert await next_frame(ws) == {"type": "pong", "data": {}}
