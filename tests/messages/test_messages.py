@@ -74,6 +74,8 @@ class TestSend:
         page = await get_json(client, f"/conversations/{made['id']}/messages", ana)
         assert len(page["items"]) == 2
         assert len(await events("message.created")) == 2
+        # Counted as sent once each, the resend not at all.
+        assert "minifb_messages_sent_total 2.0" in (await client.get("/metrics")).text
 
     @pytest.mark.parametrize(
         ("body", "loc"),

@@ -11,7 +11,6 @@ from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 
-from minifb.adapters.telemetry.metrics import Metrics
 from minifb.auth.passwords import PasswordHasher
 from minifb.auth.policy import LoginPolicy
 from minifb.auth.revocations import Revocations
@@ -35,9 +34,6 @@ class AuthPorts(Protocol):
 
     @property
     def login_policy(self) -> LoginPolicy: ...
-
-    @property
-    def metrics(self) -> Metrics: ...
 
 
 async def get_auth_ports(request: Request) -> AuthPorts:
@@ -68,10 +64,6 @@ async def get_login_policy(ports: _PortsDep) -> LoginPolicy:
     return ports.login_policy
 
 
-async def get_metrics(ports: _PortsDep) -> Metrics:
-    return ports.metrics
-
-
 async def get_client(request: Request, ip: ClientIp) -> Client:
     return Client(ip=ip, user_agent=request.headers.get("user-agent", ""))
 
@@ -81,6 +73,5 @@ TokensDep = Annotated[AccessTokenCodec, Depends(get_tokens)]
 KeySetDep = Annotated[KeySet, Depends(get_keyset)]
 RevocationsDep = Annotated[Revocations, Depends(get_revocations)]
 LoginPolicyDep = Annotated[LoginPolicy, Depends(get_login_policy)]
-MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 ClientDep = Annotated[Client, Depends(get_client)]
 """Where the request comes from: the address the gateway resolved, and the user agent."""

@@ -9,7 +9,6 @@ from minifb.auth.deps import (
     ClientDep,
     KeySetDep,
     LoginPolicyDep,
-    MetricsDep,
     PasswordsDep,
     RevocationsDep,
     TokensDep,
@@ -28,7 +27,7 @@ from minifb.auth.schemas import (
     RegisterRequest,
     TokenPair,
 )
-from minifb.kit.deps import CacheDep, SessionDep
+from minifb.kit.deps import CacheDep, MetricsDep, SessionDep
 from minifb.kit.errors import Unauthorized
 from minifb.kit.openapi import problems
 from minifb.kit.security import CurrentUser

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.cache import Cache
 from minifb.adapters.events import EventBus
+from minifb.adapters.telemetry.metrics import Metrics
 from minifb.kit.db import Database
 from minifb.kit.errors import AppError
 
@@ -37,6 +38,9 @@ class Ports(Protocol):
 
     @property
     def verifier(self) -> TokenVerifier: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
 
 
 # Every dependency here is `async def`: FastAPI runs a plain `def` dependency in
@@ -88,3 +92,10 @@ async def get_events(ports: PortsDep) -> EventBus:
 
 CacheDep = Annotated[Cache, Depends(get_cache)]
 EventsDep = Annotated[EventBus, Depends(get_events)]
+
+
+async def get_metrics(ports: PortsDep) -> Metrics:
+    return ports.metrics
+
+
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

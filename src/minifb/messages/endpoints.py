@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
-from minifb.kit.deps import SessionDep
+from minifb.kit.deps import MetricsDep, SessionDep
 from minifb.kit.errors import Unauthorized
 from minifb.kit.openapi import problems
 from minifb.kit.pagination import PageDep
@@ -152,11 +152,14 @@ async def send_message(
     response: Response,
     principal: CurrentUser,
     session: SessionDep,
+    metrics: MetricsDep,
 ) -> MessageRead:
     """Write to a conversation you are a member of; every member gets it on the stream.
     Resending with the same `client_message_id` answers the first message (200)."""
     answer = await messages.send_message(session, principal.user_id, conversation_id, body)
-    if not answer.created:
+    if answer.created:
+        metrics.messages_sent.inc()
+    else:
         response.status_code = status.HTTP_200_OK
     result: MessageRead = answer.body
     return result

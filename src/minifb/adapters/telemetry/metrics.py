@@ -55,6 +55,11 @@ class Metrics:
             "minifb_registrations", "Accounts created.", registry=self.registry
         )
         self.logins = Counter("minifb_logins", "Successful logins.", registry=self.registry)
+        self.messages_sent = Counter(
+            "minifb_messages_sent",
+            "Messages written to conversations (a resend of one counts once).",
+            registry=self.registry,
+        )
         self.login_failures = Counter(
             "minifb_login_failures",
             "Refused logins by reason.",
