@@ -82,6 +82,9 @@ class TestRegister:
             ("username", "bad-name"),
             ("username", "admin"),
             ("email", "not-an-email"),
+            # A special-use domain (RFC 6761) that no mail reaches.
+            ("email", "ada@lovelace.test"),
+            ("email", "ada@host.local"),
             ("password", "short"),
             ("password", "password"),
             ("password", "x" * 129),

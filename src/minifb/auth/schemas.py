@@ -26,7 +26,15 @@ NewPassword = Annotated[
         json_schema_extra={"format": "password", "minLength": MIN_LENGTH, "maxLength": MAX_LENGTH},
     ),
 ]
-Email = Annotated[EmailStr, STORABLE]
+Email = Annotated[
+    EmailStr,
+    STORABLE,
+    Field(
+        description="An email address; a domain of special use (RFC 6761: `.test`, "
+        "`.local`, `.invalid`, `.localhost`, `.onion`, `.arpa`), which no mail reaches, "
+        "is refused."
+    ),
+]
 
 # What tokens look like in the document's examples; no key signed them.
 ACCESS_TOKEN_EXAMPLE = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiIxNzA0In0.c2ln"  # noqa: S105
