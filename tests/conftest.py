@@ -188,7 +188,10 @@ async def make_client(settings: Settings) -> AsyncIterator[AppFactory]:
     ) -> tuple[FastAPI, httpx.AsyncClient]:
         app_settings = settings.model_copy(update=overrides)
         app = create_app(app_settings, services=services, bare_routes=bare_routes)
-        manager = LifespanManager(app)
+        # Start-up is not what these tests time: on a loaded machine one start (a pool
+        # to open, the worker id lease committed, the ended logins read) once took
+        # longer than the library's 5 s default in a full PostgreSQL pass.
+        manager = LifespanManager(app, startup_timeout=30)
         await manager.__aenter__()
         transport = httpx.ASGITransport(app=manager.app, client=(client_ip, 40000))
         client = httpx.AsyncClient(transport=transport, base_url="http://test")
