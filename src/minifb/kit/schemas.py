@@ -134,10 +134,13 @@ CONTROL_AND_C1 = r"\x00-\x08\x0b-\x1f\x7f-\x9f"
 def trimmed_text_pattern(forbidden: str, longest: int | None = None) -> str:
     """The `pattern` of a text field that is trimmed of whitespace before it is checked:
     trimmed, it is 1 to `longest` characters (any number when None), none of them in
-    the character class `forbidden`. `\\s` is Python's (`str.strip`'s) whitespace."""
-    edge = rf"[^\s{forbidden}]"
+    the character class `forbidden`. Whitespace is Python's (`str.strip`'s): `\\s`
+    and the separators U+001C..U+001F, which a validator's `\\s` (Rust's, ECMA's)
+    leaves out."""
+    space = r"\s\x1c-\x1f"
+    edge = rf"[^{space}{forbidden}]"
     middle = f"[^{forbidden}]" + (f"{{0,{longest - 2}}}" if longest else "*")
-    return rf"^\s*{edge}(?:{middle}{edge})?\s*$"
+    return rf"^[{space}]*{edge}(?:{middle}{edge})?[{space}]*$"
 
 
 def partial_update(*examples: dict[str, Any]) -> Callable[[JsonDict], None]:
