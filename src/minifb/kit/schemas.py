@@ -206,3 +206,10 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = Field(
         description="Pass it back as `?cursor=` for the next page; null on the last page."
     )
+
+
+def no_media(value: list[int]) -> list[int]:
+    """`media_ids` must be empty until the media service can resolve them."""
+    if value:
+        raise ValueError("media uploads are not available yet")
+    return value

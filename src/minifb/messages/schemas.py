@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from minifb.kit.schemas import BodyId, Id, Schema, Text, trimmed_text_pattern
+from minifb.kit.schemas import BodyId, Id, Schema, Text, no_media, trimmed_text_pattern
 from minifb.models.conversation import ConversationKind
 
 MESSAGE_TEXT_MAX = 5000
@@ -27,12 +27,6 @@ def _trimmed(limit: int) -> AfterValidator:
         return value
 
     return AfterValidator(check)
-
-
-def _no_media(value: list[int]) -> list[int]:
-    if value:
-        raise ValueError("media uploads are not available yet")
-    return value
 
 
 def _distinct(value: list[int]) -> list[int]:
@@ -154,7 +148,7 @@ class MessageCreate(Schema):
     text: MessageText
     media_ids: Annotated[
         list[BodyId],
-        AfterValidator(_no_media),
+        AfterValidator(no_media),
         Field(
             description="Must be empty: media uploads are not available yet.",
             json_schema_extra={"maxItems": 0},

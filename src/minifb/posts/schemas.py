@@ -18,6 +18,7 @@ from minifb.kit.schemas import (
     ReadSchema,
     Schema,
     Text,
+    no_media,
     partial_update,
     trimmed_text_pattern,
 )
@@ -42,12 +43,6 @@ def _text(limit: int) -> AfterValidator:
         return value
 
     return AfterValidator(check)
-
-
-def _no_media(value: list[int]) -> list[int]:
-    if value:
-        raise ValueError("media uploads are not available yet")
-    return value
 
 
 AUTHOR_EXAMPLE: dict[str, Any] = {
@@ -115,7 +110,7 @@ class PostCreate(Schema):
     visibility: Visibility = Field(Visibility.public, description="Who may see the post.")
     media_ids: Annotated[
         list[BodyId],
-        AfterValidator(_no_media),
+        AfterValidator(no_media),
         Field(
             description="Must be empty: media uploads are not available yet.",
             json_schema_extra={"maxItems": 0},
