@@ -216,6 +216,7 @@ VIEWS: list[tuple[str, str, dict[str, str]]] = [
     ("b", "/posts/{post_b}/reactions", {}),
     ("b", "/comments/{comment_d}/reactions", {}),
     *[(p, path, {}) for p in "bd" for path in ("/notifications", "/notifications/unread-count")],
+    *[(p, "/presence", {}) for p in "bd"],
     *[(p, "/conversations", {}) for p in "abdf"],
     *[
         (p, f"/conversations/{{{conv}}}{tail}", {})
@@ -383,6 +384,7 @@ NOTIFICATIONS_OPERATIONS: list[tuple[str, str]] = [
     ("GET", "/notifications/unread-count"),
     ("POST", "/notifications/read"),
     ("POST", "/notifications/1/read"),
+    ("GET", "/presence"),
 ]
 
 

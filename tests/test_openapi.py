@@ -46,6 +46,7 @@ OPERATION_IDS = {
     "deletePost",
     "deletePostReaction",
     "findUser",
+    "listFriendsPresence",
     "followUser",
     "getConversation",
     "getFeed",

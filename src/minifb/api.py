@@ -10,6 +10,7 @@ from starlette.types import ASGIApp
 from minifb.auth.endpoints import router as auth_router
 from minifb.auth.endpoints import well_known as auth_well_known
 from minifb.messages.endpoints import router as messages_router
+from minifb.notifications.endpoints import presence_router
 from minifb.notifications.endpoints import router as notifications_router
 from minifb.notifications.stream import router as stream_router
 from minifb.posts.endpoints import router as posts_router
@@ -25,7 +26,7 @@ SERVICES: dict[str, tuple[list[APIRouter], list[APIRouter]]] = {
     "posts": ([feed_router, posts_router], []),
     "auth": ([auth_router], [auth_well_known]),
     "users": ([users_router], []),
-    "notifications": ([notifications_router, stream_router], []),
+    "notifications": ([notifications_router, presence_router, stream_router], []),
     "messages": ([messages_router], []),
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import make_url
@@ -35,7 +36,9 @@ from minifb.kit.schema import SchemaCheck
 from minifb.kit.worker_ids import WorkerIdLease
 from minifb.messages import service as messages
 from minifb.notifications.hub import Hub, StreamPolicy
+from minifb.notifications.presence import Presence, PresencePolicy
 from minifb.posts.policy import FeedPolicy
+from minifb.users import service as users
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Container:
     schema: SchemaCheck
     worker_ids: WorkerIdLease
     hub: Hub
+    presence: Presence
 
     def probes(self) -> dict[str, Callable[[], Awaitable[object]]]:
         """What readiness checks, by its name in the answer: every adapter of this
@@ -81,8 +85,10 @@ class Container:
         await self.relay.start()
         await self.housekeeper.start()
         await self.hub.start()
+        await self.presence.start()
 
     async def close(self) -> None:
+        await self.presence.stop()
         await self.hub.stop()
         await self.revocations.stop()
         await self.housekeeper.stop()
@@ -124,6 +130,8 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
     revocations = Revocations(db, keep_seconds=settings.access_token_ttl + 60)
     verifier = LoginVerifier(tokens, revocations)
     metrics = metrics or Metrics()
+    hub = Hub(cache, verifier, metrics, stream_policy(settings), membership=ConversationMembers(db))
+    presence_policy = PresencePolicy(ttl=settings.presence_ttl, grace=settings.presence_grace)
     return Container(
         settings=settings,
         db=db,
@@ -148,9 +156,8 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
         ),
         schema=SchemaCheck(db),
         worker_ids=worker_id_lease(settings, db),
-        hub=Hub(
-            cache, verifier, metrics, stream_policy(settings), membership=ConversationMembers(db)
-        ),
+        hub=hub,
+        presence=Presence(cache, hub, PeoplePresence(db), presence_policy),
     )
 
 
@@ -173,6 +180,22 @@ class ConversationMembers:
     async def members_if_member(self, conversation_id: int, user_id: int) -> list[int] | None:
         async with self._db.session() as session:
             return await messages.members_if_member(session, conversation_id, user_id)
+
+
+class PeoplePresence:
+    """Presence's view of people (`notifications.presence.PresenceStore`), from the
+    users service: who sees whose active status, and when each was last active."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def audience(self, user_id: int) -> users.Audience:
+        async with self._db.session() as session:
+            return await users.presence_audience(session, user_id)
+
+    async def record_last_active(self, user_id: int, at: datetime) -> None:
+        async with self._db.transaction() as session:
+            await users.record_last_active(session, user_id, at)
 
 
 def worker_id_lease(settings: Settings, db: Database) -> WorkerIdLease:

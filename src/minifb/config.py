@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     """A socket quiet this many seconds gets a `ping` frame."""
     stream_ping_timeout: float = Field(20.0, gt=0, le=3600)
     """A pinged socket that sends nothing for this many more seconds is closed (4001)."""
+    presence_ttl: float = Field(60.0, ge=3, le=3600)
+    """A process's word that someone is online lasts this long unless renewed (a third of it)."""
+    presence_grace: float = Field(10.0, ge=0, le=3600)
+    """Someone whose last stream socket closed stays online this long (a reload, a reconnect)."""
 
     # events (DESIGN §4)
     event_retention_days: int = Field(7, ge=1)

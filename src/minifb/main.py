@@ -194,6 +194,11 @@ OPENAPI_TAGS = [
     {"name": "feed", "description": "The news feed: what the people you follow posted."},
     {"name": "messages", "description": "Conversations, messages and read receipts."},
     {"name": "notifications", "description": "What others did that concerns you."},
+    {
+        "name": "presence",
+        "description": "Which friends are online now, and when the others were last active; "
+        "the stream (`/api/v1/stream`, a WebSocket: see the README) pushes the changes.",
+    },
     {"name": "ops", "description": "Liveness, readiness and metrics, for operators."},
 ]
 

@@ -32,6 +32,7 @@ class TestGetMe:
         assert body["settings"] == {
             "friend_requests_from": "everyone",
             "messages_from": "friends",
+            "active_status": True,
             "notifications": ALL_ON,
         }
         assert body["bio"] == ""
@@ -87,6 +88,7 @@ class TestUpdateMe:
                 "settings": {
                     "friend_requests_from": "friends_of_friends",
                     "messages_from": "everyone",
+                    "active_status": False,
                 },
             },
             headers=alice.headers,
@@ -99,6 +101,7 @@ class TestUpdateMe:
             "friend_requests_from": "friends_of_friends",
             "notifications": ALL_ON,
             "messages_from": "everyone",
+            "active_status": False,
         }
         again = (await client.get(f"{API}/users/me", headers=alice.headers)).json()
         assert again == body
@@ -119,6 +122,7 @@ class TestUpdateMe:
         assert body["settings"] == {
             "friend_requests_from": "nobody",
             "messages_from": "friends",
+            "active_status": True,
             "notifications": ALL_ON,
         }
 
@@ -135,6 +139,7 @@ class TestUpdateMe:
         assert response.json()["settings"] == {
             "friend_requests_from": "nobody",
             "messages_from": "everyone",
+            "active_status": True,
             "notifications": ALL_ON,
         }
 
@@ -148,6 +153,7 @@ class TestUpdateMe:
         assert response.json()["settings"] == {
             "friend_requests_from": "everyone",
             "messages_from": "everyone",
+            "active_status": True,
             "notifications": ALL_ON,
         }
 

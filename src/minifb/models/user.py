@@ -4,7 +4,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, String, Text, text
+from sqlalchemy import JSON, Enum, String, Text, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from minifb.kit.db import Base, utcnow
@@ -44,5 +44,10 @@ class User(Base):
         default=MessagesPolicy.friends,
         server_default=MessagesPolicy.friends.value,
     )
+    # Whether friends see when this person is online and was last active (and,
+    # in return, whether they see their friends'); docs/decisions/0122.
+    active_status: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # When their last stream socket closed; while one is open they are active now.
+    last_active_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -2,7 +2,7 @@
 
 Every route needs a bearer token and reaches the caller's own notifications
 only: someone else's notification id answers exactly as one that does not
-exist (404).
+exist (404). `GET /presence`, the friends' side of the stream, is here too.
 """
 
 from __future__ import annotations
@@ -18,15 +18,18 @@ from minifb.kit.pagination import PageDep
 from minifb.kit.schemas import Id, Page
 from minifb.kit.security import CurrentUser
 from minifb.notifications import service
-from minifb.notifications.exceptions import NotificationNotFound
+from minifb.notifications.exceptions import NotificationNotFound, PresenceHidden
 from minifb.notifications.schemas import (
     MARK_READ_EXAMPLES,
     MarkRead,
     NotificationRead,
+    PresenceRead,
     UnreadCount,
 )
+from minifb.notifications.stream import PresenceDep
 
 router = APIRouter(tags=["notifications"], responses=problems(Unauthorized, 503))
+presence_router = APIRouter(tags=["presence"], responses=problems(Unauthorized, 503))
 
 NotificationIdPath = Annotated[Id, Path(description="One of your notifications' id.")]
 _NOT_YOURS = (NotificationNotFound, "No such notification of yours.")
@@ -94,3 +97,25 @@ async def mark_notification_read(
 ) -> NotificationRead:
     """Mark one of your notifications read (again is fine)."""
     return await service.mark_one_read(session, principal.user_id, notification_id)
+
+
+@presence_router.get(
+    "/presence",
+    response_model=Page[PresenceRead],
+    summary="Your friends' presence",
+    response_description="A page of your friends who show their active status, highest id first.",
+    responses=problems((PresenceHidden, "Your own active status is off.")),
+)
+async def list_friends_presence(
+    principal: CurrentUser,
+    session: SessionDep,
+    presence: PresenceDep,
+    page: PageDep,
+    online_only: Annotated[bool, Query(description="Only the friends online now.")] = False,
+) -> Page[PresenceRead]:
+    """Who of your friends is online now and, for the others, when they were last active.
+    Friends who turned their active status off are not listed; while yours is off, you
+    see nobody's (403). The stream's `presence` frames tell the changes as they happen."""
+    return await service.friends_presence(
+        session, presence, principal.user_id, page, online_only=online_only
+    )

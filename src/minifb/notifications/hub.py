@@ -192,15 +192,14 @@ class Hub:
         # The relay of `typing` needs the messages service; None refuses it.
         self.membership = membership
         self._sockets: dict[int, set[Socket]] = {}
-        self._origin = uuid.uuid4().hex  # this process, to skip its own publications
+        self.origin = uuid.uuid4().hex  # this process: its own publications, its presence claims
         self._tried = asyncio.Event()  # the first subscription worked, or failed
         self._tasks: list[asyncio.Task[None]] = []
         self._series: dict[str, tuple[Counter, Histogram]] = {}
 
     # sockets
 
-    # Presence (not built yet) hooks in at `add` and `remove`: where a person's
-    # first socket on this process opens and their last one closes.
+    # Presence (`presence.Presence.changed`) follows each `add` and `remove`.
     def add(self, principal: Principal, expires_at: float) -> Socket:
         socket = Socket(principal, expires_at, self.policy.queue_size, time.monotonic())
         self._sockets.setdefault(socket.user_id, set()).add(socket)
@@ -238,7 +237,7 @@ class Hub:
         at = None if occurred_at is None else occurred_at.timestamp()
         frame = Outgoing(orjson.dumps({"type": type_, "data": data}).decode(), type_, at)
         self.deliver(users, frame)
-        envelope = {"o": self._origin, "u": users, "t": type_, "a": at, "f": frame.text}
+        envelope = {"o": self.origin, "u": users, "t": type_, "a": at, "f": frame.text}
         try:
             await self._cache.publish(CHANNEL, orjson.dumps(envelope))
         except Exception as exc:
@@ -273,7 +272,7 @@ class Hub:
     def _received(self, raw: bytes) -> None:
         try:
             body = orjson.loads(raw)
-            if body["o"] == self._origin:
+            if body["o"] == self.origin:
                 return
             frame = Outgoing(body["f"], body["t"], body["a"])
             users = [int(u) for u in body["u"]]

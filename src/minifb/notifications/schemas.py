@@ -80,3 +80,26 @@ class MarkRead(Schema):
     up_to_id: BodyId | None = Field(
         None, description="One of your notifications; left out, all of them."
     )
+
+
+class PresenceRead(ReadSchema):
+    """A friend's presence: online now, or when they were last active."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"user_id": "170412345678905678", "online": True, "last_active_at": None},
+                {
+                    "user_id": "170412345678901234",
+                    "online": False,
+                    "last_active_at": "2026-01-02T10:30:00Z",
+                },
+            ]
+        }
+    )
+
+    user_id: Id
+    online: bool = Field(description="Whether they have the app open now.")
+    last_active_at: datetime | None = Field(
+        description="When they last had it open, while offline (null when online, or never seen)."
+    )

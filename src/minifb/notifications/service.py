@@ -26,9 +26,11 @@ from minifb.kit.pagination import PageParams, page_of
 from minifb.kit.schemas import Page
 from minifb.models import NotificationType
 from minifb.notifications import repository as repo
-from minifb.notifications.exceptions import NotificationNotFound
+from minifb.notifications.exceptions import NotificationNotFound, PresenceHidden
+from minifb.notifications.presence import Presence
 from minifb.notifications.repository import NotificationRow
-from minifb.notifications.schemas import ActorRead, NotificationRead, UnreadCount
+from minifb.notifications.schemas import ActorRead, NotificationRead, PresenceRead, UnreadCount
+from minifb.users import service as users
 
 _WHAT = {
     NotificationType.friend_request: "sent you a friend request.",
@@ -191,3 +193,36 @@ async def mark_one_read(
     if row is None:
         raise NotificationNotFound()
     return read(row)
+
+
+async def friends_presence(
+    session: AsyncSession,
+    presence: Presence,
+    viewer_id: int,
+    params: PageParams,
+    *,
+    online_only: bool = False,
+) -> Page[PresenceRead]:
+    """The presence of the viewer's friends who show theirs, highest id first; refused
+    (403) while the viewer's own active status is off."""
+    limit = None if online_only else params.limit
+    rows = await users.friends_presence(session, viewer_id, after=params.after, limit=limit)
+    if rows is None:
+        raise PresenceHidden()
+    ids = [user_id for user_id, _ in rows]
+    states = await presence.states(ids, limit=params.limit + 1 if online_only else None)
+    items: list[PresenceRead] = []
+    for user_id, stored in rows:
+        state = states.get(user_id)
+        if state is None:  # not read: enough were found online before it
+            break
+        if state.online:
+            items.append(PresenceRead(user_id=user_id, online=True, last_active_at=None))
+        elif not online_only:
+            # A process that died never recorded the close: its last renewal says more.
+            seen = [at for at in (stored, state.last_renewed) if at is not None]
+            items.append(
+                PresenceRead(user_id=user_id, online=False, last_active_at=max(seen, default=None))
+            )
+    page, cursor = page_of(items, params, key=lambda item: item.user_id)
+    return Page(items=page, next_cursor=cursor)

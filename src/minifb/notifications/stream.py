@@ -15,10 +15,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import orjson
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, Depends, Request, WebSocket
 
 from minifb.adapters.aio import cancel_and_wait
 from minifb.kit.errors import AppError
@@ -32,6 +32,7 @@ from minifb.notifications.hub import (
     Outgoing,
     Socket,
 )
+from minifb.notifications.presence import Presence
 
 log = logging.getLogger("minifb.stream")
 router = APIRouter(tags=["stream"])
@@ -44,6 +45,17 @@ class StreamPorts(Protocol):
 
     @property
     def hub(self) -> Hub: ...
+
+    @property
+    def presence(self) -> Presence: ...
+
+
+async def get_presence(request: Request) -> Presence:
+    ports: StreamPorts = request.app.state.container
+    return ports.presence
+
+
+PresenceDep = Annotated[Presence, Depends(get_presence)]
 
 
 def bearer_token(websocket: WebSocket) -> str | None:
@@ -70,10 +82,12 @@ async def stream(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     socket = hub.add(principal, expires_at)
+    ports.presence.changed(socket.user_id)
     try:
         await _serve(websocket, hub, socket)
     finally:
         hub.remove(socket)
+        ports.presence.changed(socket.user_id)
 
 
 async def _serve(websocket: WebSocket, hub: Hub, socket: Socket) -> None:

@@ -99,6 +99,7 @@ def me(user: User) -> UserMe:
         settings=UserSettings(
             friend_requests_from=user.friend_request_policy,
             messages_from=user.messages_from,
+            active_status=user.active_status,
             notifications=NotificationSettings.muting(user.muted_notifications),
         ),
     )
@@ -163,6 +164,14 @@ async def lookup(session: AsyncSession, viewer_id: int, username: str) -> Page[U
     return Page(items=[read(user)] if user else [], next_cursor=None)
 
 
+# The settings stored as they are given: each one's column on `users`.
+_SETTING_COLUMNS = {
+    "friend_requests_from": "friend_request_policy",
+    "messages_from": "messages_from",
+    "active_status": "active_status",
+}
+
+
 async def update_me(session: AsyncSession, viewer_id: int, body: UserUpdate) -> UserMe:
     """Change the given fields of one's own profile; emits `user.updated` if anything changed."""
     user = await repo.get_user(session, viewer_id)
@@ -176,20 +185,11 @@ async def update_me(session: AsyncSession, viewer_id: int, body: UserUpdate) -> 
         user.bio = body.bio
         changed.append("bio")
     # Only the settings named in the body change: `{"settings": {}}` resets nothing.
-    if (
-        body.settings is not None
-        and "friend_requests_from" in body.settings.model_fields_set
-        and body.settings.friend_requests_from != user.friend_request_policy
-    ):
-        user.friend_request_policy = body.settings.friend_requests_from
-        changed.append("settings.friend_requests_from")
-    if (
-        body.settings is not None
-        and "messages_from" in body.settings.model_fields_set
-        and body.settings.messages_from != user.messages_from
-    ):
-        user.messages_from = body.settings.messages_from
-        changed.append("settings.messages_from")
+    given = set() if body.settings is None else body.settings.model_fields_set
+    for setting, column in _SETTING_COLUMNS.items():
+        if setting in given and (value := getattr(body.settings, setting)) != getattr(user, column):
+            setattr(user, column, value)
+            changed.append(f"settings.{setting}")
     if body.settings is not None and "notifications" in body.settings.model_fields_set:
         named = body.settings.notifications.model_dump(
             include=body.settings.notifications.model_fields_set

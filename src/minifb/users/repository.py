@@ -1,4 +1,4 @@
-"""Queries about people: profiles, mutual-friend counts, blocks.
+"""Queries about people: profiles, mutual-friend counts, blocks, presence.
 
 Friend requests and friendships live in `friends_repository.py`, follows in
 `follows_repository.py`; who is hidden from whom, who are friends and who
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Sequence
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, delete, exists, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
@@ -175,3 +176,45 @@ async def blocked_by(
         .limit(limit + 1)
     )
     return (await session.execute(query)).all()
+
+
+# Presence
+
+
+async def shows_presence(session: AsyncSession, user_id: int) -> bool:
+    """Whether the person exists and has their active status on."""
+    return bool(await session.scalar(select(User.active_status).where(User.id == user_id)))
+
+
+async def friends_showing_presence(
+    session: AsyncSession, user_id: int, *, after: int | None = None, limit: int | None = None
+) -> Sequence[tuple[int, datetime | None]]:
+    """(id, last active) of the friends of `user_id` whose active status is on,
+    highest id first; `limit + 1` rows when a limit is given."""
+    query = (
+        select(User.id, User.last_active_at)
+        .join(Friendship, Friendship.friend_id == User.id)
+        .where(
+            Friendship.user_id == user_id,
+            User.active_status.is_(True),
+            *older_than(User.id, after),
+        )
+        .order_by(User.id.desc())
+    )
+    if limit is not None:
+        query = query.limit(limit + 1)
+    return [(row[0], row[1]) for row in await session.execute(query)]
+
+
+async def set_last_active(session: AsyncSession, user_id: int, at: datetime) -> None:
+    """Record when the person was last active, unless a later time is recorded already."""
+    await session.execute(
+        update(User)
+        .where(
+            User.id == user_id,
+            or_(User.last_active_at.is_(None), User.last_active_at < at),
+        )
+        # Being active is not a change to the profile: `updated_at` stays.
+        .values(last_active_at=at, updated_at=User.updated_at)
+        .execution_options(synchronize_session=False)
+    )

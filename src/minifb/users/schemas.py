@@ -126,6 +126,7 @@ USER_ME_EXAMPLE: dict[str, Any] = {
     "settings": {
         "friend_requests_from": "everyone",
         "messages_from": "friends",
+        "active_status": True,
         "notifications": {t.value: True for t in NotificationType},
     },
 }
@@ -165,6 +166,13 @@ class UserSettings(BaseModel):
     messages_from: MessagesPolicy = Field(
         MessagesPolicy.friends,
         description="Who may start a conversation with you or add you to one.",
+    )
+    active_status: StrictBool = Field(
+        True,
+        description=(
+            "Whether your friends see when you are online and when you were last active. "
+            "Turned off, you do not see theirs either."
+        ),
     )
     notifications: NotificationSettings = Field(
         default_factory=NotificationSettings,
@@ -214,6 +222,7 @@ class UserUpdate(Schema):
             {"display_name": "Ada King", "bio": "Countess of Lovelace."},
             {"settings": {"friend_requests_from": "friends_of_friends"}},
             {"settings": {"notifications": {"post_reaction": False}}},
+            {"settings": {"active_status": False}},
         )
     )
 

@@ -25,6 +25,12 @@ from minifb.users.graph import (
     not_hidden_from,
     visible_followers,
 )
+from minifb.users.presence import (
+    Audience,
+    friends_presence,
+    presence_audience,
+    record_last_active,
+)
 from minifb.users.profiles import (
     Recipient,
     create_user,
@@ -39,6 +45,7 @@ __all__ = [
     "FRIEND",
     "HIDDEN",
     "TIES_SQL",
+    "Audience",
     "DisplayName",
     "Recipient",
     "UserMe",
@@ -53,10 +60,13 @@ __all__ = [
     "followed_among",
     "followee_ids",
     "friend_ids",
+    "friends_presence",
     "get_visible_user",
     "hidden_from",
     "me",
     "not_hidden_from",
+    "presence_audience",
     "recipients",
+    "record_last_active",
     "visible_followers",
 ]

@@ -33,6 +33,7 @@ def _notifications(c: Container) -> None:
 
 def _stream(c: Container) -> None:
     stream_push.register(c.bus, c.hub)
+    c.presence.register(c.bus)
 
 
 CONSUMERS: dict[str, Registration] = {
@@ -40,7 +41,7 @@ CONSUMERS: dict[str, Registration] = {
     "feed": _feed,
     # Notifications of what others did: requests, comments, reactions, mentions.
     "notifications": _notifications,
-    # The real-time stream: messages, read receipts and notifications, pushed.
+    # The real-time stream: messages, read receipts, notifications and presence, pushed.
     "stream": _stream,
 }
 
