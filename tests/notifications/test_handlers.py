@@ -30,6 +30,67 @@ async def mute(client: httpx.AsyncClient, who: Person, **types: bool) -> dict[st
     return settings
 
 
+class TestWhatIsDeleted:
+    async def test_a_deleted_post_takes_its_notifications_along(
+        self, app: FastAPI, client: httpx.AsyncClient, people: People
+    ) -> None:
+        ana, bob, cid = await people(3)
+        post = await create_post(client, ana, f"hello @{cid.username}")
+        other = await create_post(client, ana)
+        await comment(client, bob, post["id"])
+        await react(client, bob, f"posts/{post['id']}")
+        await comment(client, bob, other["id"])
+        assert kinds(await inbox(app, client, ana)) == [
+            "post_comment",
+            "post_reaction",
+            "post_comment",
+        ]
+        assert kinds(await inbox(app, client, cid)) == ["mention"]
+        deleted = await client.delete(f"{API}/posts/{post['id']}", headers=ana.headers)
+        assert deleted.status_code == 204, deleted.text
+        [left] = await inbox(app, client, ana)
+        assert left["post_id"] == other["id"]
+        assert await inbox(app, client, cid) == []
+        count = await client.get(f"{API}/notifications/unread-count", headers=ana.headers)
+        assert count.json() == {"count": 1}
+
+    async def test_a_deleted_comment_takes_its_own_and_its_replies_along(
+        self, app: FastAPI, client: httpx.AsyncClient, people: People
+    ) -> None:
+        ana, bob, cid = await people(3)
+        post = await create_post(client, ana)
+        top = await comment(client, bob, post["id"])
+        await comment(client, cid, post["id"], f"yes @{ana.username}", parent_id=top["id"])
+        kept = await comment(client, cid, post["id"], "another")
+        assert kinds(await inbox(app, client, bob)) == ["comment_reply"]
+        assert len(await inbox(app, client, ana)) == 3
+        deleted = await client.delete(f"{API}/comments/{top['id']}", headers=bob.headers)
+        assert deleted.status_code == 204, deleted.text
+        assert await inbox(app, client, bob) == []
+        [left] = await inbox(app, client, ana)
+        assert left["comment_id"] == kept["id"]
+
+    async def test_an_event_about_what_was_deleted_since_tells_nobody(
+        self, app: FastAPI, client: httpx.AsyncClient, people: People
+    ) -> None:
+        ana, bob = await people(2)
+        post = await create_post(client, ana)
+        made = await comment(client, bob, post["id"])
+        await settle(app)
+        await client.delete(f"{API}/posts/{post['id']}", headers=ana.headers)
+        await settle(app)
+        # The comment's event again, as a redelivery after the deletion would bring it.
+        async with app.state.container.db.transaction() as session:
+            data = {
+                "comment_id": made["id"],
+                "post_id": post["id"],
+                "author_id": bob.id,
+                "post_author_id": ana.id,
+            }
+            record_event(session, "comment.created", actor_id=int(bob.id), data=data)
+        assert await inbox(app, client, ana) == []
+
+
 class TestFriendRequests:
     async def test_the_person_asked_hears_of_it_and_the_sender_of_the_acceptance(
         self, app: FastAPI, client: httpx.AsyncClient, people: People

@@ -31,6 +31,8 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         Index("ix_notifications_user_id_position", "user_id", "position"),
+        # Those about a post or its comments go when it does (`handlers.forget`).
+        Index("ix_notifications_post_id", "post_id"),
         Index(
             "uq_notifications_unread_reactions",
             "user_id",
@@ -49,7 +51,7 @@ class Notification(Base):
     actor_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     actor_count: Mapped[int] = mapped_column(default=1)
     # What it is about; no foreign keys: a post deleted meanwhile must not make the
-    # consumer fail, and its notification then leads to the 404 any reader gets.
+    # consumer fail. The consumer removes them once the post or comment is deleted.
     post_id: Mapped[int | None] = mapped_column(default=None)
     comment_id: Mapped[int | None] = mapped_column(default=None)
     position: Mapped[int]

@@ -14,7 +14,8 @@ comment), then drops:
 - for a mention, anyone who may not see the post or comment now (the posts
   service's rule).
 
-Everyone left gets one notification.
+Everyone left gets one notification. And when a post or a comment is
+deleted, the notifications about it go too: nobody is told of what is gone.
 """
 
 from __future__ import annotations
@@ -108,6 +109,10 @@ NOTICES: dict[str, Callable[[Event], Notice | None]] = {
 
 async def deliver(session: AsyncSession, notice: Notice) -> list[int]:
     """Make the notifications a notice calls for; returns the ids made or grown."""
+    if notice.post_id is not None and not await posts.still_there(
+        session, notice.post_id, notice.comment_id
+    ):
+        return []  # deleted before its event was handled: nothing to tell
     people = await users.recipients(session, ids=list(notice.concerned), usernames=notice.mentions)
     muted = {person.id: person.muted for person in people}
     mentioned = [p.id for p in people if p.username in notice.mentions]
@@ -140,8 +145,26 @@ async def deliver(session: AsyncSession, notice: Notice) -> list[int]:
     return made
 
 
+async def forget(session: AsyncSession, event: Event) -> None:
+    """Remove the notifications about a deleted post, or about a deleted comment and
+    its replies (whichever comments of the post some notification names and are gone)."""
+    post_id = int(event.data["post_id"])
+    if event.type == "post.deleted":
+        await repo.delete_about_post(session, post_id)
+        return
+    named = await repo.comment_ids_about(session, post_id)
+    gone = named - await posts.remaining_comments(session, post_id, named)
+    await repo.delete_about_comments(session, gone)
+
+
+FORGETS = ("post.deleted", "comment.deleted")
+
+
 async def handle(session: AsyncSession, event: Event) -> None:
-    """The consumer's effect: the notifications one event calls for."""
+    """The consumer's effect: the notifications one event calls for, or removes."""
+    if event.type in FORGETS:
+        await forget(session, event)
+        return
     notice = NOTICES[event.type](event)
     if notice is not None:
         await deliver(session, notice)
@@ -150,4 +173,4 @@ async def handle(session: AsyncSession, event: Event) -> None:
 def register(bus: EventBus, db: Database) -> None:
     """Subscribe the notifications consumer to `bus`; each event is handled once, in a
     transaction of `db` (`workers.registry` wires it)."""
-    bus.subscribe(CONSUMER, list(NOTICES), idempotent(db, CONSUMER, handle))
+    bus.subscribe(CONSUMER, [*NOTICES, *FORGETS], idempotent(db, CONSUMER, handle))

@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.kit.db import affected, insert_ignore
@@ -182,3 +182,25 @@ async def mark_read(
         conditions.append(Notification.id == notification_id)
     result = await session.execute(update(Notification).where(*conditions).values(read_at=now))
     return affected(result)
+
+
+async def delete_about_post(session: AsyncSession, post_id: int) -> int:
+    """Remove every notification about a post or one of its comments."""
+    return affected(
+        await session.execute(delete(Notification).where(Notification.post_id == post_id))
+    )
+
+
+async def comment_ids_about(session: AsyncSession, post_id: int) -> set[int]:
+    """The comments of a post that some notification is about."""
+    query = select(Notification.comment_id).where(
+        Notification.post_id == post_id, Notification.comment_id.is_not(None)
+    )
+    return {comment_id for comment_id in await session.scalars(query) if comment_id is not None}
+
+
+async def delete_about_comments(session: AsyncSession, comment_ids: Collection[int]) -> int:
+    if not comment_ids:
+        return 0
+    query = delete(Notification).where(Notification.comment_id.in_(list(comment_ids)))
+    return affected(await session.execute(query))

@@ -193,7 +193,8 @@ async def update_comment(
 async def delete_comment(
     session: AsyncSession, cache: Cache, viewer_id: int, comment_id: int
 ) -> None:
-    """Delete a comment (its author or the post's author), with its replies and reactions."""
+    """Delete a comment (its author or the post's author), with its replies and reactions;
+    emits `comment.deleted`."""
     meta, _ = await visible_comment(session, viewer_id, comment_id)
     if viewer_id not in (meta.author_id, meta.post_author_id):
         raise NotTheCommentAuthor("Only the comment's author or the post's author can delete it.")
@@ -208,3 +209,14 @@ async def delete_comment(
     if meta.parent_id is not None:
         await comments_repo.add_reply_count(session, meta.parent_id, -1)
     rendering.invalidate(session, cache, meta.post_id, body=False)
+    record_event(
+        session,
+        "comment.deleted",
+        actor_id=viewer_id,
+        data={
+            "comment_id": str(comment_id),
+            "post_id": str(meta.post_id),
+            "author_id": str(meta.author_id),
+            "removed": removed,
+        },
+    )

@@ -113,6 +113,14 @@ async def update_text(
     )
 
 
+async def existing(session: AsyncSession, post_id: int, comment_ids: Collection[int]) -> set[int]:
+    """Which of `comment_ids` are comments of the post."""
+    if not comment_ids:
+        return set()
+    query = select(Comment.id).where(Comment.post_id == post_id, Comment.id.in_(list(comment_ids)))
+    return set(await session.scalars(query))
+
+
 async def delete_comment(session: AsyncSession, comment_id: int) -> int:
     """Delete a comment, its replies and the reactions to all of them; returns how many
     comments went."""

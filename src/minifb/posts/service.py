@@ -196,6 +196,21 @@ async def timeline(
     return rendering.page_body(await rendering.render_posts(session, cache, viewer_id, ids), cursor)
 
 
+async def still_there(session: AsyncSession, post_id: int, comment_id: int | None = None) -> bool:
+    """Whether a post, or one of its comments, has not been deleted."""
+    if comment_id is None:
+        return await repo.post_meta(session, post_id) is not None
+    comment = await comments_repo.comment_meta(session, comment_id)
+    return comment is not None and comment.post_id == post_id
+
+
+async def remaining_comments(
+    session: AsyncSession, post_id: int, comment_ids: Collection[int]
+) -> set[int]:
+    """Which of `comment_ids` are comments of the post that have not been deleted."""
+    return await comments_repo.existing(session, post_id, comment_ids)
+
+
 async def who_may_see(
     session: AsyncSession, people: Collection[int], *, post_id: int, comment_id: int | None = None
 ) -> set[int]:

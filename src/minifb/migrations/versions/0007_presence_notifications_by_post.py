@@ -1,4 +1,4 @@
-"""users.active_status, users.last_active_at
+"""users.active_status, users.last_active_at, notifications by post
 
 Revision ID: 0007
 Revises: 0006
@@ -6,7 +6,8 @@ Create Date: 2026-11-26 12:10:00.000000
 
 Presence (docs/decisions/0122): whether a person shows friends when they are
 online and were last active (on for everyone, as before this revision nobody
-could turn it off), and when their last stream socket closed.
+could turn it off), and when their last stream socket closed. And an index of
+notifications by post, to remove those about a deleted post or comment.
 """
 
 from __future__ import annotations
@@ -29,8 +30,14 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("last_active_at", sa.DateTime(timezone=True), nullable=True))
 
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.create_index("ix_notifications_post_id", ["post_id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.drop_index("ix_notifications_post_id")
+
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("last_active_at")
         batch_op.drop_column("active_status")
