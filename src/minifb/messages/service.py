@@ -10,12 +10,14 @@ The rules (docs/decisions/0119):
   the one who started it accepts the other's answers; a block refuses every
   message (403). A group stays usable by all its current members.
 Every message writes `message.created`, every read that moves a receipt
-`message.read`, in the request's transaction.
+`message.read`, a new conversation `conversation.created`, people added
+`conversation.members_added` and a member leaving `conversation.member_left`,
+in the request's transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,7 +182,39 @@ async def create_conversation(
         if existing is None:  # pragma: no cover - the conflict names an existing row
             raise ConversationNotFound()
         return Answer(await _read(session, viewer_id, existing), created=False)
+    _members_changed(
+        session,
+        "conversation.created",
+        viewer_id,
+        conversation_id,
+        member_ids=[viewer_id, *people],
+        user_ids=people,
+    )
     return Answer(await _read(session, viewer_id, conversation_id), created=True)
+
+
+def _members_changed(
+    session: AsyncSession,
+    type_: str,
+    actor_id: int,
+    conversation_id: int,
+    *,
+    member_ids: Sequence[int],
+    user_ids: Sequence[int],
+) -> None:
+    """Record who joined or left a conversation (`user_ids`), for its members now and the
+    one who left (`member_ids`): their lists and open conversations change."""
+    record_event(
+        session,
+        type_,
+        actor_id=actor_id,
+        data={
+            "conversation_id": str(conversation_id),
+            "member_ids": [str(m) for m in member_ids],
+            "user_ids": [str(u) for u in user_ids],
+            "by_user_id": str(actor_id),
+        },
+    )
 
 
 def _member(
@@ -331,6 +365,14 @@ async def add_members(
             session,
             [_member(conversation_id, p, new_id(), found.last_message_id) for p in newcomers],
         )
+        _members_changed(
+            session,
+            "conversation.members_added",
+            viewer_id,
+            conversation_id,
+            member_ids=[*found.member_ids, *newcomers],
+            user_ids=newcomers,
+        )
     return await _read(session, viewer_id, conversation_id)
 
 
@@ -343,3 +385,11 @@ async def leave(session: AsyncSession, viewer_id: int, conversation_id: int) -> 
     await repo.remove_member(session, conversation_id, viewer_id)
     if found.member_ids == [viewer_id]:
         await repo.delete_conversation(session, conversation_id)
+    _members_changed(
+        session,
+        "conversation.member_left",
+        viewer_id,
+        conversation_id,
+        member_ids=found.member_ids,
+        user_ids=[viewer_id],
+    )

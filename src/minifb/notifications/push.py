@@ -1,4 +1,5 @@
-"""The stream's event consumer: messages, read receipts and notifications, pushed as they happen.
+"""The stream's event consumer: messages, read receipts, who joined or left a conversation,
+and notifications, pushed as they happen.
 
 Each event names the people it is for (`member_ids`, `user_id`); the frame
 carries the rest of its data. A push is not a stored effect: it is not
@@ -35,10 +36,18 @@ def _notification_created(data: dict[str, Any]) -> tuple[list[int], dict[str, An
     return [int(data["user_id"])], data["notification"]
 
 
+def _members_changed(data: dict[str, Any]) -> tuple[list[int], dict[str, Any]]:
+    members = [int(m) for m in data["member_ids"]]
+    return members, {k: data[k] for k in ("conversation_id", "user_ids", "by_user_id")}
+
+
 FRAMES = {
     "message.created": _message_created,
     "message.read": _message_read,
     "notification.created": _notification_created,
+    "conversation.created": _members_changed,
+    "conversation.members_added": _members_changed,
+    "conversation.member_left": _members_changed,
 }
 
 
