@@ -7,13 +7,17 @@
    direct conversation with one of the 200. Latency = when the recipient's
    socket got the `message.created` frame minus when the send was due, both on
    this process's clock. Lost = answered 2xx but no frame within 5 s of the
-   step's end. The rate steps up (250, 500, 1000, ... a second) until p99
-   passes 100 ms, for several rounds; then once on ONE process for reference.
+   step's end. The rate steps up (25, 50, 100, 250, 500, 1000, ... a second),
+   for several rounds: a round stops at the first step whose p99 passes 100 ms
+   (past it, higher rates only queue more), except that the first round goes
+   on up to 1,000 a second; then one round on ONE process for reference.
 2. **A reader that never reads**, on one process: 4,000-character messages to a
    group of a sender, a socket that never reads and one that does; the
-   server's RSS is sampled meanwhile, the normal reader's latency taken.
-3. **10,000 idle sockets** on one process (10,000 people, a token each), with
-   and without permessage-deflate: the server's RSS before and after.
+   server's RSS and the slow socket's TCP state are sampled meanwhile, and the
+   normal reader's latency taken.
+3. **10,000 idle sockets** on one process (10,000 people, a token each), on
+   granian (which does not negotiate permessage-deflate) and on uvicorn with
+   and without it: the server's RSS before, with them open, and after, twice.
 
     python bench/stream.py                       # everything, 3 rounds of the steps
     python bench/stream.py --rates 500,1000 --rounds 1 --skip-memory
@@ -36,6 +40,7 @@ import statistics
 import string
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -90,6 +95,7 @@ RECIPIENTS = 200
 SENDERS = 50
 IDLE_SOCKETS = 10_000
 LOST_AFTER = 5.0  # seconds after a step's last answer
+SEND_TIMEOUT = 300.0  # seconds from a step's last send to its last answer
 TARGET_RATE, TARGET_P99, KNEE_P99 = 1000, 50.0, 100.0
 
 
@@ -138,6 +144,8 @@ class Step:
     answer_p99_ms: float
     client_lag_p99_ms: float
     cores: dict[str, float]
+    errors: dict[str, int] = field(default_factory=dict)  # status or exception: how many
+    retried: int = 0  # sent again because the server had closed the idle connection
 
 
 # --- data ------------------------------------------------------------------------------
@@ -231,17 +239,17 @@ def cpu_seconds(servers: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]
     return totals
 
 
-def tcp_state(local_port: int, remote_port: int) -> str:
-    """The kernel's state of a loopback TCP connection ("01" established, "08" close-wait:
-    the peer has closed it), or "" when it is gone."""
+def tcp_end(local_port: int, remote_port: int) -> tuple[str, int]:
+    """One end of a loopback TCP connection: its state ("01" established, "08" close-wait:
+    the peer has closed it; "" gone) and the bytes in its send queue (Linux /proc)."""
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
         if (
             int(fields[1].rpartition(":")[2], 16) == local_port
             and int(fields[2].rpartition(":")[2], 16) == remote_port
         ):
-            return fields[3]
-    return ""
+            return fields[3], int(fields[4].partition(":")[0], 16)
+    return "", 0
 
 
 def load_average() -> str:
@@ -295,7 +303,9 @@ class LatencyLoad:
         self.book = book = Book()
         before, began = cpu_seconds(self.servers), clock()
         tasks = await pace(rate, round(rate * seconds), lambda i, due: self.send(tag, i, due))
-        await asyncio.wait(tasks, timeout=120)
+        _, late = await asyncio.wait(tasks, timeout=SEND_TIMEOUT)
+        for task in late:  # never answered: counted as HTTP errors, and not left running
+            task.cancel()
         wall = clock() - began
         after = cpu_seconds(self.servers)
         # A frame may still be on its way: wait for every 2xx's frames, or LOST_AFTER.
@@ -337,11 +347,18 @@ def summarise(
         answer_p99_ms=round(percentile(answers, 0.99), 2),
         client_lag_p99_ms=round(percentile(lags, 0.99), 2),
         cores={k: round(v, 2) for k, v in cores.items()},
+        errors=dict(Counter(s.error or str(s.status) for s in sent if not 200 <= s.status < 300)),
+        retried=sum(s.retried for s in sent),
     )
 
 
 async def latency_phase(
-    cast: Cast, servers: dict[str, subprocess.Popen[bytes]], args: argparse.Namespace, rounds: int
+    cast: Cast,
+    servers: dict[str, subprocess.Popen[bytes]],
+    args: argparse.Namespace,
+    rounds: int,
+    *,
+    to_target: bool,
 ) -> list[Step]:
     load = LatencyLoad(cast, servers)
     await load.open()
@@ -361,13 +378,15 @@ async def latency_phase(
                     f"{len(servers)} process(es), round {round_no + 1}, {rate}/s: "
                     f"{step.achieved_per_s:.0f}/s answered 2xx, p50 {step.p50_ms} p99 "
                     f"{step.p99_ms} max {step.max_ms} ms, lost {step.lost}, http errors "
-                    f"{step.http_errors}, cores {step.cores}",
+                    f"{step.http_errors} {step.errors}, resent {step.retried}, cores {step.cores}",
                     flush=True,
                 )
                 for proc in servers.values():
-                    await asyncio.to_thread(wait_quiet, proc, timeout=30)
-                if step.p99_ms > KNEE_P99 and rate >= TARGET_RATE:
-                    break  # past the knee and the target: higher rates say no more
+                    await asyncio.to_thread(wait_quiet, proc, timeout=120)
+                # Past the knee, higher rates only queue more (and take long to drain):
+                # the first round goes on up to the target rate, the others stop there.
+                if step.p99_ms > KNEE_P99 and (round_no or rate >= TARGET_RATE or not to_target):
+                    break
     finally:
         await load.close()
     return steps
@@ -392,17 +411,20 @@ async def slow_reader(
     rng = random.Random(11)
     alphabet = string.ascii_letters + string.digits + " "
     texts = ["".join(rng.choices(alphabet, k=args.slow_chars)) for _ in range(64)]
-    samples: list[tuple[float, int, int, str]] = []
+    samples: list[tuple[float, int, int, str, str, int]] = []
     began = clock()
     local_port = slow.local_address[1]
 
     async def sample() -> None:
-        # (seconds, server kB, frames the normal reader got, the slow socket's TCP state)
+        # (seconds, server kB, frames the normal reader got, the slow socket's TCP state
+        # at the client and at the server, and the bytes in the server's send queue)
         while True:
             received = sum(1 for s in book.sent.values() if s.received)
-            state = tcp_state(local_port, port)
+            client_state, _ = tcp_end(local_port, port)
+            server_state, unsent = tcp_end(port, local_port)
             rss = sum(server_rss(server).values())
-            samples.append((round(clock() - began, 1), rss, received, state))
+            at = round(clock() - began, 1)
+            samples.append((at, rss, received, client_state, server_state, unsent))
             await asyncio.sleep(0.5)
 
     async def send(i: int, due: float) -> None:
@@ -414,8 +436,8 @@ async def slow_reader(
 
     sampler = asyncio.create_task(sample())
     count = round(args.slow_rate * args.slow_seconds)
-    await asyncio.wait(await pace(args.slow_rate, count, send), timeout=120)
-    await asyncio.sleep(3)
+    await asyncio.wait(await pace(args.slow_rate, count, send), timeout=SEND_TIMEOUT)
+    await asyncio.sleep(args.slow_linger)  # still not reading: does the server let go?
     sampler.cancel()
     # Now read what reached the slow socket, to its end: how many frames, and how it ended.
     frames = 0
@@ -427,7 +449,7 @@ async def slow_reader(
         pass
     except TimeoutError:
         pass
-    server_closed_at = next((t for t, _, _, state in samples if state != "01"), None)
+    server_closed_at = next((t for t, _, _, state, _, _ in samples if state != "01"), None)
     closed = {
         "code": slow.close_code,
         "reason": slow.close_reason,
@@ -454,10 +476,10 @@ async def slow_reader(
 async def idle_sockets(
     cast: Cast, server: subprocess.Popen[bytes], port: int, compression: str | None
 ) -> dict[str, Any]:
-    """10,000 sockets of 10,000 people on one process: its RSS before and after."""
+    """10,000 sockets of 10,000 people on one process: its RSS before, with them open, and
+    after they close; twice, so that memory kept for reuse is told from memory lost."""
     await asyncio.sleep(2)
     before = server_rss(server)
-    client_before = rss_kb(os.getpid())
     limit = asyncio.Semaphore(100)
     book = Book()
 
@@ -465,36 +487,41 @@ async def idle_sockets(
         async with limit:
             return await open_socket(port, cast.tokens[k], compression=compression, max_queue=4)
 
-    began = clock()
-    sockets = await asyncio.gather(*(one(k) for k in range(IDLE_SOCKETS)))
-    opened = clock() - began
-    readers = [asyncio.create_task(receive(ws, lambda: book)) for ws in sockets]
-    await asyncio.sleep(5)
-    cpu0 = group_cpu_seconds(server.pid)
-    await asyncio.sleep(5)
-    idle_cores = (group_cpu_seconds(server.pid) - cpu0) / 5
-    after = server_rss(server)
-    response = sockets[0].response if sockets else None
-    extensions = response.headers.get("Sec-WebSocket-Extensions") if response else None
-    client_after = rss_kb(os.getpid())
-    open_now = sum(1 for ws in sockets if ws.close_code is None)
-    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-    await asyncio.gather(*readers, return_exceptions=True)
-    await asyncio.sleep(3)
-    closed = server_rss(server)
-    grew = sum(after.values()) - sum(before.values())
+    async def wave() -> dict[str, Any]:
+        client_before = rss_kb(os.getpid())
+        began = clock()
+        sockets = await asyncio.gather(*(one(k) for k in range(IDLE_SOCKETS)))
+        opened = clock() - began
+        readers = [asyncio.create_task(receive(ws, lambda: book)) for ws in sockets]
+        await asyncio.sleep(5)
+        cpu0 = group_cpu_seconds(server.pid)
+        await asyncio.sleep(5)
+        idle_cores = (group_cpu_seconds(server.pid) - cpu0) / 5
+        held = server_rss(server)
+        response = sockets[0].response
+        client_after = rss_kb(os.getpid())
+        open_now = sum(1 for ws in sockets if ws.close_code is None)
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+        await asyncio.gather(*readers, return_exceptions=True)
+        await asyncio.sleep(3)
+        return {
+            "negotiated": response.headers.get("Sec-WebSocket-Extensions") if response else None,
+            "sockets": len(sockets),
+            "open_at_the_end": open_now,
+            "seconds_to_open": round(opened, 1),
+            "server_rss_kb_open": held,
+            "server_rss_kb_closed": server_rss(server),
+            "server_idle_cores": round(idle_cores, 3),
+            "client_kb_per_socket": round((client_after - client_before) / len(sockets), 1),
+        }
+
+    waves = [await wave(), await wave()]
+    grew = sum(waves[0]["server_rss_kb_open"].values()) - sum(before.values())
     return {
         "compression": compression or "none",
-        "negotiated": extensions,
-        "sockets": len(sockets),
-        "open_at_the_end": open_now,
-        "seconds_to_open": round(opened, 1),
         "server_rss_kb_before": before,
-        "server_rss_kb_after": after,
-        "server_rss_kb_after_closing": closed,
-        "server_kb_per_socket": round(grew / len(sockets), 1),
-        "server_idle_cores": round(idle_cores, 3),
-        "client_kb_per_socket": round((client_after - client_before) / len(sockets), 1),
+        "server_kb_per_socket": round(grew / IDLE_SOCKETS, 1),
+        "waves": waves,
     }
 
 
@@ -581,12 +608,14 @@ async def measure(args: argparse.Namespace, env: dict[str, str]) -> dict[str, An
     cast = await create_people(max(IDLE_SOCKETS, RECIPIENTS + SENDERS + 2))
     print(f"{len(cast.ids)} people and tokens in {time.monotonic() - began:.0f} s", flush=True)
     result: dict[str, Any] = {}
+    steps: list[Step] = []
     with servers(["granian-a", "granian-b"], env) as procs:
         await create_conversations(PORTS["granian-a"], cast)
-        steps = await latency_phase(cast, procs, args, args.rounds)
-    if args.reference_rounds:
+        if not args.skip_latency:
+            steps += await latency_phase(cast, procs, args, args.rounds, to_target=True)
+    if args.reference_rounds and not args.skip_latency:
         with servers(["granian-a"], env) as procs:
-            steps += await latency_phase(cast, procs, args, args.reference_rounds)
+            steps += await latency_phase(cast, procs, args, args.reference_rounds, to_target=False)
     result["steps"] = [asdict(s) for s in steps]
     if not args.skip_memory:
         with servers(["granian-a"], env) as procs:
@@ -615,7 +644,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rates",
         type=lambda text: [int(r) for r in text.split(",") if r],
-        default=env("BENCH_STREAM_RATES", "100,250,500,1000,1500,2000,3000"),
+        default=env("BENCH_STREAM_RATES", "25,50,100,250,500,1000,1500,2000"),
     )
     parser.add_argument("--seconds", type=float, default=float(env("BENCH_STREAM_SECONDS", "12")))
     parser.add_argument("--rounds", type=int, default=int(env("BENCH_STREAM_ROUNDS", "3")))
@@ -623,6 +652,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--slow-rate", type=int, default=50)
     parser.add_argument("--slow-seconds", type=float, default=60)
     parser.add_argument("--slow-chars", type=int, default=4000)
+    parser.add_argument("--slow-linger", type=float, default=30, help="seconds, after the sends")
+    parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the database at the end")
     args = parser.parse_args(argv)

@@ -82,14 +82,31 @@ class Pool:
         connection = await self._free.get()
         sent.sent = clock()
         try:
-            sent.status = await connection.exchange(request)
+            for attempt in range(2):
+                if connection.reader.at_eof():  # the server closed it while idle
+                    connection.close()
+                    connection = await Connection.open(self.port)
+                try:
+                    sent.status = await connection.exchange(request)
+                    break
+                except (ConnectionResetError, asyncio.IncompleteReadError):
+                    # The server closed the idle keep-alive connection as the request went
+                    # out: send it once more on a new one. A duplicate is harmless: the
+                    # same `client_message_id` answers the first message (200).
+                    connection.close()
+                    connection = await Connection.open(self.port)
+                    if attempt:
+                        raise
+                    sent.retried = True
+        except asyncio.CancelledError:
+            connection.close()  # mid-answer: of no use to the next request
+            raise
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             sent.error = type(exc).__name__
             connection.close()
             connection = await Connection.open(self.port)
-        finally:
-            sent.answered = clock()
-            self._free.put_nowait(connection)
+        sent.answered = clock()
+        self._free.put_nowait(connection)
 
     def close(self) -> None:
         while not self._free.empty():
@@ -107,6 +124,7 @@ class Sent:
     answered: float = 0.0
     status: int = 0
     error: str = ""
+    retried: bool = False  # sent again on a new connection (the first one was closed)
     received: list[float] = field(default_factory=list)
 
 
