@@ -293,8 +293,9 @@ class LatencyLoad:
         cid = f"{tag}-{i}"
         sent = self.book.sent[cid] = Sent(due, expected=1)
         body = orjson.dumps({"text": f"bench message {i} of {tag}", "client_message_id": cid})
-        # Each conversation's messages alternate between the processes.
-        pool = self.pools[(i // RECIPIENTS) % len(self.pools)]
+        # Consecutive messages alternate between the processes, and so do each
+        # conversation's (message i is conversation i % 200's (i // 200)th).
+        pool = self.pools[(i + i // RECIPIENTS) % len(self.pools)]
         path = f"/api/v1/conversations/{self.cast.conversations[k]}/messages"
         await pool.post(path, self.cast.sender(k), body, sent)
 

@@ -91,8 +91,9 @@ class Pool:
                     break
                 except (ConnectionResetError, asyncio.IncompleteReadError):
                     # The server closed the idle keep-alive connection as the request went
-                    # out: send it once more on a new one. A duplicate is harmless: the
-                    # same `client_message_id` answers the first message (200).
+                    # out (granian closes one idle for 30 s): send it once more on a new
+                    # one. A duplicate is harmless: the same `client_message_id` answers
+                    # the first message (200).
                     connection.close()
                     connection = await Connection.open(self.port)
                     if attempt:
