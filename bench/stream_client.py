@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
@@ -187,7 +188,7 @@ async def receive(ws: ClientConnection, books: Callable[[], Book]) -> None:
 
 
 async def pace(
-    rate: float, count: int, send: Callable[[int, float], Awaitable[None]]
+    rate: float, count: int, send: Callable[[int, float], Coroutine[Any, Any, None]]
 ) -> list[asyncio.Task[None]]:
     """Start `send(i, due)` for i in 0..count-1 at `rate` a second, on schedule whatever
     the answers do (open loop: a slow server makes the sends queue, and the latency,
