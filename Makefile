@@ -21,7 +21,7 @@ FULL_PASS       := $(filter 1 true yes,$(MINIFB_FULL_PASS))
 CI_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 CI_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: install lock run test lint imports typecheck unit integration format bench clean api-check
+.PHONY: install lock run test lint imports typecheck unit integration format bench bench-stream clean api-check
 
 # A fresh machine: an old or missing Python, or one without its venv module
 # (Debian and Ubuntu ship it apart), ends with one line saying what to do.
@@ -97,10 +97,15 @@ format: install
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-# Load test (bench/run.py, docs/performance.md): BENCH_TIERS=embedded,selfhosted picks the tiers.
+# Load tests (docs/performance.md): the feed and posts (bench/run.py; BENCH_TIERS=embedded,selfhosted
+# picks the tiers), then messages and the stream (bench/stream.py, PostgreSQL + Redis).
 BENCH_TIERS ?= embedded,selfhosted
 bench: install
 	BENCH_TIERS=$(BENCH_TIERS) $(BIN)/python bench/run.py
+	$(MAKE) --no-print-directory bench-stream
+
+bench-stream: install
+	$(BIN)/python bench/stream.py
 
 # schemathesis against a live server's /openapi.json (tests/contract/run.py): every
 # operation, every check, 100+ examples each; in an environment of its own.

@@ -86,12 +86,6 @@ async def mint_tokens(
     db: Database, settings: Settings, *, count: int, ttl: int, out: Path, rng_seed: int
 ) -> int:
     """Open `count` sessions for random demo people and write one access token per line."""
-    secrets = create_secret_store(settings.secrets_url)
-    dev_keys = settings.var_dir / "keys" if settings.environment != "production" else None
-    keyset = await load_keyset(secrets, dev_key_dir=dev_keys)
-    codec = AccessTokenCodec(
-        keyset, issuer=settings.jwt_issuer, audience=settings.jwt_audience, ttl_seconds=ttl
-    )
     async with db.transaction() as session:
         people = list(
             await session.scalars(
@@ -101,8 +95,24 @@ async def mint_tokens(
         # Sessions of earlier runs are of no use: their tokens have expired.
         await session.execute(delete(AuthSession).where(AuthSession.user_agent == BENCH_USER_AGENT))
     chosen = random.Random(rng_seed).sample(people, min(count, len(people)))
+    tokens = await issue_tokens(db, settings, chosen, ttl=ttl)
+    await asyncio.to_thread(_write_lines, out, tokens)
+    return len(tokens)
+
+
+async def issue_tokens(
+    db: Database, settings: Settings, user_ids: list[int], *, ttl: int
+) -> list[str]:
+    """Open a session (an `auth_sessions` row) for each person and sign an access token
+    for it with the server's key; the tokens in the order of `user_ids`."""
+    secrets = create_secret_store(settings.secrets_url)
+    dev_keys = settings.var_dir / "keys" if settings.environment != "production" else None
+    keyset = await load_keyset(secrets, dev_key_dir=dev_keys)
+    codec = AccessTokenCodec(
+        keyset, issuer=settings.jwt_issuer, audience=settings.jwt_audience, ttl_seconds=ttl
+    )
     now = utcnow()
-    session_ids = [ids.new_id() for _ in chosen]
+    session_ids = [ids.new_id() for _ in user_ids]
     rows = [
         {
             "id": session_id,
@@ -113,16 +123,14 @@ async def mint_tokens(
             "user_agent": BENCH_USER_AGENT,
             "ip": "127.0.0.1",
         }
-        for user_id, session_id in zip(chosen, session_ids, strict=True)
+        for user_id, session_id in zip(user_ids, session_ids, strict=True)
     ]
     async with db.transaction() as session:
         await bulk_insert(session, AuthSession, rows)
-    tokens = [
+    return [
         codec.issue(user_id=user_id, session_id=session_id)[0]
-        for user_id, session_id in zip(chosen, session_ids, strict=True)
+        for user_id, session_id in zip(user_ids, session_ids, strict=True)
     ]
-    await asyncio.to_thread(_write_lines, out, tokens)
-    return len(tokens)
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:

@@ -27,7 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -125,23 +125,26 @@ def _minifb() -> str:
     return str(beside) if beside.exists() else "minifb"
 
 
-def server_command(name: str) -> list[str]:
+def server_command(name: str, port: int) -> list[str]:
+    """The command line of server `name`: a bare app, or the app on the server its name
+    starts with (`granian`, `granian-b`, `uvicorn`)."""
     if name == "bare-uvicorn":
         return [
             sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH), "bare:app",
-            "--host", HOST, "--port", str(PORTS[name]), "--no-access-log", "--log-level", "warning",
+            "--host", HOST, "--port", str(port), "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
     if name == "bare-granian":
         return [
             sys.executable, "-m", "granian", "--interface", "asgi", "--working-dir", str(BENCH),
-            "--host", HOST, "--port", str(PORTS[name]), "--log-level", "warning", "bare:app",
+            "--host", HOST, "--port", str(port), "--log-level", "warning", "bare:app",
         ]  # fmt: skip
-    return [_minifb(), "serve", "--server", name, "--host", HOST, "--port", str(PORTS[name])]
+    kind = name.partition("-")[0]
+    return [_minifb(), "serve", "--server", kind, "--host", HOST, "--port", str(port)]
 
 
 @contextmanager
 def started(
-    names: list[str], env: dict[str, str], logs: Path
+    names: list[str], env: dict[str, str], logs: Path, ports: Mapping[str, int] = PORTS
 ) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
     """Start each server in a process group of its own; stop every one on the way out."""
     procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -150,7 +153,7 @@ def started(
         for name in names:
             with (logs / f"{name}.log").open("wb") as log:
                 procs[name] = subprocess.Popen(  # noqa: S603 - our own fixed command line
-                    server_command(name),
+                    server_command(name, ports[name]),
                     env=env,
                     cwd=ROOT,
                     stdout=log,
@@ -158,21 +161,23 @@ def started(
                     start_new_session=True,
                 )
         for name in names:
-            wait_ready(name, procs[name], logs)
+            wait_ready(name, procs[name], logs, ports[name])
         yield procs
     finally:
         for name, proc in procs.items():
             stop(name, proc)
 
 
-def wait_ready(name: str, proc: subprocess.Popen[bytes], logs: Path, timeout: float = 60) -> None:
+def wait_ready(
+    name: str, proc: subprocess.Popen[bytes], logs: Path, port: int, timeout: float = 60
+) -> None:
     path = "/" if name.startswith("bare") else "/health"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{name} exited: see {logs / (name + '.log')}")
         try:
-            if httpx.get(f"http://{HOST}:{PORTS[name]}{path}", timeout=1).status_code == 200:
+            if httpx.get(f"http://{HOST}:{port}{path}", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -180,19 +185,31 @@ def wait_ready(name: str, proc: subprocess.Popen[bytes], logs: Path, timeout: fl
     raise RuntimeError(f"{name} did not answer within {timeout:.0f} s")
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """CPU time used so far by every live process of a process group (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+def process_stats() -> Iterator[tuple[int, str, list[str]]]:
+    """(pid, command, the fields after the command) of every live process (Linux /proc):
+    state, ppid, pgrp, ... utime (12th), stime (13th), in clock ticks."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            # After the command's ")": state, ppid, pgrp, ... utime (12th), stime (13th).
-            fields = stat.read_text().rpartition(")")[2].split()
+            text = stat.read_text()
         except OSError:
             continue  # gone meanwhile
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+        head, _, tail = text.rpartition(")")
+        yield int(stat.parent.name), head.partition("(")[2], tail.split()
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The live processes of a process group: a server and any worker it forked."""
+    return [pid for pid, _, fields in process_stats() if int(fields[2]) == pgid]
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time used so far by every live process of a process group."""
+    ticks = sum(
+        int(fields[11]) + int(fields[12])
+        for _, _, fields in process_stats()
+        if int(fields[2]) == pgid
+    )
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def wait_quiet(proc: subprocess.Popen[bytes], *, busy: float = 0.05, timeout: float = 300) -> float:
@@ -263,24 +280,22 @@ async def _pg(statement: str) -> None:
         await conn.close()
 
 
-async def _pg_exists() -> bool:
+async def _pg_exists(database: str = PG_DATABASE) -> bool:
     conn = await asyncpg.connect(PG_SERVER)
     try:
-        return bool(
-            await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PG_DATABASE)
-        )
+        return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database))
     finally:
         await conn.close()
 
 
-async def clear_redis_prefix() -> int:
+async def clear_redis_prefix(prefix: str = REDIS_PREFIX) -> int:
     """Delete our prefix's keys in bounded SCAN batches; other keys are never touched."""
     client = aioredis.from_url(REDIS_URL)
     deleted = 0
     try:
         cursor = 0
         for _ in range(100_000):  # bounded: SCAN ends when the cursor returns to 0
-            cursor, keys = await client.scan(cursor=cursor, match=f"{REDIS_PREFIX}*", count=1000)
+            cursor, keys = await client.scan(cursor=cursor, match=f"{prefix}*", count=1000)
             if keys:
                 deleted += await client.unlink(*keys)
             if cursor == 0:
