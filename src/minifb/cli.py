@@ -295,6 +295,9 @@ def _serve_uvicorn(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         proxy_headers=False,  # the gateway decides whom to trust (MINIFB_TRUSTED_PROXIES)
+        # Stream frames are small JSON: compression saves little, costs ~40 kB a socket,
+        # and kept closed sockets' memory under our collector thresholds (docs/decisions/0121).
+        ws_per_message_deflate=False,
         log_config=None,
         access_log=False,
     )
