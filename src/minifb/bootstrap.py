@@ -80,6 +80,7 @@ class Container:
             "cache": self.cache.ping,
             "events": self.bus.ping,
             "worker_id": self.worker_ids.check,
+            "search": self.search.ping,
         }
 
     async def start(self) -> None:
