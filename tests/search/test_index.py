@@ -6,10 +6,15 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import ValidationError
 from sqlalchemy import text
 
 from minifb.adapters.search import PersonDoc, Viewer, words
+from minifb.adapters.search.opensearch import OpenSearchIndex
+from minifb.bootstrap import create_search_index
+from minifb.config import Settings
 from minifb.search import service
+from minifb.search.repository import DatabaseIndex
 from tests.factories import API, create_post, register
 from tests.fixtures.events import settle
 
@@ -71,3 +76,29 @@ class TestDatabaseIndex:
             # post.created replayed after the deletion: the row decides, not the event.
             await service.index_post(session, container.search, int(post["id"]))
             assert await session.scalar(count, params) == 0
+
+
+class TestChoosingTheIndex:
+    @pytest.mark.parametrize("url", ["database://", "auto"])
+    def test_the_database_s_own_by_default(self, url: str) -> None:
+        sqlite = Settings(_env_file=None, search_url=url)  # type: ignore[call-arg]
+        index = create_search_index(sqlite)
+        assert isinstance(index, DatabaseIndex)
+        assert index.dialect == "sqlite"
+        pg = sqlite.model_copy(update={"database_url": "postgresql+asyncpg://db/minifb"})
+        assert create_search_index(pg).dialect == "postgresql"  # type: ignore[attr-defined]
+
+    def test_an_opensearch_url_names_its_indexes_with_the_prefix(self) -> None:
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            search_url="opensearch+https://search.example.com",
+            search_index_prefix="prod",
+        )
+        index = create_search_index(settings)
+        assert isinstance(index, OpenSearchIndex)
+        assert (index.people_index, index.posts_index) == ("prod-people", "prod-posts")
+
+    @pytest.mark.parametrize("prefix", ["", "Upper", "has space", "-dash", "x" * 42])
+    def test_an_index_prefix_opensearch_would_refuse_is_a_settings_error(self, prefix: str) -> None:
+        with pytest.raises(ValidationError, match="search_index_prefix"):
+            Settings(_env_file=None, search_index_prefix=prefix)  # type: ignore[call-arg]
