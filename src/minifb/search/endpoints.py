@@ -10,6 +10,7 @@ from minifb.kit.deps import CacheDep, SessionDep
 from minifb.kit.errors import Unauthorized
 from minifb.kit.openapi import problems
 from minifb.kit.pagination import CURSOR_DESCRIPTION, CURSOR_SCHEMA_EXTRA, DEFAULT_LIMIT, MAX_LIMIT
+from minifb.kit.schemas import NO_NUL, Text
 from minifb.kit.security import CurrentUser
 from minifb.search import service
 from minifb.search.deps import IndexDep
@@ -34,18 +35,19 @@ async def search(
     cache: CacheDep,
     index: IndexDep,
     q: Annotated[
-        str,
+        Text,
         Query(
             min_length=1,
             max_length=MAX_QUERY_LENGTH,
             description="Words to find: plain text, any characters (no query syntax).",
+            json_schema_extra=NO_NUL,
         ),
     ],
     type: Annotated[
         SearchType, Query(description="Which results: `users`, `posts`, or `all` (both).")
     ] = SearchType.all,
     cursor: Annotated[
-        str | None,
+        Text | None,
         Query(
             max_length=MAX_CURSOR_LENGTH,
             description=CURSOR_DESCRIPTION + " Pages one type (`users` or `posts`).",
