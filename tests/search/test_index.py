@@ -102,3 +102,25 @@ class TestChoosingTheIndex:
     def test_an_index_prefix_opensearch_would_refuse_is_a_settings_error(self, prefix: str) -> None:
         with pytest.raises(ValidationError, match="search_index_prefix"):
             Settings(_env_file=None, search_index_prefix=prefix)  # type: ignore[call-arg]
+
+
+class TestTheRecentWindow:
+    async def test_posts_are_ranked_among_the_newest_matches_only(
+        self, app: FastAPI, client: httpx.AsyncClient
+    ) -> None:
+        author = await register(client)
+        oldest = await create_post(client, author, "window window window window")
+        newer = [await create_post(client, author, f"window post {i}") for i in range(3)]
+        await settle(app)
+        container = app.state.container
+        dialect = "sqlite" if container.settings.is_sqlite else "postgresql"
+        viewer = Viewer(int(author.id))
+        async with container.db.transaction() as session:
+            everything = await DatabaseIndex(dialect).posts(session, ["window"], viewer, limit=10)
+            recent = await DatabaseIndex(dialect, candidates=3).posts(
+                session, ["window"], viewer, limit=10
+            )
+        # The oldest is the most relevant, so first while it is a candidate.
+        assert everything[0].id == int(oldest["id"])
+        assert len(everything) == 4
+        assert {h.id for h in recent} == {int(p["id"]) for p in newer}

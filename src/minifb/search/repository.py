@@ -32,7 +32,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.expression import TableClause
+from sqlalchemy.sql.selectable import NamedFromClause
 
 from minifb.adapters.search.base import After, Hit, PersonDoc, PostDoc, Viewer
 from minifb.models import Post, User
@@ -78,13 +78,21 @@ _REMOVE = {
 }
 
 
+# Posts are ranked among the newest this many that hold the words (before the
+# visibility filter): ranking every match of a common word costs time in proportion
+# to the corpus (2.5 s for 160,000 matches in docs/performance.md), ranking a
+# recent window costs a bounded few milliseconds. Rare words are unaffected.
+POST_CANDIDATES = 2000
+
+
 class DatabaseIndex:
     """The search port on the application database's full-text search."""
 
     needs_ties = False
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, *, candidates: int = POST_CANDIDATES) -> None:
         self.dialect = dialect
+        self.candidates = candidates
 
     # Writing
 
@@ -152,15 +160,27 @@ class DatabaseIndex:
         if not words:
             return []
         key, score, found = self._match(_POSTS, "post_id", words, prefix=False)
+        # The newest `candidates` matches: ids are time-ordered, and both engines
+        # walk matches in id order without ranking them.
+        window = _POSTS.alias("window")
+        window_key, _, window_found = self._match(window, "post_id", words, prefix=False)
+        oldest = (
+            select(window_key)
+            .where(window_found)
+            .order_by(window_key.desc())
+            .offset(self.candidates - 1)
+            .limit(1)
+            .scalar_subquery()
+        )
         statement = (
             select(Post.id.label("id"), score.label("score"))
             .select_from(_POSTS.join(Post, Post.id == key))
-            .where(found, posts.visible_to(viewer.id))
+            .where(found, key >= func.coalesce(oldest, 0), posts.visible_to(viewer.id))
         )
         return await _page(session, statement, limit=limit, after=after)
 
     def _match(
-        self, fts: TableClause, key: str, words: Sequence[str], *, prefix: bool
+        self, fts: NamedFromClause, key: str, words: Sequence[str], *, prefix: bool
     ) -> tuple[ColumnElement[int], ColumnElement[float], ColumnElement[bool]]:
         """The row's id, its score (higher is better) and the match condition.
 
@@ -171,8 +191,11 @@ class DatabaseIndex:
         """
         if self.dialect == "sqlite":
             match = " ".join(f'"{w}"*' if prefix else f'"{w}"' for w in words)
-            name: ColumnClause[Any] = literal_column(fts.name)
-            return fts.c.rowid, -func.bm25(name), name.op("MATCH")(match)
+            # The FTS5 table's hidden column of its own name, under an alias if any.
+            table_name = "search_people" if key == "user_id" else "search_posts"
+            name: ColumnClause[Any] = literal_column(f"{fts.name}.{table_name}")
+            rank: ColumnClause[Any] = literal_column(fts.name)
+            return fts.c.rowid, -func.bm25(rank), name.op("MATCH")(match)
         query = (
             func.to_tsquery("simple", " & ".join(f"'{w}':*" for w in words))
             if prefix
