@@ -124,6 +124,10 @@ class TestWriting:
             {"id": 3, "username": "ana", "display_name": "Ana K"},
         ]
 
+    async def test_a_finished_rebuild_refreshes_both_indexes(self, index: OpenSearchIndex) -> None:
+        await index.rebuilt(None)  # type: ignore[arg-type]
+        assert [(m, u) for m, u, _, _ in Recording.sent] == [("POST", "/t-people,t-posts/_refresh")]
+
     async def test_nothing_to_write_sends_nothing(self, index: OpenSearchIndex) -> None:
         await index.put_posts(None, [])  # type: ignore[arg-type]
         await index.put_people(None, [])  # type: ignore[arg-type]

@@ -120,6 +120,13 @@ class DatabaseIndex:
     async def remove_post(self, session: AsyncSession, post_id: int) -> None:
         await session.execute(_REMOVE[self.dialect, "posts"], {"id": post_id})
 
+    async def rebuilt(self, session: AsyncSession) -> None:
+        # Without statistics PostgreSQL's planner guesses a common word rare and reads
+        # every match through the GIN index instead of the newest by id
+        # (docs/performance.md); autovacuum would get there, later.
+        if self.dialect == "postgresql":
+            await session.execute(text("ANALYZE search_people, search_posts"))
+
     async def clear(self, session: AsyncSession) -> None:
         if self.dialect == "sqlite":
             await session.execute(text("DELETE FROM search_people"))

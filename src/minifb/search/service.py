@@ -213,4 +213,6 @@ async def reindex(
             done[kind] += len(ids)
             if progress is not None:
                 progress(kind, len(ids))
+    async with db.transaction() as session:
+        await index.rebuilt(session)
     return done["people"], done["posts"]

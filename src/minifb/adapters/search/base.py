@@ -106,6 +106,10 @@ class SearchIndex(Protocol):
         """Forget everything (before a rebuild)."""
         ...
 
+    async def rebuilt(self, session: AsyncSession) -> None:
+        """A rebuild has put everything: make it fully searchable (statistics, refresh)."""
+        ...
+
     async def people(
         self,
         session: AsyncSession,

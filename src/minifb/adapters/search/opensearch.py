@@ -176,6 +176,12 @@ class OpenSearchIndex:
 
         await asyncio.to_thread(recreate)
 
+    async def rebuilt(self, session: AsyncSession) -> None:
+        """Refresh both indexes, so what the rebuild wrote is searchable at once."""
+        await asyncio.to_thread(
+            self.client.indices.refresh, index=f"{self.people_index},{self.posts_index}"
+        )
+
     # Reading
 
     def people_query(
