@@ -57,6 +57,10 @@ KNOWN_LISTS = {
     f"{API}/conversations",
     f"{API}/conversations/{{conversation_id}}/messages",
 }
+# What an operation needs besides the parameter a test tries (the search's words).
+REQUIRED_QUERY = {f"{API}/search": {"q": "x", "type": "posts"}}
+# Lists keyed by rank and id, not by id alone: their own tests try their cursors.
+RANKED_LISTS = {f"{API}/search"}
 
 
 def cursor_of(raw: str) -> str:
@@ -143,7 +147,7 @@ class TestCursors:
         failures = []
         for method, path in self.lists(app):
             for number in BAD_NUMBERS:
-                params = {"cursor": cursor_of(f"v1:{number}")}
+                params = {**REQUIRED_QUERY.get(path, {}), "cursor": cursor_of(f"v1:{number}")}
                 answer = await client.request(
                     method, w.fill(path), params=params, headers=w.me.headers
                 )
@@ -156,6 +160,8 @@ class TestCursors:
     ) -> None:
         w = await world(client)
         for method, path in self.lists(app):
+            if path in RANKED_LISTS:
+                continue
             params = {"cursor": cursor_of(f"v1:{MAX_ID}"), "limit": "100"}
             answer = await client.request(method, w.fill(path), params=params, headers=w.me.headers)
             assert answer.status_code == 200, f"{path}: {answer.text}"
@@ -367,7 +373,7 @@ class TestText:
                 answer = await client.request(
                     method,
                     w.fill(path),
-                    params={param["name"]: POISONS["nul"]},
+                    params={**REQUIRED_QUERY.get(path, {}), param["name"]: POISONS["nul"]},
                     headers=w.me.headers,
                 )
                 if why := refused(answer, ["query", param["name"]]):

@@ -89,6 +89,7 @@ OPERATION_IDS = {
     "updateComment",
     "updateMe",
     "updatePost",
+    "search",
 }
 
 

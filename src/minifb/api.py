@@ -16,6 +16,7 @@ from minifb.notifications.stream import router as stream_router
 from minifb.posts.endpoints import router as posts_router
 from minifb.posts.feed_endpoints import BARE_ROUTES as FEED_BARE_ROUTES
 from minifb.posts.feed_endpoints import router as feed_router
+from minifb.search.endpoints import router as search_router
 from minifb.users.endpoints import router as users_router
 
 PREFIX = "/api/v1"
@@ -28,6 +29,7 @@ SERVICES: dict[str, tuple[list[APIRouter], list[APIRouter]]] = {
     "users": ([users_router], []),
     "notifications": ([notifications_router, presence_router, stream_router], []),
     "messages": ([messages_router], []),
+    "search": ([search_router], []),
 }
 
 

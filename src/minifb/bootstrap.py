@@ -19,6 +19,8 @@ from sqlalchemy import make_url
 from minifb.adapters.cache import Cache, create_cache
 from minifb.adapters.events import EventBus, create_event_bus
 from minifb.adapters.leases import FileLeases, LeaseStore, RedisLeases
+from minifb.adapters.search import SearchIndex
+from minifb.adapters.search.opensearch import OpenSearchIndex
 from minifb.adapters.secrets import SecretStore, create_secret_store
 from minifb.adapters.telemetry.metrics import Metrics
 from minifb.auth.passwords import PasswordHasher
@@ -38,6 +40,7 @@ from minifb.messages import service as messages
 from minifb.notifications.hub import Hub, StreamPolicy
 from minifb.notifications.presence import Presence, PresencePolicy
 from minifb.posts.policy import FeedPolicy
+from minifb.search.repository import DatabaseIndex
 from minifb.users import service as users
 
 
@@ -64,6 +67,7 @@ class Container:
     worker_ids: WorkerIdLease
     hub: Hub
     presence: Presence
+    search: SearchIndex
 
     def probes(self) -> dict[str, Callable[[], Awaitable[object]]]:
         """What readiness checks, by its name in the answer: every adapter of this
@@ -76,6 +80,7 @@ class Container:
             "cache": self.cache.ping,
             "events": self.bus.ping,
             "worker_id": self.worker_ids.check,
+            "search": self.search.ping,
         }
 
     async def start(self) -> None:
@@ -158,6 +163,19 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
         worker_ids=worker_id_lease(settings, db),
         hub=hub,
         presence=Presence(cache, hub, PeoplePresence(db), presence_policy),
+        search=create_search_index(settings),
+    )
+
+
+def create_search_index(settings: Settings) -> SearchIndex:
+    """The search index `MINIFB_SEARCH_URL` names: `database://` (or `auto`) for the
+    database's own full-text search (FTS5 on SQLite, tsvector on PostgreSQL), an
+    `opensearch+https://` URL for OpenSearch (docs/decisions/0124)."""
+    url = settings.search_url
+    if url in ("database://", "auto"):
+        return DatabaseIndex("sqlite" if settings.is_sqlite else "postgresql")
+    return OpenSearchIndex.from_url(
+        url, prefix=settings.search_index_prefix, region=settings.aws_region
     )
 
 

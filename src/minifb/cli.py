@@ -30,6 +30,8 @@ db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 events_app = typer.Typer(help="Events consumers could not handle.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
+search_app = typer.Typer(help="The search index of people and posts.", no_args_is_help=True)
+app.add_typer(search_app, name="search")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -511,3 +513,44 @@ def openapi() -> None:
 
 def main() -> None:
     app()
+
+
+@search_app.command("reindex")
+def search_reindex(
+    batch: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Rows read and indexed per transaction.")
+    ] = 1000,
+) -> None:
+    """Rebuild the search index (MINIFB_SEARCH_URL) from the people and posts in the
+    database: after a restore, a seed, or a change of search backend."""
+    from minifb.bootstrap import create_search_index
+    from minifb.kit.db import Database
+    from minifb.search import service as search
+
+    settings = _load_settings()
+    _migrated_database(settings)
+
+    async def run() -> tuple[int, int]:
+        db = Database(settings.database_url, ca_cert=settings.database_ca_cert, pool_size=1)
+        index = create_search_index(settings)
+        expected: dict[str, int] = {}
+        try:
+            with phase_progress() as advance:
+
+                def totals(people: int, posts: int) -> None:
+                    expected.update(people=people, posts=posts)
+                    for phase, total in expected.items():
+                        advance(phase, 0, total)
+
+                return await search.reindex(
+                    db,
+                    index,
+                    batch=batch,
+                    totals=totals,
+                    progress=lambda phase, n: advance(phase, n, expected[phase]),
+                )
+        finally:
+            await db.dispose()
+
+    people, posts = asyncio.run(run())
+    typer.echo(f"indexed {people} people and {posts} posts")

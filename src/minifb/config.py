@@ -87,6 +87,12 @@ class Settings(BaseSettings):
         "database://",
         validation_alias=_alias("MINIFB_SEARCH_URL", "OPENSEARCH_ENDPOINT", "ELASTICSEARCH_URL"),
     )
+    """The search index: `database://` (or `auto`), the database's own full-text search
+    (SQLite FTS5, PostgreSQL tsvector + GIN); `opensearch+https://host` for OpenSearch,
+    SigV4-signed when the host is under `.amazonaws.com` (docs/decisions/0124)."""
+    search_index_prefix: str = Field("minifb", pattern=r"^[a-z0-9][a-z0-9_-]{0,40}$")
+    """Names OpenSearch's indexes (`<prefix>-people`, `<prefix>-posts`); the
+    database's own search index ignores it. SigV4 signing uses `aws_region`."""
     secrets_url: str = "env://"
     aws_region: str = Field("us-east-1", validation_alias=_alias("MINIFB_AWS_REGION", "AWS_REGION"))
 

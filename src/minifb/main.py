@@ -199,6 +199,7 @@ OPENAPI_TAGS = [
         "description": "Which friends are online now, and when the others were last active; "
         "the stream (`/api/v1/stream`, a WebSocket: see the README) pushes the changes.",
     },
+    {"name": "search", "description": "Finding people and posts you may see."},
     {"name": "ops", "description": "Liveness, readiness and metrics, for operators."},
 ]
 

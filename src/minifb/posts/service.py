@@ -6,9 +6,10 @@ the request's transaction and drops the post's cache entries after the commit.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.cache import Cache
@@ -256,3 +257,17 @@ async def who_may_see(
         if visible:
             seeing.add(person)
     return seeing
+
+
+def visible_to(viewer_id: int) -> ColumnElement[bool]:
+    """The visibility rule (`visibility.py`) as one SQL condition on `posts` rows, with
+    the viewer's ties read as subqueries: for another service's query that picks posts
+    (search)."""
+    return visible_sql(viewer_id)
+
+
+async def posts_as_seen(
+    session: AsyncSession, cache: Cache, viewer_id: int, post_ids: Sequence[int]
+) -> list[bytes]:
+    """The JSON of each of `post_ids` the viewer may see, in that order (others dropped)."""
+    return await rendering.render_posts(session, cache, viewer_id, post_ids)

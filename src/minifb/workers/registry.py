@@ -19,6 +19,7 @@ from minifb.kit import idempotency, outbox
 from minifb.notifications import handlers as notifications_handlers
 from minifb.notifications import push as stream_push
 from minifb.posts import handlers as posts_handlers
+from minifb.search import handlers as search_handlers
 
 Registration = Callable[[Container], None]
 
@@ -36,6 +37,10 @@ def _stream(c: Container) -> None:
     c.presence.register(c.bus)
 
 
+def _search_indexer(c: Container) -> None:
+    search_handlers.register(c.bus, c.db, index=c.search)
+
+
 CONSUMERS: dict[str, Registration] = {
     # The news feed: fan-out of new posts, and relationship changes (DESIGN §5).
     "feed": _feed,
@@ -43,6 +48,8 @@ CONSUMERS: dict[str, Registration] = {
     "notifications": _notifications,
     # The real-time stream: messages, read receipts, notifications and presence, pushed.
     "stream": _stream,
+    # The search index: posts and people as they are written, changed and deleted.
+    "search-indexer": _search_indexer,
 }
 
 
