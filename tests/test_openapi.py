@@ -89,6 +89,15 @@ OPERATION_IDS = {
     "updateComment",
     "updateMe",
     "updatePost",
+    # media
+    "uploadMedia",
+    "startUpload",
+    "completeUpload",
+    "getMedia",
+    "updateMedia",
+    "deleteMedia",
+    "readFile",
+    "writeFile",
 }
 
 

@@ -20,6 +20,7 @@ from minifb.adapters.cache import Cache, create_cache
 from minifb.adapters.events import EventBus, create_event_bus
 from minifb.adapters.leases import FileLeases, LeaseStore, RedisLeases
 from minifb.adapters.secrets import SecretStore, create_secret_store
+from minifb.adapters.storage import S3Storage, create_storage
 from minifb.adapters.telemetry.metrics import Metrics
 from minifb.auth.passwords import PasswordHasher
 from minifb.auth.policy import LoginPolicy
@@ -34,6 +35,8 @@ from minifb.kit.housekeeping import Housekeeper
 from minifb.kit.outbox import OutboxRelay
 from minifb.kit.schema import SchemaCheck
 from minifb.kit.worker_ids import WorkerIdLease
+from minifb.media import service as media
+from minifb.media.images import ImagePool
 from minifb.messages import service as messages
 from minifb.notifications.hub import Hub, StreamPolicy
 from minifb.notifications.presence import Presence, PresencePolicy
@@ -64,6 +67,7 @@ class Container:
     worker_ids: WorkerIdLease
     hub: Hub
     presence: Presence
+    media: media.MediaStore
 
     def probes(self) -> dict[str, Callable[[], Awaitable[object]]]:
         """What readiness checks, by its name in the answer: every adapter of this
@@ -98,6 +102,9 @@ class Container:
         await self.cache.close()
         await self.db.dispose()
         self.passwords.close()
+        self.media.images.close()
+        if isinstance(self.media.storage, S3Storage):
+            self.media.storage.close()
 
 
 async def build_container(settings: Settings, *, metrics: Metrics | None = None) -> Container:
@@ -158,7 +165,26 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
         worker_ids=worker_id_lease(settings, db),
         hub=hub,
         presence=Presence(cache, hub, PeoplePresence(db), presence_policy),
+        media=media_store(settings),
     )
+
+
+def media_store(settings: Settings) -> media.MediaStore:
+    """The storage the settings name, the bounded pool images are processed in, and
+    the limits of uploads (docs/decisions/0123)."""
+    storage = create_storage(
+        settings.storage_url,
+        region=settings.aws_region,
+        endpoint_url=settings.storage_endpoint_url,
+        kms_key_id=settings.storage_kms_key_id,
+    )
+    policy = media.MediaPolicy(
+        max_bytes=settings.media_max_bytes,
+        max_pixels=settings.media_max_pixels,
+        url_ttl=settings.media_url_ttl,
+    )
+    images = ImagePool(settings.media_workers, max_pixels=settings.media_max_pixels)
+    return media.MediaStore(storage=storage, images=images, policy=policy)
 
 
 def stream_policy(settings: Settings) -> StreamPolicy:
