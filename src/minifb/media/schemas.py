@@ -102,3 +102,30 @@ class UploadOffer(BaseModel):
     media_id: Id
     upload: DirectUpload
     expires_in: int
+
+
+class MediaCard(BaseModel):
+    """An image as a post or message shows it: what lays it out before it loads. Its
+    URLs, which expire, come from `GET /media/{id}` (docs/decisions/0123)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "170412345678901234",
+                    "type": "image/jpeg",
+                    "width": 1080,
+                    "height": 720,
+                    "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                    "description": "The Difference Engine, front view",
+                }
+            ]
+        }
+    )
+
+    id: Id
+    type: str
+    width: int
+    height: int
+    blurhash: str | None
+    description: str | None

@@ -31,7 +31,7 @@ from minifb.media.exceptions import (
     UploadNotReceived,
 )
 from minifb.media.images import ImagePool, Processed
-from minifb.media.schemas import MediaRead, UploadCreate, UploadOffer
+from minifb.media.schemas import MediaCard, MediaRead, UploadCreate, UploadOffer
 from minifb.messages import service as messages
 from minifb.models import Media, MediaStatus
 from minifb.posts import service as posts
@@ -268,6 +268,8 @@ async def update_description(
 ) -> MediaRead:
     media = await _owned(session, cache, viewer_id, media_id)
     media.description = description
+    if media.post_id is not None:
+        posts.forget_rendering(session, cache, media.post_id)
     return await _read(store, media)
 
 
@@ -277,6 +279,8 @@ async def delete_media(
     """Delete one's own image, and its files (from the post or message it was on too)."""
     media = await _owned(session, cache, viewer_id, media_id)
     await repo.remove(session, media.id)
+    if media.post_id is not None:
+        posts.forget_rendering(session, cache, media.post_id)
     await store.storage.delete(
         _rendition(media, images.LARGE), _rendition(media, images.SMALL), _upload_key(media)
     )
@@ -293,11 +297,11 @@ async def attach(
     post_id: int | None = None,
     message_id: int | None = None,
     conversation_id: int | None = None,
-) -> None:
+) -> list[MediaCard]:
     """Attach the owner's own, ready, unattached media, in the order given; anything
     else (another's, missing, pending, attached elsewhere, a repeat) is refused."""
     if not media_ids:
-        return
+        return []
     if len(media_ids) > ATTACH_LIMIT or len(set(media_ids)) != len(media_ids):
         raise MediaNotAttachable()
     found = await repo.attachable(session, owner_id, media_ids)
@@ -310,29 +314,42 @@ async def attach(
         message_id=message_id,
         conversation_id=conversation_id,
     )
+    by_id = {media.id: media for media in found}
+    return [card(by_id[media_id]) for media_id in media_ids]
 
 
-async def of_posts(
-    session: AsyncSession, store: MediaStore, post_ids: Collection[int]
-) -> dict[int, list[MediaRead]]:
-    """The media of each post (one query; the caller has checked who may see them)."""
-    found: dict[int, list[MediaRead]] = {}
+def card(media: Media) -> MediaCard:
+    return MediaCard(
+        id=media.id,
+        type=media.content_type,
+        width=media.width,
+        height=media.height,
+        blurhash=media.blurhash,
+        description=media.description,
+    )
+
+
+async def cards_of_posts(
+    session: AsyncSession, post_ids: Collection[int]
+) -> dict[int, list[MediaCard]]:
+    """The media of each post, in order (one query; the caller decides who sees them)."""
+    found: dict[int, list[MediaCard]] = {}
     if post_ids:
         for media in await repo.of_posts(session, post_ids):
             assert media.post_id is not None
-            found.setdefault(media.post_id, []).append(await _read(store, media))
+            found.setdefault(media.post_id, []).append(card(media))
     return found
 
 
-async def of_messages(
-    session: AsyncSession, store: MediaStore, message_ids: Collection[int]
-) -> dict[int, list[MediaRead]]:
-    """The media of each message (one query; the caller has checked membership)."""
-    found: dict[int, list[MediaRead]] = {}
+async def cards_of_messages(
+    session: AsyncSession, message_ids: Collection[int]
+) -> dict[int, list[MediaCard]]:
+    """The media of each message, in order (one query; the caller checked membership)."""
+    found: dict[int, list[MediaCard]] = {}
     if message_ids:
         for media in await repo.of_messages(session, message_ids):
             assert media.message_id is not None
-            found.setdefault(media.message_id, []).append(await _read(store, media))
+            found.setdefault(media.message_id, []).append(card(media))
     return found
 
 
