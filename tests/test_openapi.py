@@ -98,6 +98,7 @@ OPERATION_IDS = {
     "deleteMedia",
     "readFile",
     "writeFile",
+    "readAvatar",
 }
 
 

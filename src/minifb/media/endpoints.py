@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import mimetypes
 import time
-from typing import Annotated, Protocol
+from typing import Annotated, Literal, Protocol
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from starlette.datastructures import UploadFile
@@ -209,6 +209,41 @@ async def get_media(
 ) -> MediaRead:
     """Your own image, or one on a post you may see or in a conversation you are in."""
     return await media.get_media(session, cache, store, principal.user_id, media_id)
+
+
+@files_router.get(
+    "/media/{media_id}/avatar",
+    response_class=Response,
+    summary="A profile picture",
+    responses={
+        200: {
+            "content": {"image/*": {"example": "(the image's bytes)"}},
+            "description": "The image.",
+        },
+        **problems((MediaNotFound, "No such media, or no one's profile picture.")),
+    },
+)
+async def read_avatar(
+    media_id: MediaIdPath,
+    session: SessionDep,
+    store: StoreDep,
+    size: Annotated[
+        Literal["small", "large"], Query(description="320 (small) or 1080 (large) pixels.")
+    ] = "small",
+) -> Response:
+    """Someone's profile picture (the `avatar_url` of a profile): public, no token needed,
+    as the profile's name is. A stable URL, so cached profiles and posts never hold an
+    expired one; cached by browsers for five minutes."""
+    data, content_type = await media.avatar_image(session, store, media_id, small=size == "small")
+    return Response(
+        data,
+        media_type=content_type,
+        headers={
+            "Cache-Control": "public, max-age=300",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 @router.patch(

@@ -84,3 +84,9 @@ async def stale(session: AsyncSession, before: datetime, limit: int) -> list[Med
 async def remove_many(session: AsyncSession, media_ids: Sequence[int]) -> int:
     result = await session.execute(delete(Media).where(Media.id.in_(media_ids)))
     return affected(result)
+
+
+async def is_avatar(session: AsyncSession, media_id: int) -> bool:
+    """Whether the media is someone's profile picture."""
+    query = select(User.id).where(User.avatar_media_id == media_id).limit(1)
+    return (await session.execute(query)).first() is not None

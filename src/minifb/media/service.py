@@ -223,6 +223,8 @@ async def _may_see(session: AsyncSession, cache: Cache, viewer_id: int, media: M
         return True
     if media.status != MediaStatus.ready:
         return False
+    if await repo.is_avatar(session, media.id):
+        return True  # a profile picture is public, like the profile's name
     if media.post_id is not None:
         try:
             await posts.get_post(session, cache, viewer_id, media.post_id)
@@ -287,6 +289,36 @@ async def delete_media(
 
 
 # What other services use ------------------------------------------------------------
+
+AVATAR_PATH = "/api/v1/media/{id}/avatar"
+"""The stable, public URL of a profile picture (`users.avatar_url`), served by the app,
+so a cached profile or post never holds an expired URL."""
+
+
+async def avatar_url(session: AsyncSession, owner_id: int, media_id: int) -> str:
+    """The `avatar_url` of the owner's own ready media; anything else is refused."""
+    media = await repo.get(session, media_id)
+    if media is None or media.owner_id != owner_id or media.status != MediaStatus.ready:
+        raise MediaNotAttachable(["body", "avatar_media_id"])
+    return AVATAR_PATH.format(id=media_id)
+
+
+async def avatar_image(
+    session: AsyncSession, store: MediaStore, media_id: int, *, small: bool
+) -> tuple[bytes, str]:
+    """A profile picture's bytes and type; 404 for media that is no one's avatar."""
+    media = await repo.get(session, media_id)
+    if (
+        media is None
+        or media.status != MediaStatus.ready
+        or not await repo.is_avatar(session, media_id)
+    ):
+        raise MediaNotFound()
+    side = images.SMALL if small else images.LARGE
+    try:
+        return await store.storage.get(_rendition(media, side)), media.content_type
+    except StoredObjectMissing:
+        raise MediaNotFound() from None
 
 
 async def attach(
