@@ -347,7 +347,8 @@ class TestTimeline:
             assert len(body["items"]) == limit
             used[limit] = len(queries.selects())
         assert used[5] == used[40]
-        assert used[40] <= (3 if warm else 4)
+        # Cold, one more: the images of the posts the cache missed (media.cards_of_posts).
+        assert used[40] <= (3 if warm else 5)
 
 
 class TestCachedMeta:

@@ -12,6 +12,7 @@ import time
 from typing import Annotated, Literal, Protocol
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.types import Message
 
@@ -28,7 +29,14 @@ from minifb.media.exceptions import (
     UnsupportedMedia,
     UploadNotReceived,
 )
-from minifb.media.schemas import DESCRIPTION_MAX, MediaRead, MediaUpdate, UploadCreate, UploadOffer
+from minifb.media.schemas import (
+    DESCRIPTION,
+    DESCRIPTION_MAX,
+    MediaRead,
+    MediaUpdate,
+    UploadCreate,
+    UploadOffer,
+)
 
 router = APIRouter(tags=["media"], responses=problems(503))
 files_router = APIRouter(tags=["media"], responses=problems(503))
@@ -120,11 +128,18 @@ async def _read_upload(request: Request, max_bytes: int) -> tuple[bytes, str | N
         if len(data) > max_bytes:
             raise too_large
         description = form.get("description")
-        if description is not None and not isinstance(description, str):
+        if description is None:
+            return data, None
+        if not isinstance(description, str):
             raise _invalid("The description is text.", "description")
-        if description is not None and len(description) > DESCRIPTION_MAX:
-            raise _invalid(f"At most {DESCRIPTION_MAX} characters.", "description")
-        return data, description or None
+        try:
+            checked = DESCRIPTION.validate_python(description)
+        except ValidationError:
+            raise _invalid(
+                f"At most {DESCRIPTION_MAX} characters, and no NUL or lone surrogates.",
+                "description",
+            ) from None
+        return data, checked or None
     finally:
         await form.close()
 
@@ -288,9 +303,13 @@ async def delete_media(
 
 # Local-disk storage: the files themselves, behind their signed URLs ----------------
 
-Expires = Annotated[int, Query(ge=0, description="When the URL stops working (Unix time).")]
+Expires = Annotated[
+    int, Query(ge=0, description="When the URL stops working (Unix time); without it, 404.")
+]
 FilePart = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")]
-Signature = Annotated[str, Query(max_length=128, description="The URL's HMAC signature.")]
+Signature = Annotated[
+    str, Query(pattern="^(?:[0-9a-f]{64})?$", description="The URL's HMAC signature.")
+]
 _NOT_SERVED = (404, "No such file, a URL that expired or was altered, or S3 storage.")
 
 
@@ -316,9 +335,9 @@ async def read_file(
     media_id: MediaIdPath,
     token: FilePart,
     name: FilePart,
-    expires: Expires,
-    signature: Signature,
     store: StoreDep,
+    expires: Expires = 0,
+    signature: Signature = "",
 ) -> Response:
     """The bytes behind a signed media URL; no token needed, the signature is the grant."""
     local = _local(store)
@@ -362,11 +381,13 @@ async def write_file(
     media_id: MediaIdPath,
     token: FilePart,
     name: FilePart,
-    expires: Expires,
-    signature: Signature,
     store: StoreDep,
-    size: Annotated[int, Query(ge=1)],
-    type_: Annotated[str, Query(alias="type", max_length=32)],
+    expires: Expires = 0,
+    signature: Signature = "",
+    size: Annotated[int, Query(ge=0, description="The most bytes it takes.")] = 0,
+    type_: Annotated[
+        str, Query(alias="type", pattern="^(?:image/(?:jpeg|png|gif|webp))?$", description="Type.")
+    ] = "",
 ) -> Response:
     """The bytes of a direct upload, to the URL `POST /media/uploads` gave; at most the
     size it was given for. No token needed, the signature is the grant."""

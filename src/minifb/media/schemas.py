@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic.config import JsonDict
 
-from minifb.kit.schemas import Id, Schema
+from minifb.kit.schemas import Id, Schema, Text
 
 DESCRIPTION_MAX = 1500
 MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 
 Description = Annotated[
-    str,
+    Text,
     Field(max_length=DESCRIPTION_MAX, description="Alt text: what the image shows."),
 ]
+DESCRIPTION = TypeAdapter(Description)
+"""Checks a description that comes in a multipart form, as the JSON bodies do."""
 
 MEDIA_EXAMPLE: JsonDict = {
     "id": "170412345678901234",
