@@ -172,8 +172,9 @@ class Settings(BaseSettings):
     """The largest upload, in bytes; a bigger one is 413 before the rest of it is read."""
     media_max_pixels: int = Field(33_000_000, ge=10_000, le=200_000_000)
     """The most pixels an image may have; a bigger one is refused before it is decoded."""
-    media_workers: int = Field(2, ge=1, le=64)
-    """Threads that decode and re-encode images; more uploads at once wait their turn."""
+    media_workers: int = Field(1, ge=1, le=64)
+    """Threads that decode and re-encode images; more uploads at once wait their turn. One
+    leaves the other core of a 2-core machine to the event loop (docs/performance.md)."""
     gc_threshold: str = Field("50000,20,100", pattern=r"^(off|\d+,\d+,\d+)$")
     """A server process's garbage-collector thresholds, set once it has started (with
     what start-up built frozen out of collection); "off" keeps Python's 700,10,10."""
