@@ -36,6 +36,11 @@ from tests.fixtures.events import settle
 from tests.fixtures.http import API
 
 B_PASSWORD = "b's own very secret passphrase"
+# A 1x1 PNG, for B's image.
+TINY_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de"
+    "0000000c4944415408d763f8cfc000000301010018dd8db00000000049454e44ae426082"
+)
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,11 @@ CASES += [
     ),
     # A has no direct conversation with D: D accepts messages from friends only.
     Case("reach D", "POST", "/conversations", 403, {"participant_ids": ["{d}"]}),
+    # Media: B's upload, attached to nothing, is B's alone.
+    Case("see B's image", "GET", "/media/{media_b}", 404),
+    Case("describe B's image", "PATCH", "/media/{media_b}", 404, {"description": "mine"}),
+    Case("delete B's image", "DELETE", "/media/{media_b}", 404),
+    Case("complete B's upload", "POST", "/media/{media_b}/complete", 404),
 ]
 
 # (owner, path, query): what each person sees of their own state.
@@ -294,6 +304,11 @@ async def build_world(client: httpx.AsyncClient, app: FastAPI) -> World:
     left = await client.delete(f"{API}/conversations/{group}/members/me", headers=f.headers)
     assert left.status_code == 204, left.text
     await send_message(client, b, group, "after F left")
+    image = await client.post(
+        f"{API}/media", files={"file": ("b.png", TINY_PNG, "image/png")}, headers=b.headers
+    )
+    assert image.status_code == 201, image.text
+    world.ids["media_b"] = image.json()["id"]
     await settle(app)
     for p in "bd":
         response = await client.get(f"{API}/notifications", headers=people[p].headers)

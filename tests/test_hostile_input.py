@@ -10,6 +10,7 @@ covered without touching this file.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from PIL import Image
 
 from tests.factories import (
     PASSWORD,
@@ -101,6 +103,15 @@ async def world(client: httpx.AsyncClient) -> World:
     await send_message(client, me, talk["id"])
     ids = {"user_id": other.id, "post_id": post["id"], "comment_id": said["id"]}
     ids |= {"request_id": sent.json()["id"], "conversation_id": talk["id"]}
+    png = io.BytesIO()
+    Image.new("RGB", (2, 2)).save(png, "PNG")
+    image = await client.post(
+        f"{API}/media", files={"file": ("a.png", png.getvalue(), "image/png")}, headers=me.headers
+    )
+    assert image.status_code == 201, image.text
+    # The parts of its file's path (`/media/files/m/{media_id}/{token}/{name}`).
+    _, _, _, media_id, token, name = image.json()["url"].split("?")[0].rsplit("/", 5)
+    ids |= {"media_id": media_id, "token": token, "name": name}
     return World(me, other, ids)
 
 
@@ -208,7 +219,8 @@ class TestIds:
         w = await world(client)
         failures = []
         for method, path, _ in operations(app):
-            names = re.findall(r"\{(\w+)\}", path)
+            # A stored file's path has parts that are not ids (`token`, `name`).
+            names = [n for n in re.findall(r"\{(\w+)\}", path) if n not in ("token", "name")]
             for name in names:
                 for number in BAD_NUMBERS:
                     target = w.fill(path.replace(f"{{{name}}}", number))
@@ -270,6 +282,9 @@ def valid_fields(w: World) -> dict[str, Any]:
         "participant_ids": [w.other.id],
         "user_ids": [w.other.id],
         "message_id": "1",
+        "content_type": "image/png",
+        "description": "alt text",
+        "size": 1000,
     }
 
 

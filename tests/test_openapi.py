@@ -90,6 +90,16 @@ OPERATION_IDS = {
     "updateMe",
     "updatePost",
     "search",
+    # media
+    "uploadMedia",
+    "startUpload",
+    "completeUpload",
+    "getMedia",
+    "updateMedia",
+    "deleteMedia",
+    "readFile",
+    "writeFile",
+    "readAvatar",
 }
 
 

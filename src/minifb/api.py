@@ -9,6 +9,8 @@ from starlette.types import ASGIApp
 
 from minifb.auth.endpoints import router as auth_router
 from minifb.auth.endpoints import well_known as auth_well_known
+from minifb.media.endpoints import files_router as media_files_router
+from minifb.media.endpoints import router as media_router
 from minifb.messages.endpoints import router as messages_router
 from minifb.notifications.endpoints import presence_router
 from minifb.notifications.endpoints import router as notifications_router
@@ -30,6 +32,7 @@ SERVICES: dict[str, tuple[list[APIRouter], list[APIRouter]]] = {
     "notifications": ([notifications_router, presence_router, stream_router], []),
     "messages": ([messages_router], []),
     "search": ([search_router], []),
+    "media": ([media_files_router, media_router], []),
 }
 
 

@@ -22,6 +22,7 @@ from minifb.adapters.leases import FileLeases, LeaseStore, RedisLeases
 from minifb.adapters.search import SearchIndex
 from minifb.adapters.search.opensearch import OpenSearchIndex
 from minifb.adapters.secrets import SecretStore, create_secret_store
+from minifb.adapters.storage import S3Storage, create_storage
 from minifb.adapters.telemetry.metrics import Metrics
 from minifb.auth.passwords import PasswordHasher
 from minifb.auth.policy import LoginPolicy
@@ -36,6 +37,8 @@ from minifb.kit.housekeeping import Housekeeper
 from minifb.kit.outbox import OutboxRelay
 from minifb.kit.schema import SchemaCheck
 from minifb.kit.worker_ids import WorkerIdLease
+from minifb.media import service as media
+from minifb.media.images import ImagePool
 from minifb.messages import service as messages
 from minifb.notifications.hub import Hub, StreamPolicy
 from minifb.notifications.presence import Presence, PresencePolicy
@@ -68,12 +71,12 @@ class Container:
     hub: Hub
     presence: Presence
     search: SearchIndex
+    media: media.MediaStore
 
     def probes(self) -> dict[str, Callable[[], Awaitable[object]]]:
         """What readiness checks, by its name in the answer: every adapter of this
         process that a request needs, the database's schema at the newest migration,
-        and the lease of the worker id it mints with. A later adapter (storage,
-        search) joins here."""
+        and the lease of the worker id it mints with. A later adapter joins here."""
         return {
             "database": self.db.ping,
             "schema": self.schema.ping,
@@ -81,6 +84,7 @@ class Container:
             "events": self.bus.ping,
             "worker_id": self.worker_ids.check,
             "search": self.search.ping,
+            "storage": self.media.storage.ping,
         }
 
     async def start(self) -> None:
@@ -103,6 +107,9 @@ class Container:
         await self.cache.close()
         await self.db.dispose()
         self.passwords.close()
+        self.media.images.close()
+        if isinstance(self.media.storage, S3Storage):
+            self.media.storage.close()
 
 
 async def build_container(settings: Settings, *, metrics: Metrics | None = None) -> Container:
@@ -164,6 +171,7 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
         hub=hub,
         presence=Presence(cache, hub, PeoplePresence(db), presence_policy),
         search=create_search_index(settings),
+        media=media_store(settings),
     )
 
 
@@ -177,6 +185,24 @@ def create_search_index(settings: Settings) -> SearchIndex:
     return OpenSearchIndex.from_url(
         url, prefix=settings.search_index_prefix, region=settings.aws_region
     )
+
+
+def media_store(settings: Settings) -> media.MediaStore:
+    """The storage the settings name, the bounded pool images are processed in, and
+    the limits of uploads (docs/decisions/0123)."""
+    storage = create_storage(
+        settings.storage_url,
+        region=settings.aws_region,
+        endpoint_url=settings.storage_endpoint_url,
+        kms_key_id=settings.storage_kms_key_id,
+    )
+    policy = media.MediaPolicy(
+        max_bytes=settings.media_max_bytes,
+        max_pixels=settings.media_max_pixels,
+        url_ttl=settings.media_url_ttl,
+    )
+    images = ImagePool(settings.media_workers, max_pixels=settings.media_max_pixels)
+    return media.MediaStore(storage=storage, images=images, policy=policy)
 
 
 def stream_policy(settings: Settings) -> StreamPolicy:

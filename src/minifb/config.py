@@ -82,7 +82,8 @@ class Settings(BaseSettings):
     cache_timeout: float = Field(0.5, gt=0, le=30)
     """Seconds a call to a remote cache may take before it counts as failed (DESIGN §8)."""
     events_url: str = "memory://"
-    storage_url: str = "file://./var/media"
+    storage_url: str = ""
+    """`file://PATH` or `s3://BUCKET[/PREFIX]`; unset, `media` under the var dir."""
     search_url: str = Field(
         "database://",
         validation_alias=_alias("MINIFB_SEARCH_URL", "OPENSEARCH_ENDPOINT", "ELASTICSEARCH_URL"),
@@ -164,6 +165,22 @@ class Settings(BaseSettings):
     worker_id_lease_ttl: float = Field(60.0, ge=1.0, le=3600.0)
     """Seconds a worker id lease lasts unrenewed; renewed every sixth of it, and ids stop
     being minted a sixth of it before it would lapse."""
+    # media (docs/decisions/0123); the storage itself is `storage_url` above
+    storage_endpoint_url: str | None = Field(
+        None, validation_alias=_alias("MINIFB_STORAGE_ENDPOINT_URL", "AWS_ENDPOINT_URL")
+    )
+    """An S3-compatible endpoint of its own (MinIO, a VPC endpoint); unset, AWS's for the region."""
+    storage_kms_key_id: str | None = None
+    """With an s3:// storage, objects are encrypted with this KMS key (aws:kms); unset, AES256."""
+    media_url_ttl: int = Field(3600, ge=60, le=7 * 24 * 3600)
+    """Seconds a media URL (presigned on S3, HMAC-signed on local disk) stays valid."""
+    media_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+    """The largest upload, in bytes; a bigger one is 413 before the rest of it is read."""
+    media_max_pixels: int = Field(33_000_000, ge=10_000, le=200_000_000)
+    """The most pixels an image may have; a bigger one is refused before it is decoded."""
+    media_workers: int = Field(1, ge=1, le=64)
+    """Threads that decode and re-encode images; more uploads at once wait their turn. One
+    leaves the other core of a 2-core machine to the event loop (docs/performance.md)."""
     gc_threshold: str = Field("50000,20,100", pattern=r"^(off|\d+,\d+,\d+)$")
     """A server process's garbage-collector thresholds, set once it has started (with
     what start-up built frozen out of collection); "off" keeps Python's 700,10,10."""
@@ -211,6 +228,8 @@ class Settings(BaseSettings):
             object.__setattr__(self, "cache_url", f"{scheme}://{auth}{endpoint}")
         if "storage_url" not in given and self.s3_bucket_name:
             object.__setattr__(self, "storage_url", f"s3://{self.s3_bucket_name}")
+        if not self.storage_url:
+            object.__setattr__(self, "storage_url", f"file://{self.var_dir.resolve() / 'media'}")
         return self
 
     @model_validator(mode="after")

@@ -194,6 +194,7 @@ OPENAPI_TAGS = [
     {"name": "feed", "description": "The news feed: what the people you follow posted."},
     {"name": "messages", "description": "Conversations, messages and read receipts."},
     {"name": "notifications", "description": "What others did that concerns you."},
+    {"name": "media", "description": "Images: uploads, renditions and who may see them."},
     {
         "name": "presence",
         "description": "Which friends are online now, and when the others were last active; "

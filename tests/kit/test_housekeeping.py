@@ -183,4 +183,5 @@ class TestHousekeeper:
         assert set(await _container(app).housekeeper.run_once()) == {
             "outbox",
             "idempotency_keys",
+            "media",
         }

@@ -98,13 +98,16 @@ class TestCreate:
         post = await create_post(client, alice, " " + "é" * 5000 + " ")
         assert len(post["text"]) == 5000
 
-    async def test_media_not_available(self, client: httpx.AsyncClient, people: People) -> None:
+    async def test_media_that_is_not_yours_is_refused(
+        self, client: httpx.AsyncClient, people: People
+    ) -> None:
         (alice,) = await people(1)
         response = await client.post(
             f"{API}/posts", json={"text": "hi", "media_ids": ["1"]}, headers=alice.headers
         )
         body = assert_problem(response, 422)
-        assert "media uploads are not available yet" in body["errors"][0]["msg"]
+        assert body["errors"][0]["loc"] == ["body", "media_ids"]
+        assert "your own upload" in body["errors"][0]["msg"]
 
     async def test_needs_a_token(self, client: httpx.AsyncClient) -> None:
         assert_problem(await client.post(f"{API}/posts", json={"text": "hi"}), 401)
@@ -344,7 +347,8 @@ class TestTimeline:
             assert len(body["items"]) == limit
             used[limit] = len(queries.selects())
         assert used[5] == used[40]
-        assert used[40] <= (3 if warm else 4)
+        # Cold, one more: the images of the posts the cache missed (media.cards_of_posts).
+        assert used[40] <= (3 if warm else 5)
 
 
 class TestCachedMeta:

@@ -50,8 +50,11 @@ class TestTheDocumentOffersNoNull:
         with pytest.raises(ValidationError):
             PostUpdate.model_validate({"text": None})
 
-    def test_media_ids_must_be_empty(self) -> None:
+    def test_media_ids_are_at_most_ten_and_distinct(self) -> None:
         media = PostCreate.model_json_schema()["properties"]["media_ids"]
-        assert media["maxItems"] == 0
-        with pytest.raises(ValidationError, match="not available yet"):
-            PostCreate.model_validate({"text": "a", "media_ids": ["1"]})
+        assert media["maxItems"] == 10
+        PostCreate.model_validate({"text": "a", "media_ids": [str(i) for i in range(1, 11)]})
+        with pytest.raises(ValidationError, match="at most 10 images"):
+            PostCreate.model_validate({"text": "a", "media_ids": [str(i) for i in range(1, 12)]})
+        with pytest.raises(ValidationError, match="named twice"):
+            PostCreate.model_validate({"text": "a", "media_ids": ["1", "1"]})

@@ -15,6 +15,9 @@ from minifb.kit.errors import PayloadTooLarge, problem
 # Content-Type, so skipping multipart everywhere would let anyone post
 # gigabytes to /posts just by labelling them multipart.
 MULTIPART_PREFIXES: tuple[str, ...] = ("/api/v1/media",)
+# A direct upload to local storage (`PUT /api/v1/media/files/...`) is limited by the
+# size its signed URL allows, whatever its Content-Type; the route counts it itself.
+SIGNED_UPLOAD_PREFIXES: tuple[str, ...] = ("/api/v1/media/files/",)
 
 
 def _detail(limit: int) -> str:
@@ -78,9 +81,10 @@ class BodySizeLimitMiddleware:
             # there a missing Content-Length proves nothing.
             await self.app(scope, receive, send)
             return
-        if content_type.lower().startswith(b"multipart/form-data") and scope["path"].startswith(
-            self.multipart_prefixes
-        ):
+        if (
+            content_type.lower().startswith(b"multipart/form-data")
+            and scope["path"].startswith(self.multipart_prefixes)
+        ) or (scope["method"] == "PUT" and scope["path"].startswith(SIGNED_UPLOAD_PREFIXES)):
             await self.app(scope, receive, send)
             return
         if length is not None:

@@ -208,8 +208,14 @@ class Page(BaseModel, Generic[T]):
     )
 
 
-def no_media(value: list[int]) -> list[int]:
-    """`media_ids` must be empty until the media service can resolve them."""
-    if value:
-        raise ValueError("media uploads are not available yet")
+MEDIA_PER_ITEM = 10
+"""At most this many images on one post or one message (docs/decisions/0123)."""
+
+
+def media_list(value: list[int]) -> list[int]:
+    """`media_ids`: at most `MEDIA_PER_ITEM`, none twice (the media service checks each)."""
+    if len(value) > MEDIA_PER_ITEM:
+        raise ValueError(f"at most {MEDIA_PER_ITEM} images")
+    if len(set(value)) != len(value):
+        raise ValueError("an image is named twice")
     return value

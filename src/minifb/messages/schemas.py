@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from minifb.kit.schemas import BodyId, Id, Schema, Text, no_media, trimmed_text_pattern
+from minifb.kit.schemas import BodyId, Id, Schema, Text, media_list, trimmed_text_pattern
+from minifb.media.schemas import MediaCard
 from minifb.models.conversation import ConversationKind
 
 MESSAGE_TEXT_MAX = 5000
@@ -131,8 +132,8 @@ class MembersAdd(Schema):
 
 
 class MessageCreate(Schema):
-    """`POST /conversations/{id}/messages`. `media_ids` must be empty until the media
-    service exists; a resend with the same `client_message_id` answers the first message."""
+    """`POST /conversations/{id}/messages`. `media_ids` attach your own uploads; a
+    resend with the same `client_message_id` answers the first message."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -148,10 +149,11 @@ class MessageCreate(Schema):
     text: MessageText
     media_ids: Annotated[
         list[BodyId],
-        AfterValidator(no_media),
+        AfterValidator(media_list),
         Field(
-            description="Must be empty: media uploads are not available yet.",
-            json_schema_extra={"maxItems": 0},
+            description="Your own uploads (`POST /media`), not attached to anything yet, "
+            "in the order shown; at most 10.",
+            json_schema_extra={"maxItems": 10, "uniqueItems": True},
         ),
     ] = []
     client_message_id: (
@@ -189,7 +191,7 @@ class MessageRead(BaseModel):
     conversation_id: Id
     sender_id: Id
     text: str
-    media: list[dict[str, str]]
+    media: list[MediaCard] = Field(description="Its images; their URLs from `GET /media/{id}`.")
     client_message_id: str | None
     created_at: datetime
 

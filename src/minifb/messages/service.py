@@ -28,6 +28,8 @@ from minifb.kit.ids import new_id
 from minifb.kit.outbox import record_event
 from minifb.kit.pagination import PageParams, page_of
 from minifb.kit.schemas import Page
+from minifb.media import service as media
+from minifb.media.schemas import MediaCard
 from minifb.messages import repository as repo
 from minifb.messages.exceptions import (
     BlockedConversation,
@@ -61,13 +63,15 @@ class Answer:
     created: bool
 
 
-def message_read(message: Message) -> MessageRead:
+def message_read(message: Message, media_cards: Sequence[MediaCard] = ()) -> MessageRead:
+    """A message as members see it; its images are `media_cards` (a conversation's last
+    message is shown without them: open the conversation to see them)."""
     return MessageRead(
         id=message.id,
         conversation_id=message.conversation_id,
         sender_id=message.sender_id,
         text=message.text,
-        media=[],
+        media=list(media_cards),
         client_message_id=message.client_message_id,
         created_at=message.created_at,
     )
@@ -258,7 +262,7 @@ async def send_message(
     if client_id is not None:
         first = await repo.message_by_client_id(session, conversation_id, viewer_id, client_id)
         if first is not None:
-            return Answer(message_read(first), created=False)
+            return Answer(await _with_media(session, first), created=False)
     if found.kind == ConversationKind.direct:
         await _may_write_direct(session, viewer_id, found)
     message_id = new_id()
@@ -277,9 +281,12 @@ async def send_message(
         )
         if first is None:  # pragma: no cover - the conflict names an existing row
             raise ConversationNotFound()
-        return Answer(message_read(first), created=False)
+        return Answer(await _with_media(session, first), created=False)
     await repo.note_message(session, conversation_id, viewer_id, message_id)
-    read = message_read(Message(**row))
+    cards = await media.attach(
+        session, viewer_id, body.media_ids, message_id=message_id, conversation_id=conversation_id
+    )
+    read = message_read(Message(**row), cards)
     record_event(
         session,
         "message.created",
@@ -291,6 +298,11 @@ async def send_message(
         },
     )
     return Answer(read, created=True)
+
+
+async def _with_media(session: AsyncSession, message: Message) -> MessageRead:
+    cards = await media.cards_of_messages(session, [message.id])
+    return message_read(message, cards.get(message.id, ()))
 
 
 async def _may_write_direct(session: AsyncSession, viewer_id: int, found: repo.Membership) -> None:
@@ -320,7 +332,9 @@ async def list_messages(
         session, conversation_id, before=params.after, limit=params.limit + 1
     )
     items, cursor = page_of(rows, params, key=lambda message: message.id)
-    return Page(items=[message_read(m) for m in items], next_cursor=cursor)
+    # The page's images: one query per page.
+    cards = await media.cards_of_messages(session, [m.id for m in items])
+    return Page(items=[message_read(m, cards.get(m.id, ())) for m in items], next_cursor=cursor)
 
 
 async def mark_read(

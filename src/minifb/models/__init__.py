@@ -8,6 +8,7 @@ from minifb.models.credential import Credential
 from minifb.models.dead_letter import DeadLetter
 from minifb.models.follow import Follow
 from minifb.models.friendship import FriendRequest, Friendship
+from minifb.models.media import Media, MediaStatus
 from minifb.models.notification import Notification, NotificationActor, NotificationType
 from minifb.models.outbox import OutboxEvent, ProcessedEvent
 from minifb.models.post import Post, Visibility
@@ -31,6 +32,8 @@ __all__ = [
     "FriendRequestPolicy",
     "Friendship",
     "IdempotencyKey",
+    "Media",
+    "MediaStatus",
     "Message",
     "MessagesPolicy",
     "Notification",

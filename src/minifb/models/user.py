@@ -31,6 +31,8 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(64))
     bio: Mapped[str] = mapped_column(Text, default="")
     avatar_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    # The profile picture's media (docs/decisions/0123); `avatar_url` is the app's URL of it.
+    avatar_media_id: Mapped[int | None] = mapped_column(default=None)
     friend_request_policy: Mapped[FriendRequestPolicy] = mapped_column(
         Enum(FriendRequestPolicy, native_enum=False, length=24),
         default=FriendRequestPolicy.everyone,

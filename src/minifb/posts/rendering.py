@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from minifb.adapters.cache import Cache
 from minifb.adapters.resilience import Unavailable
 from minifb.kit.commit_hooks import after_commit
+from minifb.media import service as media_service
 from minifb.posts import repository as repo
 from minifb.posts.exceptions import PostNotFound
 from minifb.posts.repository import PostRow, ViewerContext
@@ -110,7 +111,7 @@ def _body(row: PostRow) -> bytes:
             },
             "text": row.text,
             "visibility": str(row.visibility),
-            "media": [],
+            "media": [card.model_dump(mode="json") for card in row.media],
             "created_at": row.created_at,
             "edited_at": row.edited_at,
         },
@@ -254,7 +255,10 @@ async def _load(
     fill: dict[str, bytes] = {}
     if not post_ids:
         return fill
-    for row in await repo.load_posts(session, post_ids):
+    # Their images: one more query, for the posts the cache missed only.
+    media = await media_service.cards_of_posts(session, post_ids)
+    for found in await repo.load_posts(session, post_ids):
+        row = found._replace(media=tuple(media.get(found.id, ())))
         bodies[row.id], counts[row.id] = _body(row), _counts(row)
         meta[row.id] = (row.author_id, str(row.visibility))
         body_key, counts_key = post_keys(row.id)

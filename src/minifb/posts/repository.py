@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, bindparam, delete, insert, or_, select, up
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.kit.db import Database, affected
+from minifb.media.schemas import MediaCard
 from minifb.models import Comment, OutboxEvent, Post, Reaction, User
 from minifb.models.post import Visibility
 from minifb.models.reaction import ReactionType, TargetKind
@@ -48,6 +49,8 @@ class PostRow(NamedTuple):
     comment_count: int = 0
     reaction_counts: tuple[int, ...] = (0,) * len(REACTION_TYPES)
     """One count per reaction type, in `REACTION_TYPES` order."""
+    media: tuple[MediaCard, ...] = ()
+    """Its images (`media.service.cards_of_posts`), in order."""
 
 
 _RENDER_COLUMNS = [
@@ -74,7 +77,7 @@ async def load_posts(session: AsyncSession, post_ids: Collection[int]) -> list[P
         .where(Post.id.in_(list(post_ids)))
     )
     return [
-        PostRow._make((*row[:_COUNTS_AT], tuple(row[_COUNTS_AT:])))
+        PostRow._make((*row[:_COUNTS_AT], tuple(row[_COUNTS_AT:]), ()))
         for row in await session.execute(query)
     ]
 

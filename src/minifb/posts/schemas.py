@@ -18,10 +18,11 @@ from minifb.kit.schemas import (
     ReadSchema,
     Schema,
     Text,
-    no_media,
+    media_list,
     partial_update,
     trimmed_text_pattern,
 )
+from minifb.media.schemas import MediaCard
 from minifb.models.post import Visibility
 from minifb.models.reaction import ReactionType
 from minifb.users.schemas import USER_EXAMPLE
@@ -98,7 +99,7 @@ CommentText = Annotated[Text, _text_field(COMMENT_TEXT_MAX), _text(COMMENT_TEXT_
 
 
 class PostCreate(Schema):
-    """`POST /posts`. `media_ids` must be empty until the media service exists."""
+    """`POST /posts`. `media_ids` attach your own uploads."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -110,10 +111,11 @@ class PostCreate(Schema):
     visibility: Visibility = Field(Visibility.public, description="Who may see the post.")
     media_ids: Annotated[
         list[BodyId],
-        AfterValidator(no_media),
+        AfterValidator(media_list),
         Field(
-            description="Must be empty: media uploads are not available yet.",
-            json_schema_extra={"maxItems": 0},
+            description="Your own uploads (`POST /media`), not attached to anything yet, "
+            "in the order shown; at most 10.",
+            json_schema_extra={"maxItems": 10, "uniqueItems": True},
         ),
     ] = []
 
@@ -171,7 +173,7 @@ class PostRead(BaseModel):
     author: AuthorRead
     text: str
     visibility: Visibility
-    media: list[dict[str, str]]
+    media: list[MediaCard] = Field(description="Its images; their URLs from `GET /media/{id}`.")
     created_at: datetime
     edited_at: datetime | None
     counts: PostCounts

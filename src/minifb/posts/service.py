@@ -18,6 +18,7 @@ from minifb.kit.db import Database, utcnow
 from minifb.kit.ids import new_id
 from minifb.kit.outbox import event_row, record_event
 from minifb.kit.pagination import PageParams, page_of
+from minifb.media import service as media
 from minifb.models.post import Visibility
 from minifb.posts import comments_repository as comments_repo
 from minifb.posts import rendering
@@ -42,15 +43,20 @@ async def create_post(
     author = await repo.insert_post(session, post)
     if author is None:  # the account was deleted while its token still lived
         raise UserNotFound()
+    cards = await media.attach(session, author_id, body.media_ids, post_id=post["id"])
     record_event(session, "post.created", actor_id=author_id, data=data)
     # Everything the answer holds is in hand: no read back, and the followers'
     # feeds find the post cached as soon as the transaction has committed.
-    return rendering.new_post(session, cache, _new_post(post, author))
+    return rendering.new_post(session, cache, _new_post(post, author)._replace(media=tuple(cards)))
 
 
 async def publish_post(db: Database, cache: Cache, author_id: int, body: PostCreate) -> bytes:
     """`create_post` without a request session: the post and its `post.created` go in
-    as one atomic write (one statement on PostgreSQL), the hot path of `POST /posts`."""
+    as one atomic write (one statement on PostgreSQL), the hot path of `POST /posts`.
+    A post with images is `create_post` in a transaction of its own."""
+    if body.media_ids:
+        async with db.transaction() as session:
+            return await create_post(session, cache, author_id, body)
     post, data = _new_row(author_id, body)
     event = event_row("post.created", actor_id=author_id, data=data)
     author = await repo.publish_post(db, post, event=event)
@@ -271,3 +277,8 @@ async def posts_as_seen(
 ) -> list[bytes]:
     """The JSON of each of `post_ids` the viewer may see, in that order (others dropped)."""
     return await rendering.render_posts(session, cache, viewer_id, post_ids)
+
+
+def forget_rendering(session: AsyncSession, cache: Cache, post_id: int) -> None:
+    """Drop a post's cached rendering once the transaction commits (its images changed)."""
+    rendering.invalidate(session, cache, post_id)

@@ -16,6 +16,7 @@ from minifb.kit.openapi import problems
 from minifb.kit.pagination import PageDep
 from minifb.kit.schemas import NO_NUL, Id, Page, Text
 from minifb.kit.security import CurrentUser
+from minifb.media import service as media
 from minifb.users import blocks, follows, friend_requests, friends, profiles
 from minifb.users.exceptions import (
     AlreadyFriends,
@@ -72,11 +73,18 @@ async def get_me(principal: CurrentUser, session: SessionDep) -> UserMe:
     response_model=UserMe,
     summary="Change your profile",
     response_description="Your profile as it is now.",
-    responses=problems((UserNotFound, "Your account no longer exists.")),
+    responses=problems(
+        (UserNotFound, "Your account no longer exists."),
+        (422, "The request is not valid, or `avatar_media_id` is not your own upload."),
+    ),
 )
 async def update_me(body: UserUpdate, principal: CurrentUser, session: SessionDep) -> UserMe:
-    """Change your display name, bio or settings; any other field is refused (422)."""
-    return await profiles.update_me(session, principal.user_id, body)
+    """Change your display name, bio, settings or profile picture (`avatar_media_id`, one
+    of your uploads; null removes it); any other field is refused (422)."""
+    avatar_url = None
+    if body.avatar_media_id is not None:
+        avatar_url = await media.avatar_url(session, principal.user_id, body.avatar_media_id)
+    return await profiles.update_me(session, principal.user_id, body, avatar_url=avatar_url)
 
 
 @router.get(

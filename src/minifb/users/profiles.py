@@ -172,8 +172,11 @@ _SETTING_COLUMNS = {
 }
 
 
-async def update_me(session: AsyncSession, viewer_id: int, body: UserUpdate) -> UserMe:
-    """Change the given fields of one's own profile; emits `user.updated` if anything changed."""
+async def update_me(
+    session: AsyncSession, viewer_id: int, body: UserUpdate, *, avatar_url: str | None = None
+) -> UserMe:
+    """Change the given fields of one's own profile; emits `user.updated` if anything changed.
+    `avatar_url` is that of `body.avatar_media_id`, from the media service."""
     user = await repo.get_user(session, viewer_id)
     if user is None:
         raise UserNotFound()
@@ -184,6 +187,11 @@ async def update_me(session: AsyncSession, viewer_id: int, body: UserUpdate) -> 
     if body.bio is not None and body.bio != user.bio:
         user.bio = body.bio
         changed.append("bio")
+    if "avatar_media_id" in body.model_fields_set and body.avatar_media_id != user.avatar_media_id:
+        # The endpoint checked the media and made its URL (`media.service.avatar_url`).
+        user.avatar_url = avatar_url if body.avatar_media_id is not None else None
+        user.avatar_media_id = body.avatar_media_id
+        changed.append("avatar_url")
     # Only the settings named in the body change: `{"settings": {}}` resets nothing.
     given = set() if body.settings is None else body.settings.model_fields_set
     for setting, column in _SETTING_COLUMNS.items():

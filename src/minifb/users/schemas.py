@@ -229,6 +229,10 @@ class UserUpdate(Schema):
     display_name: DisplayName | None = None
     bio: Bio | None = None
     settings: UserSettings | None = None
+    avatar_media_id: BodyId | None = Field(
+        None,
+        description="Your own upload (`POST /media`) as your profile picture; null removes it.",
+    )
 
     @field_validator("display_name", "bio", "settings")
     @classmethod

@@ -11,11 +11,13 @@ process (or a Lambda) run the ones it is given instead.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from minifb.bootstrap import Container
 from minifb.kit import idempotency, outbox
+from minifb.kit.db import Database
+from minifb.media import service as media
 from minifb.notifications import handlers as notifications_handlers
 from minifb.notifications import push as stream_push
 from minifb.posts import handlers as posts_handlers
@@ -64,3 +66,9 @@ def schedule_all(container: Container) -> None:
     keep = timedelta(days=container.settings.event_retention_days)
     container.housekeeper.add("outbox", partial(outbox.purge, keep=keep))
     container.housekeeper.add("idempotency_keys", idempotency.purge_expired)
+    container.housekeeper.add("media", partial(_stale_media, container))
+
+
+async def _stale_media(container: Container, db: Database, now: datetime) -> int:
+    """Uploads attached to nothing a day after they were made go, with their files."""
+    return await media.remove_stale(db, container.media, now)

@@ -1,7 +1,7 @@
 """search: the database's own full-text index of people and posts
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-26 12:50:00.000000
 
 docs/decisions/0124. On SQLite, two FTS5 tables whose rowid is the person's or
@@ -21,7 +21,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""The media service: images uploaded, re-encoded and attached to posts, messages and profiles."""
