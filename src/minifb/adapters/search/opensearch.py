@@ -279,7 +279,7 @@ def _paged(query: dict[str, Any], *, limit: int, after: After | None) -> dict[st
 def aws_auth(host: str, region: str) -> AWSV4SignerAuth:
     """SigV4 request signing with boto3's default credentials chain (environment, the
     task or instance role, ...), refreshed as they rotate."""
-    import boto3  # type: ignore[import-untyped]  # loaded by deployments on AWS alone
+    import boto3  # loaded by deployments on AWS alone
 
     credentials = boto3.Session().get_credentials()
     if credentials is None:
