@@ -8,7 +8,7 @@ field), the same way on every route and on every tier.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
@@ -143,15 +143,19 @@ def trimmed_text_pattern(forbidden: str, longest: int | None = None) -> str:
     return rf"^[{space}]*{edge}(?:{middle}{edge})?[{space}]*$"
 
 
-def partial_update(*examples: dict[str, Any]) -> Callable[[JsonDict], None]:
+def partial_update(
+    *examples: dict[str, Any], nullable: Collection[str] = ()
+) -> Callable[[JsonDict], None]:
     """The `json_schema_extra` of a partial update's body, whose fields may be left out
     but not sent as null (its validator refuses null): the document offers no null
     either, and shows these examples. The fields stay `X | None`, so a refusal
-    names the field as any other does."""
+    names the field as any other does. The `nullable` fields take null (it clears
+    them), and the document says so."""
 
     def extra(schema: JsonDict) -> None:
         properties = schema.get("properties")
-        for prop in properties.values() if isinstance(properties, dict) else ():
+        named = properties.items() if isinstance(properties, dict) else ()
+        for prop in (value for name, value in named if name not in nullable):
             branches = prop.get("anyOf") if isinstance(prop, dict) else None
             if isinstance(prop, dict) and isinstance(branches, list) and _NULL in branches:
                 rest = [branch for branch in branches if branch != _NULL]

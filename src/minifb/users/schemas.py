@@ -223,6 +223,7 @@ class UserUpdate(Schema):
             {"settings": {"friend_requests_from": "friends_of_friends"}},
             {"settings": {"notifications": {"post_reaction": False}}},
             {"settings": {"active_status": False}},
+            nullable=("avatar_media_id",),
         )
     )
 
