@@ -139,6 +139,23 @@ class TestTaken:
         refused = await upload(client, ana, image_bytes(), description="x" * 1501)
         assert_problem(refused, 422)
 
+    @pytest.mark.parametrize("text", ["a\x00b", "a\x01b", "a\x7fb"])
+    async def test_a_description_with_a_control_character_is_refused(
+        self, client: httpx.AsyncClient, people: People, text: str
+    ) -> None:
+        (ana,) = await people(1)
+        kept_text = "Two lines\n\tand a tab"
+        body = (await upload(client, ana, image_bytes(), description=kept_text)).json()
+        assert body["description"] == kept_text
+        changed = await client.patch(
+            f"{API}/media/{body['id']}", headers=ana.headers, json={"description": text}
+        )
+        assert_problem(changed, 422)
+        assert changed.json()["errors"][0]["loc"] == ["body", "description"]
+        assert_problem(await upload(client, ana, image_bytes(), description=text), 422)
+        kept = await client.get(f"{API}/media/{body['id']}", headers=ana.headers)
+        assert kept.json()["description"] == kept_text
+
 
 class TestRefused:
     @pytest.mark.parametrize(

@@ -131,6 +131,13 @@ CONTROL = r"\x00-\x08\x0b-\x1f\x7f"
 CONTROL_AND_C1 = r"\x00-\x08\x0b-\x1f\x7f-\x9f"
 
 
+def no_control(value: str) -> str:
+    """The check behind a `pattern` of `[^CONTROL]`: no control character but newline and tab."""
+    if any((ord(c) < 32 and c not in "\n\t") or ord(c) == 127 for c in value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
 def trimmed_text_pattern(forbidden: str, longest: int | None = None) -> str:
     """The `pattern` of a text field that is trimmed of whitespace before it is checked:
     trimmed, it is 1 to `longest` characters (any number when None), none of them in

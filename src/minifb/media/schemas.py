@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic.config import JsonDict
 
-from minifb.kit.schemas import Id, Schema, Text
+from minifb.kit.schemas import CONTROL, Id, Schema, Text, no_control
 
 DESCRIPTION_MAX = 1500
 MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 
 Description = Annotated[
     Text,
-    Field(max_length=DESCRIPTION_MAX, description="Alt text: what the image shows."),
+    Field(
+        max_length=DESCRIPTION_MAX,
+        description="Alt text: what the image shows; no control characters but newline and tab.",
+        json_schema_extra={"pattern": f"^[^{CONTROL}]*$"},
+    ),
+    AfterValidator(no_control),
 ]
 DESCRIPTION = TypeAdapter(Description)
 """Checks a description that comes in a multipart form, as the JSON bodies do."""

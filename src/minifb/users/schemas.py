@@ -15,6 +15,7 @@ from minifb.kit.schemas import (
     ReadSchema,
     Schema,
     Text,
+    no_control,
     partial_update,
     trimmed_text_pattern,
 )
@@ -56,12 +57,6 @@ def _username(value: str) -> str:
     return value
 
 
-def _no_control(value: str) -> str:
-    if any((ord(c) < 32 and c not in "\n\t") or ord(c) == 127 for c in value):
-        raise ValueError("control characters are not allowed")
-    return value
-
-
 def _not_blank(value: str) -> str:
     if not value:
         raise ValueError("must not be blank")
@@ -98,7 +93,7 @@ DisplayName = Annotated[
     ),
     AfterValidator(str.strip),
     AfterValidator(_not_blank),
-    AfterValidator(_no_control),
+    AfterValidator(no_control),
 ]
 Bio = Annotated[
     Text,
@@ -107,7 +102,7 @@ Bio = Annotated[
         description="Up to 500 characters; no control characters but newline and tab.",
         json_schema_extra={"pattern": f"^[^{CONTROL}]*$"},
     ),
-    AfterValidator(_no_control),
+    AfterValidator(no_control),
 ]
 
 
