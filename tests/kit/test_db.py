@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -150,6 +151,45 @@ class TestAnswers:
             trial.release()
             await _select_one(db, "session")
             assert trial.state == "closed"
+
+
+@needs_postgres
+class TestDriverTransaction:
+    async def test_it_commits_on_success_and_rolls_back_on_error(self, database_url: str) -> None:
+        # One pooled connection: what a failed transaction leaves on it, the next use meets.
+        async with database(database_url, pool_size=1) as db:
+            async with db.driver_transaction() as conn:
+                await conn.execute("CREATE TABLE probe_driver (id int PRIMARY KEY)")
+                await conn.execute("INSERT INTO probe_driver VALUES (1)")
+            try:
+                with pytest.raises(RuntimeError, match="on purpose"):
+                    await _in_driver_transaction(db, "INSERT INTO probe_driver VALUES (2)", None)
+                with pytest.raises(asyncpg.UniqueViolationError):
+                    await _in_driver_transaction(
+                        db,
+                        "INSERT INTO probe_driver VALUES (3)",
+                        "INSERT INTO probe_driver VALUES (1)",
+                    )
+                assert await db.fetch("SELECT id FROM probe_driver ORDER BY id") == [(1,)]
+                assert db.breaker.state == "closed"
+            finally:
+                await db.fetch("DROP TABLE probe_driver")
+
+
+async def _in_driver_transaction(db: Database, first: str, then: str | None) -> None:
+    """Run `first`, then `then` (None: raise instead) in one driver transaction."""
+    async with db.driver_transaction() as conn:
+        await conn.execute(first)
+        if then is None:
+            raise RuntimeError("on purpose")
+        await conn.execute(then)
+
+
+async def test_a_driver_transaction_is_postgresql_s_alone(tmp_path: Path) -> None:
+    async with database(f"sqlite+aiosqlite:///{tmp_path / 'probe.db'}") as db:
+        with pytest.raises(RuntimeError, match="PostgreSQL"):
+            async with db.driver_transaction():
+                pass
 
 
 async def _insert_twice(db: Database) -> None:

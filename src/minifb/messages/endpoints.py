@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
-from minifb.kit.deps import MetricsDep, SessionDep
+from minifb.kit.deps import MetricsDep, PortsDep, SessionDep
 from minifb.kit.errors import Unauthorized
 from minifb.kit.openapi import problems
 from minifb.kit.pagination import PageDep
@@ -151,12 +151,13 @@ async def send_message(
     body: MessageCreate,
     response: Response,
     principal: CurrentUser,
-    session: SessionDep,
+    ports: PortsDep,
     metrics: MetricsDep,
 ) -> MessageRead:
     """Write to a conversation you are a member of; every member gets it on the stream.
     Resending with the same `client_message_id` answers the first message (200)."""
-    answer = await messages.send_message(session, principal.user_id, conversation_id, body)
+    # The hot path writes in one atomic step of its own: no request session.
+    answer = await messages.publish_message(ports.db, principal.user_id, conversation_id, body)
     if answer.created:
         metrics.messages_sent.inc()
     else:

@@ -23,9 +23,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from minifb.kit.db import utcnow
+from minifb.kit.db import Database, utcnow
 from minifb.kit.ids import new_id
-from minifb.kit.outbox import record_event
+from minifb.kit.outbox import event_row, record_event
 from minifb.kit.pagination import PageParams, page_of
 from minifb.kit.schemas import Page
 from minifb.media import service as media
@@ -252,6 +252,29 @@ async def list_conversations(
     return Page(items=_conversations(items, members), next_cursor=cursor)
 
 
+async def publish_message(
+    db: Database, viewer_id: int, conversation_id: int, body: MessageCreate
+) -> Answer:
+    """`send_message` without a request session, the hot path of sending: on PostgreSQL
+    one read of what the rules need and one statement that writes the message, its
+    effects and its event (docs/decisions/0108). A message with images, a resend, a
+    race that statement lost, and SQLite take `send_message` in a transaction of its own."""
+    if db.dialect == "postgresql" and not body.media_ids:
+        facts = await repo.send_facts(db, conversation_id, viewer_id, body.client_message_id)
+        if facts is None or viewer_id not in facts.membership.member_ids:
+            raise ConversationNotFound()
+        if not facts.resent:
+            found = facts.membership
+            if found.kind == ConversationKind.direct:
+                _may_write_direct(viewer_id, found, facts.other)
+            row, read, event = _new_message(viewer_id, conversation_id, body, found.member_ids)
+            if await repo.publish_message(db, row, event=event):
+                db.committed(events=True)
+                return Answer(read, created=True)
+    async with db.transaction() as session:
+        return await send_message(session, viewer_id, conversation_id, body)
+
+
 async def send_message(
     session: AsyncSession, viewer_id: int, conversation_id: int, body: MessageCreate
 ) -> Answer:
@@ -264,16 +287,10 @@ async def send_message(
         if first is not None:
             return Answer(await _with_media(session, first), created=False)
     if found.kind == ConversationKind.direct:
-        await _may_write_direct(session, viewer_id, found)
-    message_id = new_id()
-    row: dict[str, Any] = {
-        "id": message_id,
-        "conversation_id": conversation_id,
-        "sender_id": viewer_id,
-        "text": body.text,
-        "client_message_id": client_id,
-        "created_at": utcnow(),
-    }
+        others = [m for m in found.member_ids if m != viewer_id]
+        stances = await repo.stances(session, viewer_id, others)
+        _may_write_direct(viewer_id, found, stances.get(others[0]) if others else None)
+    row, read, event = _new_message(viewer_id, conversation_id, body, found.member_ids)
     if not await repo.insert_message(session, row):
         # The same resend raced this one and won: answer its message.
         first = await repo.message_by_client_id(
@@ -282,22 +299,40 @@ async def send_message(
         if first is None:  # pragma: no cover - the conflict names an existing row
             raise ConversationNotFound()
         return Answer(await _with_media(session, first), created=False)
-    await repo.note_message(session, conversation_id, viewer_id, message_id)
+    await repo.note_message(session, conversation_id, viewer_id, row["id"])
     cards = await media.attach(
-        session, viewer_id, body.media_ids, message_id=message_id, conversation_id=conversation_id
+        session, viewer_id, body.media_ids, message_id=row["id"], conversation_id=conversation_id
     )
-    read = message_read(Message(**row), cards)
-    record_event(
-        session,
+    if cards:
+        read = read.model_copy(update={"media": list(cards)})
+        event["data"]["message"] = read.model_dump(mode="json")
+    record_event(session, event["type"], actor_id=viewer_id, data=event["data"])
+    return Answer(read, created=True)
+
+
+def _new_message(
+    viewer_id: int, conversation_id: int, body: MessageCreate, member_ids: Sequence[int]
+) -> tuple[dict[str, Any], MessageRead, dict[str, Any]]:
+    """A new message's row, how members see it (without images), and its `message.created`."""
+    row: dict[str, Any] = {
+        "id": new_id(),
+        "conversation_id": conversation_id,
+        "sender_id": viewer_id,
+        "text": body.text,
+        "client_message_id": body.client_message_id,
+        "created_at": utcnow(),
+    }
+    read = message_read(Message(**row))
+    event = event_row(
         "message.created",
         actor_id=viewer_id,
         data={
             "conversation_id": str(conversation_id),
-            "member_ids": [str(m) for m in found.member_ids],
+            "member_ids": [str(m) for m in member_ids],
             "message": read.model_dump(mode="json"),
         },
     )
-    return Answer(read, created=True)
+    return row, read, event
 
 
 async def _with_media(session: AsyncSession, message: Message) -> MessageRead:
@@ -305,19 +340,18 @@ async def _with_media(session: AsyncSession, message: Message) -> MessageRead:
     return message_read(message, cards.get(message.id, ()))
 
 
-async def _may_write_direct(session: AsyncSession, viewer_id: int, found: repo.Membership) -> None:
-    others = [m for m in found.member_ids if m != viewer_id]
-    if not others:
-        return  # the other account is gone: nobody to refuse
-    (other,) = others
-    stance = (await repo.stances(session, viewer_id, [other]))[other]
-    if stance.hidden:
+def _may_write_direct(viewer_id: int, found: repo.Membership, other: repo.Stance | None) -> None:
+    """Refuse a message in a direct conversation that `other`, the other member (None
+    when their account is gone: nobody to refuse), does not take."""
+    if other is None:
+        return
+    if other.hidden:
         raise BlockedConversation()
     # The one who started it accepts the answers.
     if (
-        stance.messages_from == MessagesPolicy.friends
-        and not stance.friend
-        and found.created_by != other
+        other.messages_from == MessagesPolicy.friends
+        and not other.friend
+        and found.created_by == viewer_id
     ):
         raise MessagesNotAccepted()
 
