@@ -21,7 +21,7 @@ FULL_PASS       := $(filter 1 true yes,$(MINIFB_FULL_PASS))
 CI_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 CI_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: install lock run test lint imports typecheck unit integration format bench bench-stream clean api-check
+.PHONY: install lock run test lint imports typecheck unit integration format bench bench-stream bench-media bench-search clean api-check
 
 # A fresh machine: an old or missing Python, or one without its venv module
 # (Debian and Ubuntu ship it apart), ends with one line saying what to do.
@@ -98,14 +98,26 @@ format: install
 	$(BIN)/ruff check --fix src tests bench
 
 # Load tests (docs/performance.md): the feed and posts (bench/run.py; BENCH_TIERS=embedded,selfhosted
-# picks the tiers), then messages and the stream (bench/stream.py, PostgreSQL + Redis).
+# picks the tiers), messages and the stream (bench/stream.py, PostgreSQL + Redis), photo
+# uploads beside other requests (bench/media.py), and search on each SQL backend
+# (bench/search.py; its databases are kept, seeding 500,000 posts takes minutes).
 BENCH_TIERS ?= embedded,selfhosted
+BENCH_PG ?= postgresql+asyncpg://postgres@127.0.0.1:5432
 bench: install
 	BENCH_TIERS=$(BENCH_TIERS) $(BIN)/python bench/run.py
-	$(MAKE) --no-print-directory bench-stream
+	$(MAKE) --no-print-directory bench-stream bench-media bench-search
 
 bench-stream: install
 	$(BIN)/python bench/stream.py
+
+bench-media: install
+	$(BIN)/python bench/media.py
+
+bench-search: install
+	MINIFB_AUTH_THROTTLE=off MINIFB_DATABASE_URL=sqlite+aiosqlite:///./var/bench-search/minifb.db \
+		$(BIN)/python bench/search.py
+	MINIFB_AUTH_THROTTLE=off MINIFB_DATABASE_URL=$(BENCH_PG)/minifb_bench_search \
+		$(BIN)/python bench/search.py
 
 # schemathesis against a live server's /openapi.json (tests/contract/run.py): every
 # operation, every check, 100+ examples each; in an environment of its own.

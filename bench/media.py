@@ -40,11 +40,11 @@ def photo(target: int = 2_000_000) -> bytes:
     """A JPEG photo-like image of about `target` bytes."""
     rng = random.Random(12)
     noise = Image.frombytes("RGB", (3000, 2000), rng.randbytes(3000 * 2000 * 3))
-    smooth = noise.filter(ImageFilter.GaussianBlur(2))
-    for quality in (95, 90, 85, 80, 70, 60):
+    smooth = noise.filter(ImageFilter.GaussianBlur(1.2))
+    for quality in (95, 92, 90, 85, 80, 70, 60):
         out = io.BytesIO()
         smooth.save(out, "JPEG", quality=quality)
-        if out.tell() <= target * 1.1:
+        if out.tell() <= target * 1.05:
             break
     return out.getvalue()
 

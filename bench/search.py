@@ -21,9 +21,11 @@ import sys
 import time
 from pathlib import Path
 
+import asyncpg
+
 # Run as a script, bench/ is on the path: the generator is a sibling module.
 from generate import POSTS_PER_USER, USERS, ensure_data
-from sqlalchemy import func, select, text
+from sqlalchemy import func, make_url, select, text
 
 from minifb.adapters.cache import create_cache
 from minifb.bootstrap import create_search_index, worker_id_lease
@@ -63,6 +65,8 @@ async def main_async(args: argparse.Namespace) -> None:
     settings = Settings()
     if settings.is_sqlite:
         Path(settings.database_url.split(":///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
+    else:
+        await create_database(settings.database_url)
     await asyncio.to_thread(upgrade, settings.database_url)
     db = Database(settings.database_url, ca_cert=settings.database_ca_cert, pool_size=2)
     lease = worker_id_lease(settings, db)
@@ -126,6 +130,20 @@ async def main_async(args: argparse.Namespace) -> None:
             f"{type_:<6} {len(samples):>5} {len(samples) / sum(samples):>7.0f} "
             f"{statistics.median(samples) * 1000:>8.1f} {p99 * 1000:>8.1f}"
         )
+
+
+async def create_database(url: str) -> None:
+    """Create the PostgreSQL database `url` names unless it exists (kept between runs:
+    seeding 500,000 posts takes minutes)."""
+    target = make_url(url)
+    server = target.set(drivername="postgresql", database="postgres")
+    conn = await asyncpg.connect(server.render_as_string(hide_password=False))
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", target.database):
+            await conn.execute(f'CREATE DATABASE "{target.database}"')
+            print(f"created database {target.database}", flush=True)
+    finally:
+        await conn.close()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

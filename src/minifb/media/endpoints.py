@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 from starlette.types import Message
 
 from minifb.adapters.storage import LocalStorage, StoredObjectMissing
-from minifb.kit.deps import CacheDep, SessionDep
+from minifb.kit.deps import CacheDep, PortsDep, SessionDep
 from minifb.kit.errors import InvalidInput, NotFound, Unauthorized
 from minifb.kit.openapi import problems
 from minifb.kit.schemas import Id
@@ -154,14 +154,14 @@ async def _read_upload(request: Request, max_bytes: int) -> tuple[bytes, str | N
     openapi_extra={"requestBody": _UPLOAD_BODY},
 )
 async def upload_media(
-    request: Request, principal: CurrentUser, session: SessionDep, cache: CacheDep, store: StoreDep
+    request: Request, principal: CurrentUser, ports: PortsDep, store: StoreDep
 ) -> MediaRead:
     """A JPEG, PNG, GIF or WebP image (judged by its content, never its name or type) in
     the multipart field `file`, with optional alt text in `description`. It is turned
     upright and re-encoded without its metadata (EXIF and GPS go), in two renditions.
     Animated images are refused. Yours alone until you attach it to a post or message."""
     data, description = await _read_upload(request, store.policy.max_bytes)
-    return await media.upload(session, cache, store, principal.user_id, data, description)
+    return await media.upload(ports.db, ports.cache, store, principal.user_id, data, description)
 
 
 @router.post(

@@ -6,11 +6,11 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.kit.db import affected
-from minifb.models import Media, MediaStatus, User
+from minifb.models import Media, MediaStatus, Message, Post, User
 
 
 async def add(session: AsyncSession, **fields: Any) -> Media:
@@ -66,16 +66,20 @@ async def of_messages(session: AsyncSession, message_ids: Collection[int]) -> li
 
 
 async def stale(session: AsyncSession, before: datetime, limit: int) -> list[Media]:
-    """Media attached to nothing, made before `before`, and no one's profile picture."""
+    """Media no one's profile picture that is attached to nothing and was made before
+    `before`, or was attached to a post or message that is gone (nothing can attach
+    it again)."""
     avatars = select(User.avatar_media_id).where(User.avatar_media_id.is_not(None))
+    loose = and_(Media.created_at < before, Media.post_id.is_(None), Media.message_id.is_(None))
+    # The attachment is an id without a foreign key (a post's deletion does not wait for
+    # its images): a post or message deleted since leaves it pointing at nothing.
+    post_gone = and_(Media.post_id.is_not(None), ~exists().where(Post.id == Media.post_id))
+    message_gone = and_(
+        Media.message_id.is_not(None), ~exists().where(Message.id == Media.message_id)
+    )
     query = (
         select(Media)
-        .where(
-            Media.created_at < before,
-            Media.post_id.is_(None),
-            Media.message_id.is_(None),
-            Media.id.not_in(avatars),
-        )
+        .where(or_(loose, post_gone, message_gone), Media.id.not_in(avatars))
         .limit(limit)
     )
     return list((await session.execute(query)).scalars())

@@ -109,12 +109,16 @@ async def _count_upload(cache: Cache, policy: MediaPolicy, owner_id: int) -> Non
         )
 
 
-async def _store_renditions(store: MediaStore, media: Media, processed: Processed) -> None:
-    media.content_type = processed.content_type
+async def _put_renditions(store: MediaStore, media: Media, processed: Processed) -> None:
     for side, rendition in ((images.LARGE, processed.large), (images.SMALL, processed.small)):
         await store.storage.put(
             _rendition(media, side), rendition.data, content_type=processed.content_type
         )
+
+
+def _describe(media: Media, processed: Processed) -> None:
+    """The media is ready: its stored renditions' type, sizes and placeholder."""
+    media.content_type = processed.content_type
     media.width, media.height = processed.large.width, processed.large.height
     media.thumb_width, media.thumb_height = processed.small.width, processed.small.height
     media.size = len(processed.large.data)
@@ -127,28 +131,46 @@ def _new_key(media_id: int) -> str:
     return f"m/{media_id}/{secrets.token_hex(8)}"
 
 
+async def _add_pending(
+    session: AsyncSession, owner_id: int, content_type: str, description: str | None
+) -> Media:
+    """A new media's row, pending until its renditions are stored."""
+    media_id = ids.new_id()
+    return await repo.add(
+        session,
+        id=media_id,
+        owner_id=owner_id,
+        key=_new_key(media_id),
+        status=MediaStatus.pending,
+        content_type=content_type,
+        description=description,
+    )
+
+
 async def upload(
-    session: AsyncSession,
+    db: Database,
     cache: Cache,
     store: MediaStore,
     owner_id: int,
     data: bytes,
     description: str | None,
 ) -> MediaRead:
-    """Check, clean and store an uploaded image (`images.process`, off the event loop)."""
+    """Check, clean and store an uploaded image (`images.process`, off the event loop).
+
+    Its row is committed as pending before any file is stored, and made ready in a
+    second transaction: whatever fails after the files went in (the database, the
+    process), a row names them, and housekeeping removes both a day later.
+    """
     await _count_upload(cache, store.policy, owner_id)
     processed = await store.images.run(images.process, data, store.policy.max_pixels)
-    media_id = ids.new_id()
-    media = Media(
-        id=media_id,
-        owner_id=owner_id,
-        key=_new_key(media_id),
-        content_type=processed.content_type,
-        description=description,
-    )
-    await _store_renditions(store, media, processed)
-    session.add(media)
-    await session.flush()
+    async with db.transaction() as session:
+        pending = await _add_pending(session, owner_id, processed.content_type, description)
+    await _put_renditions(store, pending, processed)
+    async with db.transaction() as session:
+        media = await repo.get(session, pending.id, lock=True)
+        if media is None:  # pragma: no cover - nobody knows its id yet to remove it
+            raise MediaNotFound()
+        _describe(media, processed)
     return await _read(store, media)
 
 
@@ -157,23 +179,14 @@ async def offer_upload(
 ) -> UploadOffer:
     """A pending media and a presigned direct upload of at most the declared size."""
     await _count_upload(cache, store.policy, owner_id)
-    media_id = ids.new_id()
-    media = await repo.add(
-        session,
-        id=media_id,
-        owner_id=owner_id,
-        key=_new_key(media_id),
-        status=MediaStatus.pending,
-        content_type=body.content_type,
-        description=body.description,
-    )
+    media = await _add_pending(session, owner_id, body.content_type, body.description)
     ttl = min(store.policy.url_ttl, 3600)
     upload = await store.storage.presigned_upload(
         _upload_key(media), content_type=body.content_type, max_bytes=body.size, ttl=ttl
     )
     return UploadOffer.model_validate(
         {
-            "media_id": media_id,
+            "media_id": media.id,
             "upload": {
                 "method": upload.method,
                 "url": upload.url,
@@ -206,7 +219,8 @@ async def complete_upload(
         # A refused upload is gone; its pending media goes with housekeeping.
         await store.storage.delete(_upload_key(media))
         raise
-    await _store_renditions(store, media, processed)
+    await _put_renditions(store, media, processed)
+    _describe(media, processed)
     await store.storage.delete(_upload_key(media))
     return await _read(store, media)
 
