@@ -12,7 +12,8 @@ The rules (docs/decisions/0119):
 Every message writes `message.created`, every read that moves a receipt
 `message.read`, a new conversation `conversation.created`, people added
 `conversation.members_added` and a member leaving `conversation.member_left`,
-in the request's transaction.
+in the transaction of the change (a message sent on PostgreSQL: in the one
+statement that writes it, `publish_message`).
 """
 
 from __future__ import annotations
