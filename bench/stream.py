@@ -146,6 +146,9 @@ class Step:
     cores: dict[str, float]
     errors: dict[str, int] = field(default_factory=dict)  # status or exception: how many
     retried: int = 0  # sent again because the server had closed the idle connection
+    # The slowest HTTP answer of each second of the step (by when the sends were due):
+    # whether the tail is spread over the step or gathered in a moment.
+    answer_max_by_second_ms: list[float] = field(default_factory=list)
 
 
 # --- data ------------------------------------------------------------------------------
@@ -350,7 +353,19 @@ def summarise(
         cores={k: round(v, 2) for k, v in cores.items()},
         errors=dict(Counter(s.error or str(s.status) for s in sent if not 200 <= s.status < 300)),
         retried=sum(s.retried for s in sent),
+        answer_max_by_second_ms=_slowest_by_second(ok),
     )
+
+
+def _slowest_by_second(ok: list[Sent]) -> list[float]:
+    if not ok:
+        return []
+    start = min(s.due for s in ok)
+    slowest: dict[int, float] = {}
+    for s in ok:
+        second = int(s.due - start)
+        slowest[second] = max(slowest.get(second, 0.0), 1000 * (s.answered - s.due))
+    return [round(slowest.get(i, 0.0), 1) for i in range(max(slowest) + 1)]
 
 
 async def latency_phase(
@@ -379,7 +394,8 @@ async def latency_phase(
                     f"{len(servers)} process(es), round {round_no + 1}, {rate}/s: "
                     f"{step.achieved_per_s:.0f}/s answered 2xx, p50 {step.p50_ms} p99 "
                     f"{step.p99_ms} max {step.max_ms} ms, lost {step.lost}, http errors "
-                    f"{step.http_errors} {step.errors}, resent {step.retried}, cores {step.cores}",
+                    f"{step.http_errors} {step.errors}, resent {step.retried}, cores {step.cores}; "
+                    f"slowest answer each second {step.answer_max_by_second_ms} ms",
                     flush=True,
                 )
                 for proc in servers.values():
