@@ -226,15 +226,16 @@ async def get_media(
     return await media.get_media(session, cache, store, principal.user_id, media_id)
 
 
+# The answer of a route that sends an image's bytes.
+_IMAGE = {"content": {"image/*": {"example": "(the image's bytes)"}}, "description": "The image."}
+
+
 @files_router.get(
     "/media/{media_id}/avatar",
     response_class=Response,
     summary="A profile picture",
     responses={
-        200: {
-            "content": {"image/*": {"example": "(the image's bytes)"}},
-            "description": "The image.",
-        },
+        200: _IMAGE,
         **problems((MediaNotFound, "No such media, or no one's profile picture.")),
     },
 )
@@ -324,10 +325,7 @@ def _local(store: media.MediaStore) -> LocalStorage:
     summary="A stored file (local storage)",
     response_class=Response,
     responses={
-        200: {
-            "content": {"image/*": {"example": "(the image's bytes)"}},
-            "description": "The image.",
-        },
+        200: _IMAGE,
         **problems(_NOT_SERVED),
     },
 )
