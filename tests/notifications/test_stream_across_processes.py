@@ -54,11 +54,14 @@ async def two_servers(
         MINIFB_JWT_SIGNING_KEY=key,
         MINIFB_PRESENCE_GRACE="0",
     )
-    started = [Server(env, tmp_path / f"server-{n}", "--server", request.param) for n in range(2)]
+    started: list[Server] = []
     try:
         async with httpx.AsyncClient(timeout=10) as client:
-            for server in started:
-                await server.until_ready(client)
+            # One after the other: two processes starting on one SQLite file at the same
+            # moment may find it locked (its start-up check then fails).
+            for n in range(2):
+                started.append(Server(env, tmp_path / f"server-{n}", "--server", request.param))
+                await started[-1].until_ready(client)
         yield started
     finally:
         for server in started:
