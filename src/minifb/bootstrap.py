@@ -126,8 +126,8 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
     )
     bus = create_event_bus(settings.events_url)
     relay = OutboxRelay(db, bus)
-    # Every commit that wrote events wakes the relay (`Database.commit`, docs/decisions/0108).
-    db.on_events_committed(relay.wake)
+    # Every commit hands the relay the events it wrote (`Database.commit`, docs/decisions/0125).
+    db.on_events_committed(relay.hand_over)
     secrets = create_secret_store(settings.secrets_url)
     dev_keys = settings.var_dir / "keys" if settings.environment != "production" else None
     keyset = await load_keyset(secrets, dev_key_dir=dev_keys)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.events import Event
@@ -18,7 +21,7 @@ from minifb.bootstrap import Container
 from minifb.kit.db import Database
 from minifb.kit.deps import SessionDep
 from minifb.kit.errors import Conflict
-from minifb.kit.outbox import OutboxRelay, idempotent, record_event
+from minifb.kit.outbox import OutboxRelay, event_row, idempotent, record_event
 from minifb.models import OutboxEvent, ProcessedEvent
 from tests.factories import register
 from tests.fixtures.app import AppFactory
@@ -101,6 +104,122 @@ class TestPublishing:
         async with container.db.transaction() as session:
             rows = await session.scalar(select(func.count()).select_from(OutboxEvent))
         assert rows == 0
+
+
+class FailingOnce:
+    """A bus whose first publish of `type_` fails, as a broker going away would."""
+
+    def __init__(self, bus: Any, type_: str) -> None:
+        self.bus, self.type, self.failed = bus, type_, False
+
+    async def publish(self, event: Event) -> None:
+        if event.type == self.type and not self.failed:
+            self.failed = True
+            raise ConnectionError("the broker went away")
+        await self.bus.publish(event)
+
+
+@pytest.fixture
+async def own_relay(app: FastAPI) -> AsyncIterator[Any]:
+    """Replace the app's relay with one made by the test (its grace, poll and bus)."""
+    container = _container(app)
+    await container.relay.stop()
+    made: list[OutboxRelay] = []
+
+    async def make(**kwargs: Any) -> OutboxRelay:
+        bus = kwargs.pop("bus", container.bus)
+        relay = OutboxRelay(container.db, bus, **kwargs)
+        container.db.on_events_committed(relay.hand_over)
+        await relay.start()
+        made.append(relay)
+        return relay
+
+    yield make
+    for relay in made:
+        await relay.stop()
+
+
+async def _row_of(container: Container, event_id: int) -> Any:
+    async with container.db.transaction() as session:
+        return (
+            await session.execute(select(OutboxEvent).where(OutboxEvent.id == event_id))
+        ).scalar_one()
+
+
+def _watch(container: Container, type_: str) -> tuple[list[Event], asyncio.Event]:
+    """Every event of `type_` the bus delivers, and a flag raised at the first."""
+    seen: list[Event] = []
+    arrived = asyncio.Event()
+
+    async def handler(event: Event) -> None:
+        seen.append(event)
+        arrived.set()
+
+    container.bus.subscribe(f"watch-{type_}", [type_], handler)
+    return seen, arrived
+
+
+async def _first(seen: list[Event], arrived: asyncio.Event) -> Event:
+    async with asyncio.timeout(5):
+        await arrived.wait()
+    return seen[0]
+
+
+class TestHandOver:
+    """A commit hands its rows to the relay, which publishes them from memory; the sweep
+    publishes what no commit handed over, once it is `grace` seconds old."""
+
+    async def test_a_handed_over_event_goes_out_once_as_the_table_holds_it(
+        self, app: FastAPI, own_relay: Any
+    ) -> None:
+        container = _container(app)
+        seen, arrived = _watch(container, "probe.handed")
+        relay = await own_relay(poll_interval=3600, grace=3600)  # no sweep after the first
+        async with container.db.transaction() as session:
+            event_id = record_event(
+                session, "probe.handed", actor_id=7, data={"ids": (1, 2), "n": 3}
+            )
+        event = await _first(seen, arrived)
+        assert await relay.relay_once() == 0  # once the batch in hand is marked: none left
+        await container.bus.drain()
+        row = await _row_of(container, event_id)
+        assert row.published_at is not None
+        assert (event.id, event.type, event.actor_id) == (event_id, "probe.handed", 7)
+        assert event.data == row.data == {"ids": [1, 2], "n": 3}  # as JSON carries it
+        assert len(seen) == 1
+
+    async def test_a_row_no_commit_handed_over_goes_out_after_the_grace(
+        self, app: FastAPI, own_relay: Any
+    ) -> None:
+        # As a process that died between its commit and the hand-over leaves it.
+        container = _container(app)
+        seen, arrived = _watch(container, "probe.orphan")
+        relay = await own_relay(poll_interval=0.05, grace=0.5)
+        row = event_row("probe.orphan", actor_id=None, data={"k": "v"})
+        written = time.monotonic()
+        async with container.db.begin() as conn:
+            await conn.execute(insert(OutboxEvent).values(row))
+        event = await _first(seen, arrived)
+        assert time.monotonic() - written >= 0.45  # the writer's own relay had its chance
+        assert event.id == row["id"]
+        assert event.data == {"k": "v"}
+        assert await relay.relay_once() == 0
+        assert (await _row_of(container, row["id"])).published_at is not None
+
+    async def test_an_event_the_bus_refused_is_not_lost(self, app: FastAPI, own_relay: Any) -> None:
+        container = _container(app)
+        seen, arrived = _watch(container, "probe.refused")
+        flaky = FailingOnce(container.bus, "probe.refused")
+        relay = await own_relay(bus=flaky, poll_interval=0.05, grace=0.3, backoff=(0.01, 0.05))
+        async with container.db.transaction() as session:
+            event_id = record_event(session, "probe.refused", actor_id=None, data={})
+        event = await _first(seen, arrived)
+        assert flaky.failed
+        assert event.id == event_id
+        assert await relay.relay_once() == 0
+        assert (await _row_of(container, event_id)).published_at is not None
+        await asyncio.sleep(0.5)  # further sweeps find nothing left to send
+        assert len(seen) == 1
 
 
 class TestEveryCommitWakesTheRelay:
@@ -248,11 +367,10 @@ class CountingRelay(OutboxRelay):
     tries = 0
     succeeded = asyncio.Event()
 
-    async def relay_once(self) -> int:
+    async def _work(self, *, sweep: bool) -> None:
         self.tries += 1
-        sent = await super().relay_once()
+        await super()._work(sweep=sweep)
         self.succeeded.set()
-        return sent
 
 
 class TestRelayWhileTheDatabaseIsDown:

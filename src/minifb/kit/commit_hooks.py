@@ -1,10 +1,11 @@
-"""What runs around a session's commit: hooks before and after it, and the note that
-outbox rows were written (so `Database.commit` wakes the relay)."""
+"""What runs around a session's commit: hooks before and after it, and the outbox rows
+it wrote (which `Database.commit` hands to the relay once committed)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,10 +17,10 @@ EVENTS_KEY = "minifb.events_written"
 log = logging.getLogger("minifb.db")
 
 
-def wrote_events(session: AsyncSession) -> None:
-    """Note that the session's transaction wrote outbox rows: `Database.commit` then
-    wakes the relay once it has committed."""
-    session.info[EVENTS_KEY] = True
+def wrote_events(session: AsyncSession, *rows: Mapping[str, Any]) -> None:
+    """Note the outbox `rows` the session's transaction wrote: `Database.commit` hands
+    them to the relay once it has committed."""
+    session.info.setdefault(EVENTS_KEY, []).extend(rows)
 
 
 def before_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import math
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -125,7 +125,7 @@ class Database:
         self.sessionmaker = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=_CountedSession
         )
-        self._events_committed: Callable[[], None] = _nothing
+        self._events_committed: Callable[[Sequence[Mapping[str, Any]]], None] = _nothing
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -168,11 +168,11 @@ class Database:
         await run_before_commit(session)
         await session.commit()
         await run_after_commit(session)
-        self.committed(events=bool(session.info.pop(EVENTS_KEY, False)))
+        self.committed(session.info.pop(EVENTS_KEY, ()))
 
-    def committed(self, *, events: bool) -> None:
-        """The end of every commit: once it has committed, a write that wrote outbox
-        rows wakes the relay, so they go out at once instead of at its next poll.
+    def committed(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """The end of every commit: once it has committed, the outbox rows it wrote
+        (`events`) go to the relay, which publishes them at once (docs/decisions/0125).
 
         `commit` ends here; so does a hot path that commits on its own, with no
         session (one statement through `fetch`, or a `begin` block): it calls this
@@ -180,12 +180,12 @@ class Database:
         the relay runs in its own task.
         """
         if events:
-            self._events_committed()
+            self._events_committed(events)
 
-    def on_events_committed(self, wake: Callable[[], None]) -> None:
-        """Have `wake` called after every commit that wrote events: the composition root
-        hands in the outbox relay's, so the kernel's commit needs no relay of its own."""
-        self._events_committed = wake
+    def on_events_committed(self, hand_over: Callable[[Sequence[Mapping[str, Any]]], None]) -> None:
+        """Have `hand_over` called with the outbox rows of every commit that wrote some:
+        the composition root hands in the relay's, so the kernel needs no relay of its own."""
+        self._events_committed = hand_over
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
@@ -390,7 +390,7 @@ async def _no_reset(_: Any) -> None:
     return None
 
 
-def _nothing() -> None:
+def _nothing(_: Sequence[Mapping[str, Any]]) -> None:
     return None
 
 

@@ -152,21 +152,20 @@ async def send_back(db: Database, dead_letter_id: int) -> DeadLetter | None:
         if letter is None:
             return None
         event = Event.from_json(orjson.dumps(letter.event))
+        row = {
+            "id": event.id,
+            "type": event.type,
+            "version": event.version,
+            "occurred_at": event.occurred_at,
+            "actor_id": event.actor_id,
+            "data": event.data,
+            "published_at": None,
+        }
         again = await session.execute(
             update(OutboxEvent).where(OutboxEvent.id == event.id).values(published_at=None)
         )
         if affected(again) == 0:
-            await session.execute(
-                insert(OutboxEvent).values(
-                    id=event.id,
-                    type=event.type,
-                    version=event.version,
-                    occurred_at=event.occurred_at,
-                    actor_id=event.actor_id,
-                    data=event.data,
-                    published_at=None,
-                )
-            )
+            await session.execute(insert(OutboxEvent).values(row))
         letter.retried_at = utcnow()
-        wrote_events(session)
+        wrote_events(session, row)
     return letter

@@ -1,9 +1,10 @@
 """Transactional outbox: events are rows in the change's own transaction.
 
 `record_event` adds the row; when the transaction commits (`Database.commit`),
-the relay is woken and publishes unpublished rows to the bus in id order, then
-marks them sent. A rolled-back transaction leaves no row, so nothing is
-published. Consumers wrapped by `idempotent` record each handled event id in
+its rows are handed to the relay, which publishes them to the bus and marks
+them sent; a sweep publishes whatever a commit could not hand over (the
+process died, the bus was down). A rolled-back transaction leaves no row, so
+nothing is published. Consumers wrapped by `idempotent` record each handled event id in
 the same transaction as their effect, so a redelivery changes nothing; an event
 whose effect keeps failing is parked as a dead letter (`kit.dead_letters`).
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +34,8 @@ from minifb.models import DeadLetter, OutboxEvent, ProcessedEvent
 
 log = logging.getLogger("minifb.outbox")
 ROWS_KEY = "minifb.outbox_rows"
+HANDED_MAX = 10_000  # rows handed over and not yet published, at most; the sweep takes more
+MAX_ID = 2**63 - 1
 
 
 def record_event(
@@ -60,7 +63,7 @@ def record_event(
 
         before_commit(session, write)
     pending.append(row)
-    wrote_events(session)
+    wrote_events(session, row)
     return int(row["id"])
 
 
@@ -68,8 +71,8 @@ def event_row(
     type_: str, *, actor_id: int | None, data: dict[str, Any], version: int = 1
 ) -> dict[str, Any]:
     """The outbox row of a new event, for a write path that inserts it itself (in the
-    same statement or transaction as its change; then `Database.committed(events=True)`
-    once it has committed)."""
+    same statement or transaction as its change; then `Database.committed([row])` once
+    it has committed)."""
     return {
         "id": new_id(),
         "type": type_,
@@ -91,6 +94,20 @@ _EVENT_COLUMNS = (
 )
 
 
+def _handed_event(row: Mapping[str, Any]) -> Event:
+    """A row handed over by its commit, as the bus carries it. Its data goes through
+    JSON as it would through the table, so every consumer gets the same event either
+    way, and none shares the writer's objects."""
+    return Event(
+        id=int(row["id"]),
+        type=row["type"],
+        version=row["version"],
+        occurred_at=row["occurred_at"],
+        actor_id=row["actor_id"],
+        data=orjson.loads(orjson.dumps(row["data"])),
+    )
+
+
 def _to_event(row: Any) -> Event:
     return Event(
         id=row.id,
@@ -103,7 +120,17 @@ def _to_event(row: Any) -> Event:
 
 
 class OutboxRelay:
-    """Publishes committed outbox rows to the bus, at least once, in id order."""
+    """Publishes committed outbox rows to the bus, at least once.
+
+    Two ways out. A commit hands its own rows over (`hand_over`, through
+    `Database.committed`): they are published at once, from memory, and
+    marked sent in one statement per batch, so an event costs no read of its
+    row and no transaction of its own (docs/decisions/0125). A sweep claims
+    whatever is still unpublished `grace` seconds after it was written (its
+    process died between commit and publish, or the bus or database was
+    down), in id order, every `poll_interval` and on `wake`. An event may thus
+    go out twice, never not at all; consumers are idempotent.
+    """
 
     def __init__(
         self,
@@ -112,6 +139,7 @@ class OutboxRelay:
         *,
         batch_size: int = 200,
         poll_interval: float = 1.0,
+        grace: float = 5.0,
         backoff: tuple[float, float] = (0.5, 30.0),
     ) -> None:
         """`backoff`: the first and the longest wait, in seconds, between tries while
@@ -121,6 +149,9 @@ class OutboxRelay:
         self._bus = bus
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._grace = grace
+        self._handed: list[Mapping[str, Any]] = []
+        self._sweep_now = True
         self._wake = asyncio.Event()
         # One batch at a time per process; other processes are kept apart by
         # SKIP LOCKED on PostgreSQL (on SQLite a rare duplicate is possible,
@@ -129,8 +160,16 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
+    def hand_over(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Called once a commit that wrote outbox `rows` has committed: they go out now.
+        Past `HANDED_MAX` waiting (the bus is slow or down) more are left to the sweep."""
+        if len(self._handed) < HANDED_MAX:
+            self._handed.extend(rows)
+        self._wake.set()
+
     def wake(self) -> None:
-        """Called after a commit that wrote events, so they go out without waiting a poll."""
+        """Sweep now rather than at the next poll (rows written back for another try)."""
+        self._sweep_now = True
         self._wake.set()
 
     async def start(self) -> None:
@@ -155,42 +194,86 @@ class OutboxRelay:
     async def _run(self) -> None:
         first, cap = self._backoff
         backoff = Backoff("outbox relay", log, first=first, cap=cap)
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time()
         while not self._stopping:
-            wait = self._poll_interval
+            self._wake.clear()
             try:
-                while not self._stopping and await self.relay_once() == self._batch_size:
-                    pass
+                sweep = self._sweep_now or loop.time() >= next_sweep
+                if sweep:
+                    self._sweep_now = False
+                    next_sweep = loop.time() + self._poll_interval
+                await self._work(sweep=sweep)
                 backoff.success()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # The bus or database is down: the rows stay unpublished and are
-                # retried, less and less often. A commit's wake() still cuts the
-                # wait short: a commit means the database answers again.
-                wait = max(wait, backoff.failure(exc, trace=not is_outage(exc)))
+                # The bus or database is down: the rows stay unpublished for the sweep,
+                # tried less and less often. A commit still cuts the wait short (it
+                # means the database answers again), but not within `first` seconds.
+                next_sweep = loop.time() + backoff.failure(exc, trace=not is_outage(exc))
+                await asyncio.sleep(first)
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
             # cancellation that lands as the event fires, and stop() then hangs.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
+                async with asyncio.timeout(max(next_sweep - loop.time(), 0.0)):
                     await self._wake.wait()
-            self._wake.clear()
+
+    async def _work(self, *, sweep: bool) -> None:
+        async with self._lock:
+            while self._handed and not self._stopping:
+                await self._send_handed()
+            while sweep and not self._stopping:
+                if await self._sweep(self._grace) < self._batch_size:
+                    break
 
     async def relay_once(self) -> int:
-        """Publish one batch of unpublished rows; returns how many went out."""
+        """Publish what was handed over and one batch of every unpublished row, whatever
+        its age; returns how many went out."""
+        async with self._lock:
+            sent = 0
+            while self._handed:
+                sent += await self._send_handed()
+            return sent + await self._sweep(None)
+
+    async def _send_handed(self) -> int:
+        """Publish a batch of the rows handed over, then mark them in one statement (under
+        the lock). On a failure, what was published is marked; the rest is the sweep's."""
+        rows = self._handed[: self._batch_size]
+        del self._handed[: self._batch_size]
+        sent: list[int] = []
+        try:
+            for row in rows:
+                await self._bus.publish(_handed_event(row))
+                sent.append(int(row["id"]))
+        finally:
+            if sent:
+                await self._mark(sent)
+        return len(sent)
+
+    async def _mark(self, ids: list[int]) -> None:
         if self._db.dialect == "postgresql":
-            async with self._lock:
-                return await self._relay_direct()
-        async with self._lock, self._db.transaction() as session:
-            # Columns, not ORM objects: this runs for every write that emits an event.
+            await self._db.fetch(_MARK_PG, utcnow(), ids)
+            return
+        async with self._db.begin() as conn:
+            await conn.execute(
+                update(OutboxEvent).where(OutboxEvent.id.in_(ids)).values(published_at=utcnow())
+            )
+
+    async def _sweep(self, grace: float | None) -> int:
+        """Publish one batch of the rows still unpublished `grace` seconds after they were
+        written (None: all of them), in id order, and mark them (under the lock)."""
+        below = min_id_at(utcnow() - timedelta(seconds=grace)) if grace is not None else MAX_ID
+        if self._db.dialect == "postgresql":
+            return await self._sweep_direct(below)
+        async with self._db.transaction() as session:
+            # Columns, not ORM objects.
             query = (
                 select(*_EVENT_COLUMNS)
-                .where(OutboxEvent.published_at.is_(None))
+                .where(OutboxEvent.published_at.is_(None), OutboxEvent.id < below)
                 .order_by(OutboxEvent.id)
                 .limit(self._batch_size)
             )
-            if self._db.dialect == "postgresql":
-                # Several relays (one per process) share the work without double sends.
-                query = query.with_for_update(skip_locked=True)
             rows = (await session.execute(query)).all()
             for row in rows:
                 await self._bus.publish(_to_event(row))
@@ -202,13 +285,11 @@ class OutboxRelay:
                 )
             return len(rows)
 
-    async def _relay_direct(self) -> int:
-        """`relay_once` on PostgreSQL, straight on the driver: it runs after every commit
-        that wrote events, and through the ORM session its four round trips cost more
-        than the message that woke it (docs/performance.md). Several relays (one per
+    async def _sweep_direct(self, below: int) -> int:
+        """`_sweep` on PostgreSQL, straight on the driver. Several relays (one per
         process) share the work without double sends (SKIP LOCKED)."""
         async with self._db.driver_transaction() as conn:
-            rows = await conn.fetch(_CLAIM_PG, self._batch_size)
+            rows = await conn.fetch(_CLAIM_PG, self._batch_size, below)
             for row in rows:
                 await self._bus.publish(
                     Event(
@@ -227,7 +308,7 @@ class OutboxRelay:
 
 _CLAIM_PG = """
 SELECT id, type, version, occurred_at, actor_id, data FROM outbox
-WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+WHERE published_at IS NULL AND id < $2 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
 """
 _MARK_PG = "UPDATE outbox SET published_at = $1 WHERE id = ANY($2::bigint[])"
 

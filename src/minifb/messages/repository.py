@@ -192,68 +192,34 @@ async def note_message(
     await mark_read(session, conversation_id, sender_id, message_id)
 
 
-# The hot path of sending (`service.publish_message`): on PostgreSQL, what the rules
-# need in one read and the message with everything it changes in one write, both
-# straight on the driver (docs/decisions/0108); no session, no ORM.
-
-
-@dataclass(frozen=True, slots=True)
-class SendFacts:
-    """What sending to a conversation has to know: the conversation, the stance of a
-    direct conversation's other member (None in a group, or when they are gone), and
-    whether the sender wrote a message with this `client_message_id` already."""
-
-    membership: Membership
-    other: Stance | None
-    resent: bool
-
-
-_SEND_FACTS_PG = """
-SELECT c.kind, c.created_by, c.last_message_id,
-       ARRAY(SELECT m.user_id FROM conversation_members m
-             WHERE m.conversation_id = c.id ORDER BY m.joined_at, m.user_id),
-       o.messages_from,
-       EXISTS (SELECT 1 FROM friendships f WHERE f.user_id = $2 AND f.friend_id = o.id),
-       EXISTS (SELECT 1 FROM blocks b
-               WHERE (b.blocker_id = $2 AND b.blocked_id = o.id)
-                  OR (b.blocker_id = o.id AND b.blocked_id = $2)),
-       EXISTS (SELECT 1 FROM messages g WHERE g.conversation_id = c.id
-               AND g.sender_id = $2 AND g.client_message_id = $3)
-FROM conversations c
-LEFT JOIN users o ON c.kind = 'direct' AND o.id = (
-    SELECT m.user_id FROM conversation_members m
-    WHERE m.conversation_id = c.id AND m.user_id <> $2 LIMIT 1)
-WHERE c.id = $1
-"""
-
-
-async def send_facts(
-    db: Database, conversation_id: int, sender_id: int, client_message_id: str | None
-) -> SendFacts | None:
-    """`SendFacts` of a conversation in one statement on PostgreSQL; None if it does not exist."""
-    rows = await db.fetch(_SEND_FACTS_PG, conversation_id, sender_id, client_message_id)
-    if not rows:
-        return None
-    kind, created_by, last_id, members, policy, friend, hidden, resent = rows[0]
-    other = (
-        None
-        if policy is None
-        else Stance(messages_from=MessagesPolicy(policy), friend=friend, hidden=hidden)
-    )
-    membership = Membership(ConversationKind(kind), created_by, last_id, list(members))
-    return SendFacts(membership=membership, other=other, resent=resent)
-
-
-# The message goes in only while the sender is a member and no message of theirs has
-# its client id; then, in the same statement, it becomes the conversation's last,
-# every member's latest activity and the sender's last read (one UPDATE of the
-# members: a row may change once per statement), and its event goes to the outbox.
+# The hot path of sending (`service.publish_message`): on PostgreSQL, the rules' checks,
+# the message and everything it changes in one statement straight on the driver
+# (docs/decisions/0108); no session, no ORM. The message goes in only while the
+# sender is a member, no message of theirs has its client id, and (in a direct
+# conversation) the other member takes it: no block either way, and unless they
+# accept everyone or are friends, the sender did not start it (`service._may_write_direct`,
+# which decides on every other path). Then it becomes the conversation's last, every
+# member's latest activity and the sender's last read (one UPDATE of the members: a row
+# may change once per statement), and its event, naming the members, goes to the outbox.
 _PUBLISH_MESSAGE_PG = """
-WITH message AS (
+WITH facts AS (
+    SELECT ARRAY(SELECT m.user_id::text FROM conversation_members m
+                 WHERE m.conversation_id = c.id ORDER BY m.joined_at, m.user_id) AS members
+    FROM conversations c
+    WHERE c.id = $2
+      AND EXISTS (SELECT 1 FROM conversation_members WHERE conversation_id = $2 AND user_id = $3)
+      AND (c.kind <> 'direct' OR NOT EXISTS (
+          SELECT 1 FROM conversation_members m JOIN users o ON o.id = m.user_id
+          WHERE m.conversation_id = $2 AND m.user_id <> $3
+            AND (EXISTS (SELECT 1 FROM blocks b
+                         WHERE (b.blocker_id = $3 AND b.blocked_id = o.id)
+                            OR (b.blocker_id = o.id AND b.blocked_id = $3))
+                 OR (c.created_by = $3 AND o.messages_from = 'friends'
+                     AND NOT EXISTS (SELECT 1 FROM friendships f
+                                     WHERE f.user_id = $3 AND f.friend_id = o.id)))))
+), message AS (
     INSERT INTO messages (id, conversation_id, sender_id, text, client_message_id, created_at)
-    SELECT $1, $2, $3, $4, $5, $6
-    WHERE EXISTS (SELECT 1 FROM conversation_members
-                  WHERE conversation_id = $2 AND user_id = $3)
+    SELECT $1, $2, $3, $4, $5, $6 FROM facts
     ON CONFLICT (conversation_id, sender_id, client_message_id) DO NOTHING
     RETURNING id
 ), conversation AS (
@@ -269,16 +235,22 @@ WITH message AS (
       AND EXISTS (SELECT 1 FROM message)
 ), event AS (
     INSERT INTO outbox (id, type, version, occurred_at, actor_id, data)
-    SELECT $7, $8, $9, $10, $3, $11::json FROM message
+    SELECT $7, $8, $9, $10, $3, json_build_object(
+        'conversation_id', $2::text, 'member_ids', facts.members, 'message', $11::json)
+    FROM message, facts
 )
-SELECT count(*) FROM message
+SELECT facts.members FROM message, facts
 """
 
 
-async def publish_message(db: Database, row: dict[str, Any], *, event: dict[str, Any]) -> bool:
-    """Write a message (the row `service.send_message` builds) with its outbox `event`, as
-    one statement on PostgreSQL. False, writing nothing, when the sender is no longer
-    a member or a message of theirs has the same `client_message_id`."""
+async def publish_message(
+    db: Database, row: dict[str, Any], *, event: dict[str, Any]
+) -> list[str] | None:
+    """Write a message (the row `service._new_message` builds) with its outbox `event`
+    (whose data's `member_ids` the statement fills in), as one statement on PostgreSQL;
+    returns the members' ids as the event names them. None, writing nothing, when the
+    sender is not a member, a message of theirs has the same `client_message_id`, or
+    the rules refuse it."""
     rows = await db.fetch(
         _PUBLISH_MESSAGE_PG,
         row["id"],
@@ -291,9 +263,9 @@ async def publish_message(db: Database, row: dict[str, Any], *, event: dict[str,
         event["type"],
         event["version"],
         event["occurred_at"],
-        orjson.dumps(event["data"]).decode(),
+        orjson.dumps(event["data"]["message"]).decode(),
     )
-    return bool(rows[0][0])
+    return list(rows[0][0]) if rows else None
 
 
 async def mark_read(

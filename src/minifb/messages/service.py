@@ -257,21 +257,17 @@ async def publish_message(
     db: Database, viewer_id: int, conversation_id: int, body: MessageCreate
 ) -> Answer:
     """`send_message` without a request session, the hot path of sending: on PostgreSQL
-    one read of what the rules need and one statement that writes the message, its
-    effects and its event (docs/decisions/0108). A message with images, a resend, a
-    race that statement lost, and SQLite take `send_message` in a transaction of its own."""
+    one statement checks the rules and writes the message, its effects and its event
+    (docs/decisions/0108). What it does not write (a message with images, a resend, a
+    refusal, a conversation the viewer is not in), and everything on SQLite, takes
+    `send_message` in a transaction of its own, which says why."""
     if db.dialect == "postgresql" and not body.media_ids:
-        facts = await repo.send_facts(db, conversation_id, viewer_id, body.client_message_id)
-        if facts is None or viewer_id not in facts.membership.member_ids:
-            raise ConversationNotFound()
-        if not facts.resent:
-            found = facts.membership
-            if found.kind == ConversationKind.direct:
-                _may_write_direct(viewer_id, found, facts.other)
-            row, read, event = _new_message(viewer_id, conversation_id, body, found.member_ids)
-            if await repo.publish_message(db, row, event=event):
-                db.committed(events=True)
-                return Answer(read, created=True)
+        row, read, event = _new_message(viewer_id, conversation_id, body, ())
+        members = await repo.publish_message(db, row, event=event)
+        if members is not None:
+            event["data"]["member_ids"] = members
+            db.committed([event])
+            return Answer(read, created=True)
     async with db.transaction() as session:
         return await send_message(session, viewer_id, conversation_id, body)
 

@@ -62,7 +62,7 @@ async def publish_post(db: Database, cache: Cache, author_id: int, body: PostCre
     author = await repo.publish_post(db, post, event=event)
     if author is None:
         raise UserNotFound()
-    db.committed(events=True)
+    db.committed([event])
     return await rendering.committed_post(cache, _new_post(post, author))
 
 
