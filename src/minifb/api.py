@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from fastapi import APIRouter
-from starlette.types import ASGIApp
 
 from minifb.auth.endpoints import router as auth_router
 from minifb.auth.endpoints import well_known as auth_well_known
+from minifb.kit.bare import BareApp
 from minifb.media.endpoints import files_router as media_files_router
 from minifb.media.endpoints import router as media_router
+from minifb.messages.endpoints import BARE_ROUTES as MESSAGES_BARE_ROUTES
 from minifb.messages.endpoints import router as messages_router
 from minifb.notifications.endpoints import presence_router
 from minifb.notifications.endpoints import router as notifications_router
@@ -36,9 +37,12 @@ SERVICES: dict[str, tuple[list[APIRouter], list[APIRouter]]] = {
 }
 
 
-# service name -> its hottest GET routes as bare ASGI apps (path below PREFIX, app),
+# service name -> its hottest routes as bare ASGI apps (path template below PREFIX, app),
 # served by the gateway's innermost layer; each has a documented APIRoute twin.
-BARE_ROUTES: dict[str, list[tuple[str, ASGIApp]]] = {"posts": FEED_BARE_ROUTES}
+BARE_ROUTES: dict[str, list[tuple[str, BareApp]]] = {
+    "posts": FEED_BARE_ROUTES,
+    "messages": MESSAGES_BARE_ROUTES,
+}
 
 
 def routers_for(services: Iterable[str] | None) -> tuple[list[APIRouter], list[APIRouter]]:
@@ -56,7 +60,7 @@ def routers_for(services: Iterable[str] | None) -> tuple[list[APIRouter], list[A
     return prefixed, root
 
 
-def bare_routes_for(services: Iterable[str] | None) -> dict[str, ASGIApp]:
+def bare_routes_for(services: Iterable[str] | None) -> dict[str, BareApp]:
     """The bare routes of the named services (all when None), by full path."""
     names = list(SERVICES) if services is None else list(services)
     return {PREFIX + path: app for name in names for path, app in BARE_ROUTES.get(name, [])}

@@ -33,6 +33,7 @@ from minifb.gateway.headers import with_gateway_headers
 from minifb.gateway.limits import BodySizeLimitMiddleware
 from minifb.gateway.ops import MetricsAccess
 from minifb.gateway.rate_limit import RateLimitMiddleware
+from minifb.kit.bare import BareApp
 from minifb.kit.errors import app_handler_answer, problem
 
 access_log = logging.getLogger("minifb.access")
@@ -221,12 +222,12 @@ def install_gateway(
     settings: Settings,
     metrics: Metrics,
     *,
-    bare_routes: Mapping[str, ASGIApp] | None = None,
+    bare_routes: Mapping[str, BareApp] | None = None,
 ) -> None:
     """Stack the gateway's middleware on `app`, outermost first:
 
     request id + access log + metrics + security headers, CORS, body size, rate
-    limit, and the `bare_routes` (full path -> ASGI app) past all of them.
+    limit, and the `bare_routes` (full path template -> app) past all of them.
 
     CORS sits outside the limits so a browser can read their 413/429 answers,
     and answers preflights itself, so they cost no rate-limit budget. The body

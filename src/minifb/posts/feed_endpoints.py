@@ -12,9 +12,10 @@ from typing import Protocol
 
 from fastapi import APIRouter, Request, Response
 from starlette.datastructures import QueryParams
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from minifb.adapters.cache import Cache
+from minifb.kit.bare import BareApp
 from minifb.kit.db import Database
 from minifb.kit.errors import Unauthorized
 from minifb.kit.openapi import problems
@@ -92,6 +93,8 @@ class FeedEndpoint:
     routes; both answer through `_page`.
     """
 
+    methods = frozenset({"GET", "HEAD"})
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         authorization = None
         for name, value in scope["headers"]:
@@ -116,4 +119,4 @@ class FeedEndpoint:
 
 
 # This service's bare routes (`gateway.bare_routes`): (path below the API prefix, app).
-BARE_ROUTES: list[tuple[str, ASGIApp]] = [("/feed", FeedEndpoint())]
+BARE_ROUTES: list[tuple[str, BareApp]] = [("/feed", FeedEndpoint())]
