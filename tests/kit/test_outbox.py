@@ -188,6 +188,32 @@ class TestHandOver:
         assert event.data == row.data == {"ids": [1, 2], "n": 3}  # as JSON carries it
         assert len(seen) == 1
 
+    async def test_marks_wait_for_each_other_and_a_stop_writes_them(
+        self, app: FastAPI, own_relay: Any
+    ) -> None:
+        container = _container(app)
+        seen: list[Event] = []
+        all_three = asyncio.Event()
+
+        async def handler(event: Event) -> None:
+            seen.append(event)
+            if len(seen) == 3:
+                all_three.set()
+
+        container.bus.subscribe("batched", ["probe.batched"], handler)
+        relay = await own_relay(poll_interval=3600, grace=3600, mark_every=3600)
+        ids = []
+        for n in range(3):
+            async with container.db.transaction() as session:
+                ids.append(record_event(session, "probe.batched", actor_id=None, data={"n": n}))
+        async with asyncio.timeout(5):
+            await all_three.wait()
+        # Published, and to be marked in one statement: not yet, within `mark_every`.
+        assert [(await _row_of(container, i)).published_at for i in ids] == [None] * 3
+        await relay.stop()
+        assert all([(await _row_of(container, i)).published_at for i in ids])
+        assert [e.id for e in seen] == ids
+
     async def test_a_row_no_commit_handed_over_goes_out_after_the_grace(
         self, app: FastAPI, own_relay: Any
     ) -> None:

@@ -124,8 +124,9 @@ class OutboxRelay:
 
     Two ways out. A commit hands its own rows over (`hand_over`, through
     `Database.committed`): they are published at once, from memory, and
-    marked sent in one statement per batch, so an event costs no read of its
-    row and no transaction of its own (docs/decisions/0125). A sweep claims
+    marked sent together, one statement every `mark_every` seconds at most
+    (or per `batch_size` rows), so an event costs no read of its row and no
+    transaction of its own (docs/decisions/0125). A sweep claims
     whatever is still unpublished `grace` seconds after it was written (its
     process died between commit and publish, or the bus or database was
     down), in id order, every `poll_interval` and on `wake`. An event may thus
@@ -140,6 +141,7 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_interval: float = 1.0,
         grace: float = 5.0,
+        mark_every: float = 0.02,
         backoff: tuple[float, float] = (0.5, 30.0),
     ) -> None:
         """`backoff`: the first and the longest wait, in seconds, between tries while
@@ -150,7 +152,10 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._grace = grace
+        self._mark_every = mark_every
         self._handed: list[Mapping[str, Any]] = []
+        self._unmarked: list[int] = []  # published from memory, not yet marked
+        self._mark_due = 0.0  # loop time by which `_unmarked` is marked
         self._sweep_now = True
         self._wake = asyncio.Event()
         # One batch at a time per process; other processes are kept apart by
@@ -213,16 +218,21 @@ class OutboxRelay:
                 # means the database answers again), but not within `first` seconds.
                 next_sweep = loop.time() + backoff.failure(exc, trace=not is_outage(exc))
                 await asyncio.sleep(first)
+            wake_at = min(next_sweep, self._mark_due) if self._unmarked else next_sweep
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
             # cancellation that lands as the event fires, and stop() then hangs.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(next_sweep - loop.time(), 0.0)):
+                async with asyncio.timeout(max(wake_at - loop.time(), 0.0)):
                     await self._wake.wait()
+        with contextlib.suppress(Exception):  # unmarked, they are the next sweep's
+            async with self._lock:
+                await self._mark_published(force=True)
 
     async def _work(self, *, sweep: bool) -> None:
         async with self._lock:
             while self._handed and not self._stopping:
                 await self._send_handed()
+            await self._mark_published(force=sweep)
             while sweep and not self._stopping:
                 if await self._sweep(self._grace) < self._batch_size:
                     break
@@ -234,22 +244,35 @@ class OutboxRelay:
             sent = 0
             while self._handed:
                 sent += await self._send_handed()
+            await self._mark_published(force=True)
             return sent + await self._sweep(None)
 
     async def _send_handed(self) -> int:
-        """Publish a batch of the rows handed over, then mark them in one statement (under
-        the lock). On a failure, what was published is marked; the rest is the sweep's."""
+        """Publish a batch of the rows handed over (under the lock); they are marked with
+        the next `_mark_published`. On a failure, what was published is marked at once
+        and the rest left to the sweep."""
         rows = self._handed[: self._batch_size]
         del self._handed[: self._batch_size]
-        sent: list[int] = []
+        if not self._unmarked:
+            self._mark_due = asyncio.get_running_loop().time() + self._mark_every
         try:
             for row in rows:
                 await self._bus.publish(_handed_event(row))
-                sent.append(int(row["id"]))
-        finally:
-            if sent:
-                await self._mark(sent)
-        return len(sent)
+                self._unmarked.append(int(row["id"]))
+        except BaseException:
+            await self._mark_published(force=True)
+            raise
+        return len(rows)
+
+    async def _mark_published(self, *, force: bool) -> None:
+        """Mark what was published from memory, when `force`d, once `mark_every` has
+        passed since the first of it, or once it fills a batch (under the lock)."""
+        if not self._unmarked:
+            return
+        due = asyncio.get_running_loop().time() >= self._mark_due
+        if force or due or len(self._unmarked) >= self._batch_size:
+            ids, self._unmarked = self._unmarked, []
+            await self._mark(ids)
 
     async def _mark(self, ids: list[int]) -> None:
         if self._db.dialect == "postgresql":
