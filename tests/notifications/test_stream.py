@@ -24,9 +24,12 @@ from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from minifb.adapters.telemetry.metrics import Metrics
 from minifb.auth.tokens import AccessTokenCodec
 from minifb.bootstrap import Container
+from minifb.kit.security import Principal
 from minifb.notifications import hub as hub_module
+from minifb.notifications.hub import StreamPolicy
 from tests.factories import People, Person
 from tests.fixtures.app import AppFactory
 from tests.fixtures.deadline import bounded, until
@@ -229,6 +232,41 @@ class TestPushes:
             assert count == 1.0
             assert total is not None
             assert 0 <= total < 5
+
+
+class TestAcrossProcesses:
+    """What one process publishes for the others, without a second server: two hubs on
+    one cache (the cross-process tests run real servers)."""
+
+    async def test_frames_pushed_together_go_out_in_one_publication(self, stream: Stream) -> None:
+        cache = stream.container.cache
+        sent: list[bytes] = []
+        publish = cache.publish
+
+        async def counted(channel: str, message: bytes) -> None:
+            sent.append(message)
+            await publish(channel, message)
+
+        here = hub_module.Hub(cache, stream.container.verifier, Metrics(), StreamPolicy())
+        there = hub_module.Hub(cache, stream.container.verifier, Metrics(), StreamPolicy())
+        cache.publish = counted  # type: ignore[method-assign]
+        socket = there.add(Principal(user_id=7, session_id=1), time.time() + 60)
+        try:
+            for n in range(3):  # as a consumer pushes a relayed batch: no wait between
+                await here.push([7], "hello", {"n": n})
+            assert here._publisher is not None
+            async with asyncio.timeout(5):
+                await here._publisher
+            assert len(sent) == 1
+            there._received(sent[0])
+            frames = [await socket.next() for _ in range(3)]
+            assert [orjson.loads(f.text)["data"] for f in frames] == [{"n": n} for n in range(3)]
+            there._received(b'{"o": "x", "e": [[[7], "hello"]]}')  # malformed: ignored
+            assert socket.queued == 0
+        finally:
+            cache.publish = publish  # type: ignore[method-assign]
+            await here.stop()
+            await there.stop()
 
 
 class Conversations:

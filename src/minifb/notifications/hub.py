@@ -2,9 +2,11 @@
 
 Every frame to push names the users it is for. The process that has the frame
 (the one whose consumer handled the event, or whose socket sent a `typing`)
-writes it to the sockets it holds itself, then publishes it once on the
-cache's `stream` channel; every other process is subscribed to that channel,
-once, and writes it to the sockets it holds (docs/decisions/0121). Each socket
+writes it to the sockets it holds itself, then publishes it on the cache's
+`stream` channel, together with the frames pushed while the previous
+publication was on its way (one `PUBLISH` for all of them); every other
+process is subscribed to that channel, once, and writes each frame to the
+sockets it holds (docs/decisions/0121). Each socket
 has a bounded queue of frames of its own: a full queue closes that socket
 (4000), never slows the others.
 
@@ -40,6 +42,7 @@ from minifb.kit.security import Principal
 log = logging.getLogger("minifb.stream")
 
 CHANNEL = "stream"
+OUTBOUND_MAX = 10_000  # frames waiting to be published; past it, pushes reach this process only
 # Close codes (README "Real-time stream"); 4000-4999 are the application's own.
 GOING_AWAY = 1001  # the server is shutting down: reconnect
 POLICY_VIOLATION = 1008  # no valid token, the token expired, or the login ended
@@ -196,6 +199,10 @@ class Hub:
         self._tried = asyncio.Event()  # the first subscription worked, or failed
         self._tasks: list[asyncio.Task[None]] = []
         self._series: dict[str, tuple[Counter, Histogram]] = {}
+        # Frames for the other processes, as [users, type, occurred at, text], and the
+        # task publishing them (started by the first push, ending when none are left).
+        self._outbound: list[list[Any]] = []
+        self._publisher: asyncio.Task[None] | None = None
 
     # sockets
 
@@ -229,24 +236,36 @@ class Hub:
         occurred_at: datetime | None = None,
     ) -> None:
         """Send `{"type": type_, "data": data}` to every open socket of `user_ids`,
-        on every process. At most once: a process that is not subscribed at that
-        moment (the cache is down) misses it, and its clients catch up on reconnect."""
+        on every process: this process's sockets at once, the others' with the next
+        publication. At most once: a process that is not subscribed at that moment (the
+        cache is down) misses it, and its clients catch up on reconnect."""
         users = sorted(set(user_ids))
         if not users:
             return
         at = None if occurred_at is None else occurred_at.timestamp()
         frame = Outgoing(orjson.dumps({"type": type_, "data": data}).decode(), type_, at)
         self.deliver(users, frame)
-        envelope = {"o": self.origin, "u": users, "t": type_, "a": at, "f": frame.text}
-        try:
-            await self._cache.publish(CHANNEL, orjson.dumps(envelope))
-        except Exception as exc:
-            log.warning(
-                "could not publish a %s frame to the other processes: %s",
-                type_,
-                exc if str(exc) else type(exc).__name__,
-                exc_info=None if is_outage(exc) else exc,
-            )
+        if len(self._outbound) >= OUTBOUND_MAX:
+            log.warning("dropped a %s frame for the other processes: the cache is behind", type_)
+            return
+        self._outbound.append([users, type_, at, frame.text])
+        if self._publisher is None or self._publisher.done():
+            self._publisher = asyncio.create_task(self._publish(), name="stream-publish")
+
+    async def _publish(self) -> None:
+        """Publish what waits for the other processes, one `PUBLISH` per batch, until
+        nothing is left."""
+        while self._outbound:
+            batch, self._outbound = self._outbound, []
+            try:
+                await self._cache.publish(CHANNEL, orjson.dumps({"o": self.origin, "e": batch}))
+            except Exception as exc:
+                log.warning(
+                    "could not publish %d frame(s) to the other processes: %s",
+                    len(batch),
+                    exc if str(exc) else type(exc).__name__,
+                    exc_info=None if is_outage(exc) else exc,
+                )
 
     def deliver(self, user_ids: Iterable[int], frame: Outgoing) -> int:
         """Queue `frame` on this process's sockets of `user_ids`; returns how many took it."""
@@ -274,12 +293,15 @@ class Hub:
             body = orjson.loads(raw)
             if body["o"] == self.origin:
                 return
-            frame = Outgoing(body["f"], body["t"], body["a"])
-            users = [int(u) for u in body["u"]]
+            frames = [
+                ([int(u) for u in users], Outgoing(text, type_, at))
+                for users, type_, at, text in body["e"]
+            ]
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             log.warning("ignored a malformed stream publication: %r", exc)
             return
-        self.deliver(users, frame)
+        for users, frame in frames:
+            self.deliver(users, frame)
 
     # background work
 
@@ -302,6 +324,9 @@ class Hub:
             for socket in held:
                 socket.close(GOING_AWAY, "server shutting down")
         tasks, self._tasks = self._tasks, []
+        if self._publisher is not None:
+            tasks.append(self._publisher)
+            self._publisher = None
         for task in tasks:
             await cancel_and_wait(task)
 
