@@ -44,11 +44,13 @@ class BareRoutesMiddleware:
                 self.exact[path] = BareRoute(path, route)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self._match(scope) if scope["type"] == "http" else None
+        route, params = self._match(scope["path"]) if scope["type"] == "http" else (None, None)
         if route is None or scope["method"] not in route.app.methods:
             await self.app(scope, receive, send)
             return
         scope["route"] = route
+        if params is not None:
+            scope["path_params"] = params
         replay = _Replay(receive)
         try:
             await route.app(scope, replay.receive, send)
@@ -64,17 +66,16 @@ class BareRoutesMiddleware:
                 raise
             await answer(scope, receive, send)
 
-    def _match(self, scope: Scope) -> BareRoute | None:
-        path: str = scope["path"]
+    def _match(self, path: str) -> tuple[BareRoute | None, dict[str, str] | None]:
+        """The route serving `path`, and the values of its template's parameters."""
         route = self.exact.get(path)
         if route is not None or not self.templated:
-            return route
+            return route, None
         for pattern, candidate in self.templated:
             found = pattern.fullmatch(path)
             if found is not None:
-                scope["path_params"] = found.groupdict()
-                return candidate
-        return None
+                return candidate, found.groupdict()
+        return None, None
 
 
 def _pattern(template: str) -> re.Pattern[str]:

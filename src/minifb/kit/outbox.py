@@ -4,9 +4,10 @@
 its rows are handed to the relay, which publishes them to the bus and marks
 them sent; a sweep publishes whatever a commit could not hand over (the
 process died, the bus was down). A rolled-back transaction leaves no row, so
-nothing is published. Consumers wrapped by `idempotent` record each handled event id in
-the same transaction as their effect, so a redelivery changes nothing; an event
-whose effect keeps failing is parked as a dead letter (`kit.dead_letters`).
+nothing is published. Consumers wrapped by `idempotent` record each handled
+event id in the same transaction as their effect, so a redelivery changes
+nothing; an event whose effect keeps failing is parked as a dead letter
+(`kit.dead_letters`).
 """
 
 from __future__ import annotations
@@ -28,14 +29,13 @@ from minifb.adapters.resilience import Backoff
 from minifb.kit.commit_hooks import before_commit, wrote_events
 from minifb.kit.db import Database, affected, insert_ignore, utcnow
 from minifb.kit.dead_letters import ATTEMPTS, FIRST_DELAY, dead_lettered
-from minifb.kit.ids import min_id_at, new_id
+from minifb.kit.ids import MAX_ID, min_id_at, new_id
 from minifb.kit.outages import is_outage
 from minifb.models import DeadLetter, OutboxEvent, ProcessedEvent
 
 log = logging.getLogger("minifb.outbox")
 ROWS_KEY = "minifb.outbox_rows"
 HANDED_MAX = 10_000  # rows handed over and not yet published, at most; the sweep takes more
-MAX_ID = 2**63 - 1
 
 
 def record_event(
@@ -173,7 +173,7 @@ class OutboxRelay:
         self._wake.set()
 
     def wake(self) -> None:
-        """Sweep now rather than at the next poll (rows written back for another try)."""
+        """Sweep now rather than at the next poll (for a caller that knows rows wait)."""
         self._sweep_now = True
         self._wake.set()
 
