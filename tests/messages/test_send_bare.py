@@ -148,6 +148,16 @@ class TestTheTwinsAnswerAlike:
             assert bare.status_code == status
             _same(bare, documented)
 
+    async def test_a_header_given_twice_is_read_as_the_twin_reads_it(self, both: Both) -> None:
+        token = both.ana.headers["Authorization"]
+        for pair in ([token, "Bearer junk"], ["Bearer junk", token]):
+            headers = [("authorization", value) for value in pair]
+            headers.append(("content-type", "application/json"))
+            bare, documented = await _each(
+                both, _messages(both), content=b'{"text": "twice"}', headers=headers
+            )
+            assert bare.status_code == documented.status_code, (bare.text, documented.text)
+
     async def test_refusals_of_the_service(
         self, both: Both, people: People, client: httpx.AsyncClient
     ) -> None:

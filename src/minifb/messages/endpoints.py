@@ -193,10 +193,10 @@ class SendMessageEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         authorization = content_type = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
+        for name, value in scope["headers"]:  # the first of each, as the twin reads them
+            if name == b"authorization" and authorization is None:
                 authorization = value.decode("latin-1")
-            elif name == b"content-type":
+            elif name == b"content-type" and content_type is None:
                 content_type = value
         # In the twin's order: the body is parsed first, then the token is checked,
         # then the id and the body's fields.
