@@ -28,6 +28,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from minifb.config import Settings
+from minifb.gateway import ops
 from minifb.main import create_app
 from minifb.migrations import upgrade
 from tests.factories import People, Person, register_many
@@ -159,13 +160,30 @@ async def cache_prefix(request: pytest.FixtureRequest) -> AsyncIterator[str]:
             await client.aclose()
 
 
+@pytest.fixture(autouse=True)
+def _patient_readiness(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Readiness checks get 10 s instead of 0.8: tests read what each adapter answered,
+    and a stall of the machine (seen in CI) turned answers into timeouts. The test
+    of the timeout sets its own."""
+    monkeypatch.setattr(ops, "READY_TIMEOUT", 10.0)
+
+
 @pytest.fixture
 def settings(database_url: str, cache_url: str, cache_prefix: str, tmp_path: Path) -> Settings:
-    """Test settings: throttles off (tests sign up many people from one address)."""
+    """Test settings: throttles off (tests sign up many people from one address).
+
+    The database's connect and pool-wait timeouts are long: these tests read
+    behaviour, not time, and on a shared machine a stall of a second or two
+    (seen in CI) fired the 2 s defaults under a burst of requests, opened the
+    breaker, and turned correct requests into 503s. The tests of those
+    timeouts set their own (tests/kit/test_db.py, tests/faults).
+    """
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         environment="test",
         database_url=database_url,
+        database_connect_timeout=10.0,
+        database_pool_timeout=10.0,
         cache_url=cache_url,
         cache_prefix=cache_prefix,
         var_dir=tmp_path / "var",
