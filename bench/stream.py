@@ -11,6 +11,10 @@
    for several rounds: a round stops at the first step whose p99 passes 100 ms
    (past it, higher rates only queue more), except that the first round goes
    on up to 1,000 a second; then one round on ONE process for reference.
+   Before the rounds, freshly started servers take 3 s at 50 a second, then
+   3 s at the highest rate: that second step is the servers' cold start (their
+   pools grow, each connection prepares its statements), reported apart as
+   round 0 and left out of the rounds' medians, which are the steady state.
 2. **A reader that never reads**, on one process: 4,000-character messages to a
    group of a sender, a socket that never reads and one that does; the
    server's RSS and the slow socket's TCP state are sampled meanwhile, and the
@@ -379,28 +383,38 @@ async def latency_phase(
 ) -> list[Step]:
     load = LatencyLoad(cast, servers)
     await load.open()
+    n = len(servers)
     steps: list[Step] = []
+
+    async def measured(label: str, name: str, rate: int, seconds: float, round_no: int) -> Step:
+        """One step summed up and printed; then the servers are left to go idle."""
+        book, cores = await load.step(name, rate, seconds)
+        step = summarise(book, cores, processes=n, round_no=round_no, rate=rate)
+        steps.append(step)
+        print(
+            f"{n} process(es), {label} {rate}/s: "
+            f"{step.achieved_per_s:.0f}/s answered 2xx, p50 {step.p50_ms} p99 "
+            f"{step.p99_ms} max {step.max_ms} ms, lost {step.lost}, http errors "
+            f"{step.http_errors} {step.errors}, resent {step.retried}, cores {step.cores}; "
+            f"slowest answer each second {step.answer_max_by_second_ms} ms",
+            flush=True,
+        )
+        for proc in servers.values():
+            await asyncio.to_thread(wait_quiet, proc, timeout=120)
+        return step
+
     try:
-        await load.step(f"warm{len(servers)}", 50, 3)
+        await load.step(f"warm{n}", 50, 3)
+        await measured("cold start at", f"cold{n}", max(args.rates), 3, 0)
         for round_no in range(rounds):
             for rate in args.rates:
-                book, cores = await load.step(
-                    f"p{len(servers)}r{round_no}x{rate}", rate, args.seconds
+                step = await measured(
+                    f"round {round_no + 1},",
+                    f"p{n}r{round_no}x{rate}",
+                    rate,
+                    args.seconds,
+                    round_no + 1,
                 )
-                step = summarise(
-                    book, cores, processes=len(servers), round_no=round_no + 1, rate=rate
-                )
-                steps.append(step)
-                print(
-                    f"{len(servers)} process(es), round {round_no + 1}, {rate}/s: "
-                    f"{step.achieved_per_s:.0f}/s answered 2xx, p50 {step.p50_ms} p99 "
-                    f"{step.p99_ms} max {step.max_ms} ms, lost {step.lost}, http errors "
-                    f"{step.http_errors} {step.errors}, resent {step.retried}, cores {step.cores}; "
-                    f"slowest answer each second {step.answer_max_by_second_ms} ms",
-                    flush=True,
-                )
-                for proc in servers.values():
-                    await asyncio.to_thread(wait_quiet, proc, timeout=120)
                 # Past the knee, higher rates only queue more (and take long to drain):
                 # the first round goes on up to the target rate, the others stop there.
                 if step.p99_ms > KNEE_P99 and (round_no or rate >= TARGET_RATE or not to_target):
@@ -553,16 +567,19 @@ def servers(names: list[str], env: dict[str, str]) -> Iterator[dict[str, subproc
 
 
 def table(steps: list[Step]) -> str:
-    """Medians over the rounds of each (processes, offered rate); lost and errors summed."""
+    """Medians over the rounds of each (processes, offered rate); lost and errors summed.
+    The cold starts (round 0) have lines of their own, under the rounds'."""
     lines = [
         "| processes | offered /s | answered 2xx /s | rounds | p50 ms | p90 ms | p99 ms | max ms "
         "| lost | HTTP errors | HTTP answer p99 ms | client lag p99 ms | server CPU ms/msg "
         "| cores: servers, PostgreSQL, Redis, load generator, other jobs |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    keys = sorted({(s.processes, s.rate) for s in steps}, key=lambda k: (-k[0], k[1]))
-    for processes, rate in keys:
-        runs = [s for s in steps if (s.processes, s.rate) == (processes, rate)]
+    keys = sorted(
+        {(s.processes, s.round == 0, s.rate) for s in steps}, key=lambda k: (-k[0], *k[1:])
+    )
+    for processes, cold, rate in keys:
+        runs = [s for s in steps if (s.processes, s.round == 0, s.rate) == (processes, cold, rate)]
 
         def med(attr: str, runs: list[Step] = runs) -> float:
             return float(statistics.median(getattr(s, attr) for s in runs))
@@ -581,7 +598,8 @@ def table(steps: list[Step]) -> str:
             if s.achieved_per_s
         )
         lines.append(
-            f"| {processes} | {rate:,} | {med('achieved_per_s'):,.0f} | {len(runs)} "
+            f"| {processes} | {rate:,} | {med('achieved_per_s'):,.0f} "
+            f"| {'cold start' if cold else len(runs)} "
             f"| {med('p50_ms'):.1f} | {med('p90_ms'):.1f} | {med('p99_ms'):.1f} "
             f"| {med('max_ms'):,.0f} | {sum(s.lost for s in runs)} "
             f"| {sum(s.http_errors for s in runs)} | {med('answer_p99_ms'):,.1f} "
@@ -593,7 +611,13 @@ def table(steps: list[Step]) -> str:
 
 
 def verdict(steps: list[Step]) -> list[str]:
-    lines = []
+    lines = [
+        f"{s.processes} process(es), cold start at {s.rate}/s: p99 {s.p99_ms:.1f} ms, "
+        f"max {s.max_ms:.0f} ms, {s.lost + s.http_errors} lost or refused"
+        for s in steps
+        if s.round == 0
+    ]
+    steps = [s for s in steps if s.round]
     for processes in sorted({s.processes for s in steps}, reverse=True):
         mine = [s for s in steps if s.processes == processes]
         at_target = [s for s in mine if s.rate == TARGET_RATE]

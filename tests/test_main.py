@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,8 +17,15 @@ import pytest
 import minifb
 from minifb.adapters.telemetry.logging import ConsoleFormatter, JsonFormatter
 from minifb.config import Settings
+from minifb.kit.db import Database
 from minifb.kit.process_lock import AlreadyServing
-from minifb.main import create_app, single_process_lock, started_line, tune_collector
+from minifb.main import (
+    create_app,
+    single_process_lock,
+    started_line,
+    tune_collector,
+    warm_database,
+)
 from tests.fixtures.app import AppFactory
 
 
@@ -40,6 +49,38 @@ class TestTuneCollector:
         tune_collector(None)
         assert gc.get_threshold() == before
         assert gc.get_freeze_count() == 0
+
+
+class TestWarmDatabase:
+    """A server opens its pools' connections as it starts; never a reason not to start."""
+
+    async def test_sqlite_says_nothing(
+        self, settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'warm.db'}")
+        try:
+            await warm_database(db, settings)
+        finally:
+            await db.dispose()
+        assert not caplog.records
+
+    async def test_a_database_that_is_down_is_one_warning_within_the_bound(
+        self, settings: Settings, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        db = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/minifb")
+        try:
+            async with asyncio.timeout(settings.database_connect_timeout + 2):
+                await warm_database(db, settings)
+        finally:
+            await db.dispose()
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert warnings == [
+            f"opened 0 of the {settings.database_pool_warm} database connections wanted ahead"
+        ]
+        assert db.breaker.state == "closed"
 
 
 class TestOneServerProcessOnTheInProcessCache:

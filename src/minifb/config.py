@@ -70,6 +70,9 @@ class Settings(BaseSettings):
         validation_alias=_alias("MINIFB_DATABASE_URL", "DATABASE_URL"),
     )
     database_pool_size: int = Field(20, ge=1)
+    database_pool_warm: int = Field(10, ge=0)
+    """Connections a server process opens in each pool as it starts (at most the pool
+    size), so that its first busy second does not open them on the request path."""
     database_connect_timeout: float = Field(2.0, gt=0, le=60)
     """Seconds to open a connection before the database counts as unreachable (DESIGN §8)."""
     database_pool_timeout: float = Field(2.0, gt=0, le=60)

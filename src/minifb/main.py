@@ -29,6 +29,7 @@ from minifb.gateway.ops import Probed
 from minifb.gateway.ops import router as ops_router
 from minifb.gateway.rate_limit import EXEMPT_PATHS as RATE_LIMIT_EXEMPT_PATHS
 from minifb.gateway.rate_limit import CacheHolder
+from minifb.kit.db import Database
 from minifb.kit.deps import Ports
 from minifb.kit.errors import install_error_handlers
 from minifb.kit.openapi import install_openapi, operation_id
@@ -86,6 +87,8 @@ def create_app(
         schedule_all(built)
         attach(app, built)
         starting = await start_when_migrated(built)
+        if server:
+            await warm_database(built.db, settings)
         log.info("%s", started_line(settings, built.worker_ids.worker_id))
         if server:
             tune_collector(settings.gc_thresholds)
@@ -234,6 +237,23 @@ def single_process_lock(settings: Settings) -> ProcessLock | None:
     lock = ProcessLock(path)
     lock.acquire(IN_PROCESS_CACHE_HINT)
     return lock
+
+
+async def warm_database(db: Database, settings: Settings) -> None:
+    """Open a server's pooled connections before its first requests (`Database.warm`),
+    bounded: a database that does not answer now delays the start by at most a
+    connect timeout and a second, and is found by the first request instead."""
+    wanted = min(settings.database_pool_warm, settings.database_pool_size)
+    if db.dialect != "postgresql" or wanted == 0:
+        return
+    try:
+        async with asyncio.timeout(settings.database_connect_timeout + 1):
+            opened = await db.warm(wanted)
+    except Exception as exc:  # best effort: the start goes on
+        log.warning("the database's connections could not be opened ahead: %r", exc)
+        return
+    if opened < wanted:
+        log.warning("opened %d of the %d database connections wanted ahead", opened, wanted)
 
 
 def tune_collector(threshold: tuple[int, int, int] | None) -> None:

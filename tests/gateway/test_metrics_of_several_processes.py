@@ -120,6 +120,7 @@ def server(
         "MINIFB_METRICS_TOKEN": TOKEN,
         "MINIFB_RATE_LIMIT": "off",
         "MINIFB_LOG_LEVEL": "WARNING",
+        "MINIFB_DATABASE_POOL_WARM": "2",
         # Where the server makes its per-run metrics directory, for the test to read.
         "TMPDIR": str(tmp_path),
         "PYTHONPATH": os.pathsep.join(sys.path),

@@ -104,6 +104,32 @@ class TestUnreachable:
                 assert loop.time() - started < 2.0
 
 
+class TestWarm:
+    @needs_postgres
+    async def test_opens_connections_in_both_pools_up_to_the_pool_size(
+        self, database_url: str
+    ) -> None:
+        async with database(database_url, pool_size=3) as db:
+            assert await db.warm(5) == 3
+            assert db.engine.pool.checkedin() == 3  # type: ignore[attr-defined]
+            assert db._direct is not None
+            assert db._direct.get_idle_size() == 3
+            # Used afterwards as before.
+            assert await db.fetch("SELECT 1") == [(1,)]
+
+    async def test_a_database_that_is_down_opens_none_and_leaves_the_breaker_closed(
+        self,
+    ) -> None:
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:{_closed_port()}/minifb"
+        async with asyncio.timeout(10), database(url, breaker=breaker(threshold=1)) as db:
+            assert await db.warm(4) == 0
+            assert db.breaker.state == "closed"
+
+    async def test_sqlite_has_nothing_to_open(self, tmp_path: Path) -> None:
+        async with database(f"sqlite+aiosqlite:///{tmp_path / 'warm.db'}") as db:
+            assert await db.warm(4) == 0
+
+
 class TestAnswers:
     async def test_constraint_violations_do_not_count_against_the_database(
         self, database_url: str
