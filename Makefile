@@ -20,6 +20,7 @@ UV_COMPILE    = $(BIN)/uv pip compile --quiet --universal --generate-hashes --py
 FULL_PASS       := $(filter 1 true yes,$(MINIFB_FULL_PASS))
 CI_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 CI_REDIS_URL    ?= redis://127.0.0.1:6379/0
+CI_AMQP_URL     ?= amqp://guest:guest@127.0.0.1:5672/minifb_ci
 
 .PHONY: install lock run test lint imports typecheck unit integration format bench bench-stream bench-media bench-search clean api-check
 
@@ -83,14 +84,14 @@ unit: install
 integration: install
 ifneq ($(FULL_PASS),)
 	MINIFB_TEST_DATABASE_URL=$(CI_DATABASE_URL) MINIFB_TEST_REDIS_URL=$(CI_REDIS_URL) \
-		$(BIN)/pytest -q
+		MINIFB_TEST_AMQP_URL=$(CI_AMQP_URL) $(BIN)/pytest -q
 # The feed once more, its cache a 3-node Redis Cluster the run starts (ElastiCache cluster mode).
 	MINIFB_TEST_DATABASE_URL=$(CI_DATABASE_URL) MINIFB_TEST_REDIS_CLUSTER=1 \
 		$(BIN)/pytest -q tests/posts/test_feed.py
 # The API against its own document: schemathesis on a live server.
 	$(MAKE) --no-print-directory api-check
 else
-	@echo "the second pass (PostgreSQL, Redis, a Redis Cluster, schemathesis) runs with MINIFB_FULL_PASS=1"
+	@echo "the second pass (PostgreSQL, Redis, RabbitMQ, a Redis Cluster, schemathesis) runs with MINIFB_FULL_PASS=1"
 endif
 
 format: install

@@ -124,7 +124,7 @@ async def build_container(settings: Settings, *, metrics: Metrics | None = None)
     cache = create_cache(
         settings.cache_url, prefix=settings.cache_prefix, timeout=settings.cache_timeout
     )
-    bus = create_event_bus(settings.events_url)
+    bus = create_event_bus(settings.events_url, prefix=settings.events_prefix)
     relay = OutboxRelay(db, bus)
     # Every commit hands the relay the events it wrote (`Database.commit`, docs/decisions/0125).
     db.on_events_committed(relay.hand_over)

@@ -84,7 +84,12 @@ class Settings(BaseSettings):
     cache_prefix: str = "minifb:"
     cache_timeout: float = Field(0.5, gt=0, le=30)
     """Seconds a call to a remote cache may take before it counts as failed (DESIGN §8)."""
-    events_url: str = "memory://"
+    events_url: str = Field("memory://", pattern=r"^(memory://|amqps?://)")
+    """`memory://` (in process) or RabbitMQ's `amqp://USER:PASSWORD@HOST:5672/VHOST`
+    (`amqps://` for TLS)."""
+    events_prefix: str = Field("mini-facebook-", pattern=r"^[A-Za-z0-9._-]*$")
+    """What the broker's exchange and queues are named after (`{prefix}events`,
+    `{prefix}{consumer}`), so that several deployments can share a virtual host."""
     storage_url: str = ""
     """`file://PATH` or `s3://BUCKET[/PREFIX]`; unset, `media` under the var dir."""
     search_url: str = Field(

@@ -73,8 +73,10 @@ class EventBus(Protocol):
       each consumer in publication order, retries and waits for a service
       included; a broker may keep order only per key (an SQS FIFO group) or
       not at all (an SQS standard queue).
-    - `close` delivers what was already accepted, within its grace period,
-      and stops waiting for a service that is down.
+    - Nothing accepted is lost on `close`, which stops waiting for a service
+      that is down: the in-process bus delivers what it holds within its
+      grace period; a broker's bus finishes the event in hand and gives the
+      rest back to the broker, for the consumer's next process.
     """
 
     def subscribe(self, consumer: str, types: Iterable[str], handler: Handler) -> None:
@@ -99,5 +101,5 @@ class EventBus(Protocol):
         """Raise if the bus is unreachable."""
 
     async def close(self) -> None:
-        """Deliver what was already accepted (within a grace period), stop delivering and
-        release connections."""
+        """Stop delivering, losing nothing that was accepted (see above), and release
+        connections."""

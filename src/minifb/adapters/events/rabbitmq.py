@@ -1,0 +1,423 @@
+"""RabbitMQ event bus (aio-pika): a topic exchange routed by event type, a queue per consumer.
+
+Topology, all durable, named after `prefix` (`mini-facebook-` by default,
+the names of the AWS tier's topic and queues):
+
+- the exchange `{prefix}events`, of type topic: an event goes out with its
+  type as routing key (`post.created`), persistent, and `publish` returns
+  once the broker has confirmed it (publisher confirms);
+- a queue `{prefix}{consumer}` per consumer, bound by each type it named
+  (`#` for "*"): every process running that consumer takes from the same
+  queue, so the consumers of several processes share the work;
+- a queue `{prefix}{consumer}.dead` of what the consumer gave up on, each
+  message with the error, the consumer and the attempts in its headers.
+
+A consumer's messages are handled one at a time, in the order they arrive,
+with `prefetch` more waiting in the process; each is acknowledged once its
+handler has returned (its transaction committed), so a process that dies
+mid-handler leaves it to the broker to deliver again. A handler that raises
+is tried again in the process, the delay doubling, up to `max_attempts`
+tries; then the message goes to the dead-letter queue (confirmed) and is
+acknowledged. A handler that finds a service `Unavailable` spends no attempt
+and is tried again after a back-off as long as it takes. See
+docs/decisions/0126 for why retries wait in the process rather than in
+delay queues of the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from minifb.adapters.aio import cancel_and_wait
+from minifb.adapters.events.base import Event, Handler
+from minifb.adapters.resilience import Backoff, Unavailable
+
+log = logging.getLogger("minifb.events")
+
+EVENTS = "events"  # the service's name in `Unavailable` and readiness
+ERROR_LENGTH = 2000  # what of an error's text a dead letter keeps
+# Connection and channel errors: the broker is down or went away.
+_BROKER_ERRORS = (aio_pika.exceptions.AMQPError, ConnectionError, OSError, TimeoutError)
+
+
+@dataclass
+class _Consumer:
+    name: str
+    types: frozenset[str]
+    handler: Handler
+    backoff: Backoff  # paces the retries while a service the handler needs is down
+    # Delivered messages waiting in this process; None asks the delivery task to stop.
+    inbox: asyncio.Queue[AbstractIncomingMessage | None] = field(default_factory=asyncio.Queue)
+    channel: AbstractChannel | None = None
+    queue: AbstractQueue | None = None
+    declared: asyncio.Task[None] | None = None
+    tag: str | None = None
+    task: asyncio.Task[None] | None = None
+    handling: bool = False
+
+    @property
+    def routing_keys(self) -> list[str]:
+        return ["#"] if "*" in self.types else sorted(self.types)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message a consumer gave up on, as its dead-letter queue holds it."""
+
+    consumer: str
+    event: Event
+    error: str
+    attempts: int
+
+
+class RabbitMQEventBus:
+    """Publishes events to a RabbitMQ topic exchange and delivers each consumer's queue."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "mini-facebook-",
+        max_attempts: int = 5,
+        retry_delay: float = 0.05,
+        backoff: tuple[float, float] = (0.5, 30.0),
+        prefetch: int = 32,
+        timeout: float = 5.0,
+    ) -> None:
+        """A failing handler is tried `max_attempts` times, `retry_delay` seconds apart
+        and doubling, then dead-lettered; one that finds a service `Unavailable` is
+        retried without end, waiting from `backoff[0]` up to `backoff[1]` seconds.
+        `timeout` bounds connecting, and each publish's wait for its confirm."""
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._url = url
+        self._prefix = prefix
+        self._max_attempts = max_attempts
+        self._retry_delay = retry_delay
+        self._backoff = backoff
+        self._prefetch = prefetch
+        self._timeout = timeout
+        self._consumers: dict[str, _Consumer] = {}
+        self._connection: AbstractRobustConnection | None = None
+        self._exchange: AbstractExchange | None = None
+        self._publisher: AbstractChannel | None = None
+        self._connecting = asyncio.Lock()
+        self._started = False
+        self._closing = asyncio.Event()
+
+    # --- names ---------------------------------------------------------------------------
+
+    @property
+    def exchange_name(self) -> str:
+        return f"{self._prefix}events"
+
+    def queue_name(self, consumer: str) -> str:
+        return f"{self._prefix}{consumer}"
+
+    def dead_letter_queue_name(self, consumer: str) -> str:
+        return f"{self._prefix}{consumer}.dead"
+
+    def queue_names(self) -> list[str]:
+        """Every queue of the consumers subscribed here (tests delete them)."""
+        return [
+            name
+            for consumer in self._consumers
+            for name in (self.queue_name(consumer), self.dead_letter_queue_name(consumer))
+        ]
+
+    # --- the port ------------------------------------------------------------------------
+
+    def subscribe(self, consumer: str, types: Iterable[str], handler: Handler) -> None:
+        if consumer in self._consumers:
+            raise ValueError(f"consumer {consumer!r} is subscribed already")
+        first, cap = self._backoff
+        entry = _Consumer(
+            consumer,
+            frozenset(types),
+            handler,
+            Backoff(f"consumer {consumer}", log, first=first, cap=cap),
+        )
+        self._consumers[consumer] = entry
+        if self._connection is not None:
+            # Connected already: its queue is declared now, and a publish waits for it.
+            entry.declared = asyncio.create_task(self._declare(entry), name=f"declare:{consumer}")
+
+    async def publish(self, event: Event) -> None:
+        """Returns once the broker has confirmed the event; `Unavailable` if it cannot."""
+        exchange = await self._ready()
+        message = aio_pika.Message(
+            event.to_json(),
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=str(event.id),
+            type=event.type,
+        )
+        try:
+            # Not mandatory: an event no consumer listens to is dropped, not returned.
+            await exchange.publish(
+                message, routing_key=event.type, mandatory=False, timeout=self._timeout
+            )
+        except _BROKER_ERRORS as exc:
+            raise Unavailable(EVENTS) from exc
+
+    async def start(self) -> None:
+        self._closing.clear()
+        await self._ready()
+        self._started = True
+        for entry in self._consumers.values():
+            await self._consume(entry)
+
+    async def drain(self) -> None:
+        """Wait until no queue of the consumers running here holds a message and none is
+        being handled (seen twice, 20 ms apart: a message on its way in counts in neither)."""
+        idle_in_a_row = 0
+        while idle_in_a_row < 2:
+            idle = True
+            for entry in self._consumers.values():
+                if entry.task is None or entry.channel is None:
+                    continue
+                # On the channel under aio-pika's: its passive declare answers from a cache.
+                underlay = await entry.channel.get_underlay_channel()
+                declared = await underlay.queue_declare(self.queue_name(entry.name), passive=True)
+                waiting = declared.message_count or 0
+                if waiting or entry.inbox.qsize() or entry.handling:
+                    idle = False
+            idle_in_a_row = idle_in_a_row + 1 if idle else 0
+            await asyncio.sleep(0.02)
+
+    async def ping(self) -> None:
+        await self._ready()
+        if self._connection is None or not self._connection.connected.is_set():
+            raise Unavailable(EVENTS)
+
+    async def close(self, *, grace: float = 5.0) -> None:
+        """Stop taking messages, finish the one in hand (within `grace` seconds) and give
+        the rest back to the broker, which delivers them to the next consumer."""
+        self._closing.set()  # a handler waiting for a service stops waiting
+        running = [c for c in self._consumers.values() if c.task is not None]
+        for entry in running:
+            if entry.tag is not None and entry.queue is not None:
+                with contextlib.suppress(*_BROKER_ERRORS):
+                    await entry.queue.cancel(entry.tag)
+                entry.tag = None
+            while not entry.inbox.empty():
+                message = entry.inbox.get_nowait()
+                entry.inbox.task_done()
+                if message is not None:
+                    await _settle(message.nack(requeue=True))
+            entry.inbox.put_nowait(None)
+        tasks = {c.task for c in running if c.task is not None}
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=grace)
+            for task in late:
+                await cancel_and_wait(task, grace=1.0)
+        for entry in self._consumers.values():
+            entry.task = None
+            if entry.declared is not None:
+                await cancel_and_wait(entry.declared, grace=1.0)
+                entry.declared = None
+        self._started = False
+        connection, self._connection = self._connection, None
+        self._exchange = self._publisher = None
+        if connection is not None:
+            with contextlib.suppress(*_BROKER_ERRORS):
+                await connection.close()
+        for entry in self._consumers.values():
+            entry.channel = entry.queue = None
+
+    # --- dead letters --------------------------------------------------------------------
+
+    async def dead_letters(self, consumer: str | None = None) -> list[DeadLetter]:
+        """What the dead-letter queues hold (of `consumer`, or of every consumer
+        subscribed here), oldest first; they stay in their queues."""
+        await self._ready()
+        names = [consumer] if consumer is not None else list(self._consumers)
+        found: list[DeadLetter] = []
+        assert self._connection is not None
+        async with self._connection.channel() as channel:
+            for name in names:
+                queue = await channel.declare_queue(self.dead_letter_queue_name(name), durable=True)
+                held: list[AbstractIncomingMessage] = []
+                while (message := await queue.get(no_ack=False, fail=False)) is not None:
+                    held.append(message)
+                    headers = message.headers or {}
+                    found.append(
+                        DeadLetter(
+                            consumer=str(headers.get("x-consumer", name)),
+                            event=Event.from_json(message.body),
+                            error=str(headers.get("x-error", "")),
+                            attempts=int(str(headers.get("x-attempts", 0))),
+                        )
+                    )
+                for message in held:
+                    await message.nack(requeue=True)
+        return found
+
+    # --- inside --------------------------------------------------------------------------
+
+    async def _ready(self) -> AbstractExchange:
+        """Connected, the exchange and every subscribed consumer's queue declared."""
+        if self._exchange is None:
+            async with self._connecting:
+                if self._exchange is None:
+                    await self._connect()
+        pending = [c.declared for c in self._consumers.values() if c.declared is not None]
+        if pending:
+            try:
+                await asyncio.gather(*pending)
+            except _BROKER_ERRORS as exc:
+                raise Unavailable(EVENTS) from exc
+        assert self._exchange is not None
+        return self._exchange
+
+    async def _connect(self) -> None:
+        try:
+            connection = await aio_pika.connect_robust(
+                self._url,
+                timeout=self._timeout,
+                client_properties={"connection_name": "minifb"},
+            )
+        except _BROKER_ERRORS as exc:
+            raise Unavailable(EVENTS) from exc
+        try:
+            publisher = await connection.channel(publisher_confirms=True)
+            exchange = await publisher.declare_exchange(
+                self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+        except _BROKER_ERRORS as exc:
+            with contextlib.suppress(*_BROKER_ERRORS):
+                await connection.close()
+            raise Unavailable(EVENTS) from exc
+        self._connection, self._publisher, self._exchange = connection, publisher, exchange
+        for entry in self._consumers.values():
+            entry.declared = asyncio.create_task(self._declare(entry), name=f"declare:{entry.name}")
+
+    async def _declare(self, entry: _Consumer) -> None:
+        """The consumer's channel, its queue bound by its types, its dead-letter queue; it
+        starts taking messages if the bus has started."""
+        assert self._connection is not None
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=self._prefetch)
+        queue = await channel.declare_queue(self.queue_name(entry.name), durable=True)
+        for key in entry.routing_keys:
+            await queue.bind(self.exchange_name, routing_key=key)
+        await channel.declare_queue(self.dead_letter_queue_name(entry.name), durable=True)
+        entry.channel, entry.queue = channel, queue
+        if self._started:
+            await self._consume(entry)
+
+    async def _consume(self, entry: _Consumer) -> None:
+        if entry.tag is not None or entry.queue is None:
+            return
+        if entry.task is None:
+            entry.task = asyncio.create_task(self._deliver(entry), name=f"consumer:{entry.name}")
+        entry.tag = await entry.queue.consume(entry.inbox.put)
+
+    async def _deliver(self, entry: _Consumer) -> None:
+        while True:
+            message = await entry.inbox.get()
+            try:
+                if message is None:
+                    return
+                entry.handling = True
+                await self._handle(entry, message)
+            finally:
+                entry.handling = False
+                entry.inbox.task_done()
+
+    async def _handle(self, entry: _Consumer, message: AbstractIncomingMessage) -> None:
+        try:
+            event = Event.from_json(message.body)
+        except Exception as exc:
+            # No try can read it: straight to the dead letters, with why.
+            log.exception("consumer %s got an unreadable message", entry.name)
+            await self._dead_letter(entry, message, exc, attempts=0)
+            return
+        attempt = 0
+        error: BaseException | None = None
+        while attempt < self._max_attempts:
+            try:
+                await entry.handler(event)
+            except Unavailable as exc:
+                # Not the event's fault: no attempt spent; wait it out (backing off),
+                # but not past the bus's closing, which gives the message back.
+                if self._closing.is_set():
+                    await _settle(message.nack(requeue=True))
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), entry.backoff.failure(exc))
+                continue
+            except Exception as exc:
+                attempt += 1
+                error = exc
+                log.exception(
+                    "consumer %s failed on event %s (%s), attempt %d",
+                    entry.name,
+                    event.id,
+                    event.type,
+                    attempt,
+                )
+                if attempt < self._max_attempts:
+                    await asyncio.sleep(self._retry_delay * 2 ** (attempt - 1))
+                continue
+            entry.backoff.success()
+            await _settle(message.ack())
+            return
+        assert error is not None
+        await self._dead_letter(entry, message, error, attempts=attempt)
+
+    async def _dead_letter(
+        self,
+        entry: _Consumer,
+        message: AbstractIncomingMessage,
+        error: BaseException,
+        *,
+        attempts: int,
+    ) -> None:
+        """Park the message in the consumer's dead-letter queue (confirmed), then take it
+        off the consumer's queue; if the broker cannot take it, the message goes back."""
+        parked = aio_pika.Message(
+            message.body,
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message.message_id,
+            type=message.type,
+            headers={
+                "x-consumer": entry.name,
+                "x-error": repr(error)[:ERROR_LENGTH],
+                "x-attempts": attempts,
+            },
+        )
+        try:
+            assert self._publisher is not None
+            await self._publisher.default_exchange.publish(
+                parked,
+                routing_key=self.dead_letter_queue_name(entry.name),
+                timeout=self._timeout,
+            )
+        except (*_BROKER_ERRORS, AssertionError):
+            log.warning("consumer %s could not park message %s", entry.name, message.message_id)
+            await _settle(message.nack(requeue=True))
+            return
+        await _settle(message.ack())
+
+
+async def _settle(acknowledgement: Any) -> None:
+    """Ack or nack a message; on a channel that is gone there is nothing to settle (the
+    broker delivers the message again once a consumer is back)."""
+    with contextlib.suppress(*_BROKER_ERRORS):
+        await acknowledgement
