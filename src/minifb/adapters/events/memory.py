@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from minifb.adapters.aio import cancel_and_wait
+from minifb.adapters.aio import finish_or_cancel
 from minifb.adapters.events.base import Event, Handler
 from minifb.adapters.resilience import Backoff, Unavailable
 
@@ -91,11 +91,7 @@ class MemoryEventBus:
         self._closing.set()  # a handler waiting for a service stops waiting
         for consumer in running:
             consumer.queue.put_nowait(None)
-        tasks = {c.task for c in running if c.task is not None}
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=grace)
-            for task in late:
-                await cancel_and_wait(task, grace=1.0)
+        await finish_or_cancel({c.task for c in running if c.task is not None}, grace=grace)
         for consumer in running:
             consumer.task = None
         self._started = False

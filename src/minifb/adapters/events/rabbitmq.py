@@ -42,7 +42,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from minifb.adapters.aio import cancel_and_wait
+from minifb.adapters.aio import cancel_and_wait, finish_or_cancel
 from minifb.adapters.events.base import Event, Handler
 from minifb.adapters.resilience import Backoff, Unavailable
 
@@ -220,11 +220,7 @@ class RabbitMQEventBus:
                 if message is not None:
                     await _settle(message.nack(requeue=True))
             entry.inbox.put_nowait(None)
-        tasks = {c.task for c in running if c.task is not None}
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=grace)
-            for task in late:
-                await cancel_and_wait(task, grace=1.0)
+        await finish_or_cancel({c.task for c in running if c.task is not None}, grace=grace)
         for entry in self._consumers.values():
             entry.task = None
             if entry.declared is not None:
