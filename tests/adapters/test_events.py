@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from minifb.adapters.events import Event, EventBus
+from minifb.adapters.events import Event, EventBus, NotAllPublished
 from minifb.adapters.events.memory import MemoryEventBus
 from minifb.adapters.events.rabbitmq import RabbitMQEventBus
 from minifb.adapters.resilience import Unavailable
@@ -273,6 +274,16 @@ class TestSubscription:
         await drain(bus)
         assert sorted(fast.ids) == ids(sent)
 
+    async def test_a_batch_arrives_whole(self, bus: EventBus) -> None:
+        received = Recorder()
+        bus.subscribe("feed", ["post.created", "comment.created"], received)
+        await bus.start()
+        batch = [event("post.created" if i % 2 else "comment.created", n=i) for i in range(40)]
+        await bus.publish_many(batch)
+        await drain(bus)
+        assert sorted(received.ids) == ids(batch)
+        assert {e.id: e for e in received.received} == {e.id: e for e in batch}
+
     async def test_ping_answers_when_the_bus_is_up(self, bus: EventBus) -> None:
         await bus.start()
         await bus.ping()
@@ -403,6 +414,15 @@ class TestOrder:
         assert everything.ids == ids(sent)
         assert posts.ids == [e.id for e in sent if e.type == "post.created"]
 
+    async def test_a_batch_arrives_in_its_order(self, bus: EventBus) -> None:
+        received = Recorder()
+        bus.subscribe("feed", ["*"], received)
+        await bus.start()
+        batch = [event(n=i) for i in range(40)]
+        await bus.publish_many(batch)
+        await drain(bus)
+        assert received.ids == ids(batch)
+
     async def test_a_retried_event_keeps_its_place(self, open_bus: Opener) -> None:
         bus = open_bus(max_attempts=5)
         first, second, third = event(), event(), event()
@@ -449,3 +469,31 @@ def test_the_envelope_survives_its_json_form() -> None:
     )
     assert Event.from_json(sent.to_json()) == sent
     assert Event.from_json(sent.to_json().decode()) == sent
+
+
+class TestRabbitMQUnreachable:
+    """What a RabbitMQ bus says when no broker answers (no broker needed for these)."""
+
+    def _bus(self) -> RabbitMQEventBus:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        return RabbitMQEventBus(f"amqp://guest:guest@127.0.0.1:{port}/", timeout=2)
+
+    async def test_publish_and_ping_are_unavailable(self) -> None:
+        bus = self._bus()
+        async with asyncio.timeout(WAIT):
+            with pytest.raises(Unavailable):
+                await bus.publish(event())
+            with pytest.raises(Unavailable):
+                await bus.ping()
+        await bus.close()
+
+    async def test_a_batch_says_none_went_out(self) -> None:
+        bus = self._bus()
+        async with asyncio.timeout(WAIT):
+            with pytest.raises(NotAllPublished) as caught:
+                await bus.publish_many([event(), event()])
+        assert caught.value.published == 0
+        assert isinstance(caught.value.cause, Unavailable)
+        await bus.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.events import Event
+from minifb.adapters.events.base import publish_each
 from minifb.adapters.resilience import CircuitBreaker
 from minifb.bootstrap import Container
 from minifb.kit.db import Database
@@ -117,6 +118,9 @@ class FailingOnce:
             self.failed = True
             raise ConnectionError("the broker went away")
         await self.bus.publish(event)
+
+    async def publish_many(self, events: Sequence[Event]) -> None:
+        await publish_each(self.publish, events)
 
 
 @pytest.fixture
@@ -246,6 +250,38 @@ class TestHandOver:
         assert (await _row_of(container, event_id)).published_at is not None
         await asyncio.sleep(0.5)  # further sweeps find nothing left to send
         assert len(seen) == 1
+
+    async def test_a_batch_the_bus_took_in_part_is_sent_once_each(
+        self, app: FastAPI, own_relay: Any
+    ) -> None:
+        """The bus takes the first of a batch and refuses the second: the first is marked
+        at once, never sent again; the second and third go out with the sweep."""
+        container = _container(app)
+        seen: list[Event] = []
+        all_three = asyncio.Event()
+
+        async def handler(event: Event) -> None:
+            seen.append(event)
+            if len(seen) >= 3:
+                all_three.set()
+
+        container.bus.subscribe("batch", ["*"], handler)
+        flaky = FailingOnce(container.bus, "probe.second")
+        relay = await own_relay(bus=flaky, poll_interval=0.05, grace=0.3, backoff=(0.01, 0.05))
+        async with container.db.transaction() as session:
+            ids = [
+                record_event(session, f"probe.{name}", actor_id=None, data={})
+                for name in ("first", "second", "third")
+            ]
+        async with asyncio.timeout(5):
+            await all_three.wait()
+        assert flaky.failed
+        assert await relay.relay_once() == 0
+        await asyncio.sleep(0.5)  # further sweeps find nothing left to send
+        await container.bus.drain()
+        assert sorted(e.id for e in seen) == sorted(ids)
+        for event_id in ids:
+            assert (await _row_of(container, event_id)).published_at is not None
 
 
 class TestEveryCommitWakesTheRelay:

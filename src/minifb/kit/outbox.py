@@ -24,7 +24,7 @@ from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.aio import cancel_and_wait
-from minifb.adapters.events import Event, EventBus, Handler
+from minifb.adapters.events import Event, EventBus, Handler, NotAllPublished
 from minifb.adapters.resilience import Backoff
 from minifb.kit.commit_hooks import before_commit, wrote_events
 from minifb.kit.db import Database, affected, insert_ignore, utcnow
@@ -256,12 +256,15 @@ class OutboxRelay:
         if not self._unmarked:
             self._mark_due = asyncio.get_running_loop().time() + self._mark_every
         try:
-            for row in rows:
-                await self._bus.publish(_handed_event(row))
-                self._unmarked.append(int(row["id"]))
+            await self._bus.publish_many([_handed_event(row) for row in rows])
+        except NotAllPublished as exc:
+            self._unmarked.extend(int(row["id"]) for row in rows[: exc.published])
+            await self._mark_published(force=True)
+            raise exc.cause from exc
         except BaseException:
             await self._mark_published(force=True)
             raise
+        self._unmarked.extend(int(row["id"]) for row in rows)
         return len(rows)
 
     async def _mark_published(self, *, force: bool) -> None:
@@ -298,35 +301,50 @@ class OutboxRelay:
                 .limit(self._batch_size)
             )
             rows = (await session.execute(query)).all()
-            for row in rows:
-                await self._bus.publish(_to_event(row))
-            if rows:
+            published, failure = await _publish_batch(self._bus, [_to_event(r) for r in rows])
+            if published:
                 await session.execute(
                     update(OutboxEvent)
-                    .where(OutboxEvent.id.in_([r.id for r in rows]))
+                    .where(OutboxEvent.id.in_([r.id for r in rows[:published]]))
                     .values(published_at=utcnow())
                 )
-            return len(rows)
+        if failure is not None:
+            raise failure
+        return len(rows)
 
     async def _sweep_direct(self, below: int) -> int:
         """`_sweep` on PostgreSQL, straight on the driver. Several relays (one per
         process) share the work without double sends (SKIP LOCKED)."""
         async with self._db.driver_transaction() as conn:
             rows = await conn.fetch(_CLAIM_PG, self._batch_size, below)
-            for row in rows:
-                await self._bus.publish(
-                    Event(
-                        id=row[0],
-                        type=row[1],
-                        version=row[2],
-                        occurred_at=row[3],
-                        actor_id=row[4],
-                        data=orjson.loads(row[5]),
-                    )
+            events = [
+                Event(
+                    id=row[0],
+                    type=row[1],
+                    version=row[2],
+                    occurred_at=row[3],
+                    actor_id=row[4],
+                    data=orjson.loads(row[5]),
                 )
-            if rows:
-                await conn.execute(_MARK_PG, utcnow(), [row[0] for row in rows])
-            return len(rows)
+                for row in rows
+            ]
+            published, failure = await _publish_batch(self._bus, events)
+            if published:
+                await conn.execute(_MARK_PG, utcnow(), [row[0] for row in rows[:published]])
+        if failure is not None:
+            raise failure
+        return len(rows)
+
+
+async def _publish_batch(bus: EventBus, events: list[Event]) -> tuple[int, BaseException | None]:
+    """Publish a sweep's batch: how many of the first went out, and why the rest did not.
+    The caller marks those and commits before raising: were the claim rolled back, the
+    published ones would go out again."""
+    try:
+        await bus.publish_many(events)
+    except NotAllPublished as exc:
+        return exc.published, exc.cause
+    return len(events), None
 
 
 _CLAIM_PG = """

@@ -1,4 +1,4 @@
-from minifb.adapters.events.base import Event, EventBus, Handler
+from minifb.adapters.events.base import Event, EventBus, Handler, NotAllPublished
 from minifb.adapters.events.memory import MemoryEventBus
 
 
@@ -14,4 +14,11 @@ def create_event_bus(url: str, *, prefix: str = "mini-facebook-") -> EventBus:
     raise ValueError(f"unsupported events URL scheme: {url.split(':', 1)[0]!r}")
 
 
-__all__ = ["Event", "EventBus", "Handler", "MemoryEventBus", "create_event_bus"]
+__all__ = [
+    "Event",
+    "EventBus",
+    "Handler",
+    "MemoryEventBus",
+    "NotAllPublished",
+    "create_event_bus",
+]

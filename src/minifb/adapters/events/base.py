@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -50,6 +50,27 @@ class Event:
 Handler = Callable[[Event], Awaitable[None]]
 
 
+class NotAllPublished(Exception):
+    """A batch went out only in part: its first `published` events were accepted, the
+    rest were not (a broker that went away mid-batch)."""
+
+    def __init__(self, published: int, cause: BaseException) -> None:
+        super().__init__(f"{published} published, then: {cause!r}")
+        self.published = published
+        self.cause = cause
+
+
+async def publish_each(
+    publish: Callable[[Event], Awaitable[None]], events: Sequence[Event]
+) -> None:
+    """`publish_many` one event after the other: for a bus that accepts each at once."""
+    for done, event in enumerate(events):
+        try:
+            await publish(event)
+        except Exception as exc:
+            raise NotAllPublished(done, exc) from exc
+
+
 class EventBus(Protocol):
     """Carries published events to the consumers subscribed to their types.
 
@@ -89,6 +110,14 @@ class EventBus(Protocol):
         """Hand an event to the bus; returns once the bus has accepted it.
 
         An event accepted before `start` waits for it.
+        """
+
+    async def publish_many(self, events: Sequence[Event]) -> None:
+        """Hand a batch to the bus, in order; returns once the bus has accepted all of it.
+
+        A broker takes the batch in one go, its confirms arriving together. If
+        only part was accepted, raises `NotAllPublished` saying how many of
+        the first were.
         """
 
     async def start(self) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from minifb.adapters.aio import finish_or_cancel
-from minifb.adapters.events.base import Event, Handler
+from minifb.adapters.events.base import Event, Handler, publish_each
 from minifb.adapters.resilience import Backoff, Unavailable
 
 log = logging.getLogger("minifb.events")
@@ -67,6 +67,9 @@ class MemoryEventBus:
         for consumer in self._consumers:
             if consumer.wants(event):
                 consumer.queue.put_nowait(event)
+
+    async def publish_many(self, events: Sequence[Event]) -> None:
+        await publish_each(self.publish, events)
 
     async def start(self) -> None:
         self._started = True
