@@ -145,6 +145,29 @@ class TestMistakes:
             result.output, "MINIFB_WORKER_ID_LEASE=redis leases worker ids in the cache's Redis"
         )
 
+    def test_a_server_consumer_of_no_known_name_is_named(
+        self, fresh_db: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("MINIFB_EVENTS_URL", "amqp://guest:guest@127.0.0.1:5672/")
+        monkeypatch.setenv("MINIFB_SERVER_CONSUMERS", "stream,feeds")
+        result = runner.invoke(app, ["serve", "--port", "1"])
+        assert result.exit_code == 2
+        assert "MINIFB_SERVER_CONSUMERS" in result.output
+        assert "no worker named feeds" in result.output
+
+    def test_a_worker_needs_a_broker(self, fresh_db: Path) -> None:
+        result = runner.invoke(app, ["worker", "feed"])
+        assert result.exit_code == 1
+        _assert_one_clear_line(result.output, "error: a worker takes events from a broker")
+
+    def test_a_worker_of_no_known_name_is_named(
+        self, fresh_db: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("MINIFB_EVENTS_URL", "amqp://guest:guest@127.0.0.1:5672/")
+        result = runner.invoke(app, ["worker", "feeds"])
+        assert result.exit_code == 2
+        assert "no worker named feeds" in result.output
+
 
 def _assert_one_clear_line(output: str, expected: str) -> None:
     assert "Traceback" not in output

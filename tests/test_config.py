@@ -286,3 +286,38 @@ class TestOperationsSettings:
     def test_a_short_metrics_token_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
         with pytest.raises(ValidationError, match="at least 16 characters"):
             _settings(monkeypatch, MINIFB_METRICS_TOKEN="short")
+
+
+class TestEventsSettings:
+    AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+
+    @pytest.mark.parametrize(
+        ("env", "expected"),
+        [
+            ({}, None),  # the in-process bus: every consumer in the server
+            ({"MINIFB_EVENTS_URL": AMQP}, ["stream"]),  # a broker: the rest are workers
+            ({"MINIFB_EVENTS_URL": AMQP, "MINIFB_SERVER_CONSUMERS": "all"}, None),
+            ({"MINIFB_EVENTS_URL": AMQP, "MINIFB_SERVER_CONSUMERS": ""}, []),
+            (
+                {"MINIFB_EVENTS_URL": AMQP, "MINIFB_SERVER_CONSUMERS": "stream, housekeeping"},
+                ["stream", "housekeeping"],
+            ),
+        ],
+    )
+    def test_which_consumers_a_server_runs(
+        self, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: list[str] | None
+    ) -> None:
+        assert _settings(monkeypatch, **env).consumers_in_server == expected
+
+    @pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "kafka://x", "amqp:/x"])
+    def test_a_bus_url_of_no_known_kind_is_refused(
+        self, monkeypatch: pytest.MonkeyPatch, url: str
+    ) -> None:
+        with pytest.raises(ValidationError, match="events_url"):
+            _settings(monkeypatch, MINIFB_EVENTS_URL=url)
+
+    def test_a_prefix_with_characters_a_queue_name_should_not_have_is_refused(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        with pytest.raises(ValidationError, match="events_prefix"):
+            _settings(monkeypatch, MINIFB_EVENTS_PREFIX="a b/c")

@@ -7,10 +7,6 @@ the exchange and queues with a prefix of its own and deletes them after.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-
-import aio_pika
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -20,40 +16,29 @@ from tests.factories import befriend, create_post, follow, register_many
 from tests.fixtures.app import AppFactory
 from tests.fixtures.events import settle
 from tests.fixtures.http import get_json
-from tests.fixtures.tiers import AMQP_REQUIRED, AMQP_URL
+from tests.fixtures.rabbitmq import CONSUMER_NAMES, amqp_prefix, needs_rabbitmq
+from tests.fixtures.tiers import AMQP_URL
 from tests.notifications.helpers import inbox, kinds
 
-pytestmark = pytest.mark.skipif(
-    not (AMQP_URL or AMQP_REQUIRED), reason="RabbitMQ (MINIFB_TEST_AMQP_URL)"
-)
+__all__ = ["amqp_prefix"]  # the fixture, imported for the tests below
 
-
-@pytest.fixture
-async def declared() -> AsyncIterator[list[RabbitMQEventBus]]:
-    """The buses whose exchange and queues are deleted once the test is over: set up
-    before the app, so torn down after it has stopped (and published its last)."""
-    if not AMQP_URL:
-        pytest.fail("the full pass (MINIFB_FULL_PASS) runs the app on RabbitMQ: set its URL")
-    buses: list[RabbitMQEventBus] = []
-    yield buses
-    connection = await aio_pika.connect(AMQP_URL, timeout=5)
-    async with connection:
-        channel = await connection.channel()
-        for bus in buses:
-            for name in bus.queue_names():
-                await channel.queue_delete(name)
-            await channel.exchange_delete(bus.exchange_name)
+pytestmark = needs_rabbitmq
 
 
 @pytest.fixture
 async def app_client(
-    declared: list[RabbitMQEventBus], make_client: AppFactory
+    amqp_prefix: str, make_client: AppFactory
 ) -> tuple[FastAPI, httpx.AsyncClient]:
-    prefix = f"minifb-test-{uuid.uuid4().hex[:12]}-"
-    app, client = await make_client(events_url=AMQP_URL, events_prefix=prefix)
+    # Every consumer in this process, as a server would run them with MINIFB_SERVER_CONSUMERS=all.
+    app, client = await make_client(
+        events_url=AMQP_URL, events_prefix=amqp_prefix, server_consumers=["all"]
+    )
     bus = app.state.container.bus
     assert isinstance(bus, RabbitMQEventBus)
-    declared.append(bus)
+    # What the test deletes after it covers every queue the app declared.
+    assert set(bus.queue_names()) <= {
+        name for c in CONSUMER_NAMES for name in (bus.queue_name(c), bus.dead_letter_queue_name(c))
+    }
     return app, client
 
 

@@ -9,6 +9,8 @@ the `Container` provides them all where the app receives it.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +47,8 @@ from minifb.notifications.presence import Presence, PresencePolicy
 from minifb.posts.policy import FeedPolicy
 from minifb.search.repository import DatabaseIndex
 from minifb.users import service as users
+
+log = logging.getLogger("minifb.main")
 
 
 @dataclass
@@ -272,3 +276,24 @@ def worker_id_lock_dir(settings: Settings) -> Path:
     if settings.is_sqlite and database and database != ":memory:":
         return Path(f"{database}.worker-ids")
     return settings.var_dir / "worker-ids"
+
+
+async def start_when_migrated(container: Container) -> asyncio.Task[None] | None:
+    """Start the container's background work (the outbox relay, housekeeping, the
+    ended logins), which reads the tables the migrations create: now if the schema
+    is at the head, else in a task, once it is (as a migration job runs beside a
+    new release); meanwhile readiness answers 503 saying why."""
+    await container.schema.start()
+    if container.schema.at_head:
+        await container.start()
+        return None
+
+    async def start_later() -> None:
+        await container.schema.wait()
+        try:
+            await container.start()
+        except Exception:
+            # Nobody awaits this task until shutdown: say so now.
+            log.exception("the background work could not start")
+
+    return asyncio.create_task(start_later(), name="start-when-migrated")

@@ -1,4 +1,4 @@
-"""`minifb serve | db | seed | events | openapi | --version`."""
+"""`minifb serve | worker | db | seed | events | search | openapi | --version`."""
 
 from __future__ import annotations
 
@@ -181,6 +181,12 @@ def serve(
         raise typer.BadParameter(str(exc), param_hint="--service") from None
     os.environ["MINIFB_SERVICES"] = ",".join(services)
     settings = _load_settings()
+    from minifb.workers.registry import resolve
+
+    try:
+        resolve(settings.consumers_in_server)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="MINIFB_SERVER_CONSUMERS") from None
     if workers > 1 and settings.cache_url.startswith("memory:"):
         from minifb.main import IN_PROCESS_CACHE_HINT
 
@@ -441,6 +447,37 @@ def seed(
         )
 
     asyncio.run(run())
+
+
+@app.command()
+def worker(
+    names: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="NAME...",
+            help="feed, notifications, search-indexer, housekeeping, stream, or all "
+            "(every one but stream, which runs in the servers).",
+        ),
+    ],
+) -> None:
+    """Run event consumers and housekeeping in this process, on the broker's queues,
+    until SIGTERM or SIGINT (then drain: the event in hand finished, the rest returned)."""
+    from minifb import worker as worker_process
+    from minifb.workers.registry import WORKERS, resolve
+
+    settings = _load_settings()
+    if settings.in_process_events:
+        _fail(
+            "a worker takes events from a broker: set MINIFB_EVENTS_URL to an amqp:// URL "
+            "(on the in-process bus, `minifb serve` runs every consumer itself)"
+        )
+    chosen = [n for n in WORKERS if n != "stream"] if "all" in names else names
+    try:
+        resolve(chosen)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="NAME") from None
+    _migrated_database(settings)
+    asyncio.run(worker_process.run(settings, chosen))
 
 
 @events_app.command("dead-letters")

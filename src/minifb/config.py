@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     events_url: str = Field("memory://", pattern=r"^(memory://|amqps?://)")
     """`memory://` (in process) or RabbitMQ's `amqp://USER:PASSWORD@HOST:5672/VHOST`
     (`amqps://` for TLS)."""
+    server_consumers: Annotated[list[str] | None, NoDecode] = None
+    """What of the event consumers and housekeeping a server process runs
+    (comma-separated names of `minifb worker`, or `all`; empty: none). Unset: all
+    of them on the in-process bus; with a broker only `stream` (which pushes to the
+    sockets the servers hold), the rest running as `minifb worker NAME`."""
     events_prefix: str = Field("mini-facebook-", pattern=r"^[A-Za-z0-9._-]*$")
     """What the broker's exchange and queues are named after (`{prefix}events`,
     `{prefix}{consumer}`), so that several deployments can share a virtual host."""
@@ -198,7 +203,7 @@ class Settings(BaseSettings):
     def _split_lists(cls, data: Any) -> Any:
         # Lists come from the environment as comma-separated strings.
         if isinstance(data, dict):
-            for name in ("trusted_proxies", "cors_origins"):
+            for name in ("trusted_proxies", "cors_origins", "server_consumers"):
                 for key in (name, f"MINIFB_{name.upper()}"):
                     value = data.get(key)
                     if isinstance(value, str):
@@ -249,6 +254,19 @@ class Settings(BaseSettings):
                 "set MINIFB_CACHE_URL to a redis://, rediss:// or redis+cluster:// URL"
             )
         return self
+
+    @property
+    def in_process_events(self) -> bool:
+        return self.events_url.startswith("memory://")
+
+    @property
+    def consumers_in_server(self) -> list[str] | None:
+        """The names `server_consumers` gives (None: all of them), its default filled in."""
+        if self.server_consumers is None:
+            return None if self.in_process_events else ["stream"]
+        if "all" in self.server_consumers:
+            return None
+        return list(self.server_consumers)
 
     @property
     def gc_thresholds(self) -> tuple[int, int, int] | None:

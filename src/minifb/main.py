@@ -21,7 +21,7 @@ from minifb.adapters.telemetry.logging import configure_logging, redact_url
 from minifb.adapters.telemetry.metrics import Metrics
 from minifb.api import PREFIX, bare_routes_for, routers_for
 from minifb.auth.deps import AuthPorts
-from minifb.bootstrap import Container, build_container
+from minifb.bootstrap import Container, build_container, start_when_migrated
 from minifb.config import Settings
 from minifb.gateway import install_gateway
 from minifb.gateway.docs import install_docs
@@ -36,7 +36,7 @@ from minifb.kit.openapi import install_openapi, operation_id
 from minifb.kit.process_lock import ProcessLock
 from minifb.notifications.stream import StreamPorts
 from minifb.posts.feed_endpoints import FeedPorts
-from minifb.workers.registry import schedule_all, subscribe_all
+from minifb.workers.registry import run_in_process
 
 log = logging.getLogger("minifb.main")
 
@@ -82,9 +82,9 @@ def create_app(
             return
         lock = single_process_lock(settings) if server else None
         built = await build_container(settings, metrics=metrics)
-        # Embedded tier: every consumer runs in this process, off the request path.
-        subscribe_all(built)
-        schedule_all(built)
+        # Embedded tier: every consumer runs in this process, off the request path; on
+        # a broker, those the settings name (the rest run as `minifb worker`).
+        run_in_process(built, settings.consumers_in_server)
         attach(app, built)
         starting = await start_when_migrated(built)
         if server:
@@ -132,27 +132,6 @@ def create_app(
         app.include_router(router)
     app.include_router(ops_router)
     return app
-
-
-async def start_when_migrated(container: Container) -> asyncio.Task[None] | None:
-    """Start the container's background work (the outbox relay, housekeeping, the
-    ended logins), which reads the tables the migrations create: now if the schema
-    is at the head, else in a task, once it is (as a migration job runs beside a
-    new release); meanwhile readiness answers 503 saying why."""
-    await container.schema.start()
-    if container.schema.at_head:
-        await container.start()
-        return None
-
-    async def start_later() -> None:
-        await container.schema.wait()
-        try:
-            await container.start()
-        except Exception:
-            # Nobody awaits this task until shutdown: say so now.
-            log.exception("the background work could not start")
-
-    return asyncio.create_task(start_later(), name="start-when-migrated")
 
 
 def started_line(settings: Settings, worker_id: int | None) -> str:

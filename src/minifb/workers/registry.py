@@ -2,10 +2,11 @@
 
 Each consumer entry subscribes its handlers to the container's bus, handing
 the service's `register` what its handlers use: the consumers are wired
-here, so this module knows the container and the services need not. The
-only bus so far is in-process, so every consumer runs inside the server
-process, off the request path; a bus between processes would let a worker
-process (or a Lambda) run the ones it is given instead.
+here, so this module knows the container and the services need not. On the
+in-process bus every consumer runs inside the server process, off the
+request path; on a broker a server runs only those its settings name
+(`stream` by default) and `minifb worker NAME` runs the others
+(`run_in_process` is how both choose).
 """
 
 from __future__ import annotations
@@ -53,6 +54,31 @@ CONSUMERS: dict[str, Registration] = {
     # The search index: posts and people as they are written, changed and deleted.
     "search-indexer": _search_indexer,
 }
+
+
+HOUSEKEEPING = "housekeeping"
+# The names a process can be given to run: every consumer, and the housekeeping jobs.
+WORKERS = [*CONSUMERS, HOUSEKEEPING]
+
+
+def resolve(names: list[str] | None) -> list[str]:
+    """The names given (None: all of them), each once; ValueError names an unknown one."""
+    if names is None:
+        return list(WORKERS)
+    unknown = [name for name in names if name not in WORKERS]
+    if unknown:
+        raise ValueError(f"no worker named {', '.join(unknown)}; there are {', '.join(WORKERS)}")
+    return list(dict.fromkeys(names))
+
+
+def run_in_process(container: Container, names: list[str] | None) -> list[str]:
+    """Subscribe the named consumers and schedule the housekeeping jobs if named (None:
+    everything); returns the names, resolved."""
+    chosen = resolve(names)
+    subscribe_all(container, [name for name in chosen if name in CONSUMERS])
+    if HOUSEKEEPING in chosen:
+        schedule_all(container)
+    return chosen
 
 
 def subscribe_all(container: Container, names: list[str] | None = None) -> None:
