@@ -16,11 +16,14 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 
+from minifb.adapters.events import Event
 from minifb.adapters.events.rabbitmq import RabbitMQEventBus
+from minifb.adapters.resilience import Unavailable
 from minifb.models import OutboxEvent, ProcessedEvent
 from tests.factories import follow, register_many
 from tests.fixtures.app import AppFactory
@@ -121,3 +124,39 @@ async def test_posts_made_while_the_broker_is_down_reach_the_feed_once_it_is_bac
     assert await unpublished() == 0
     # The outage is told in a few lines, not one per post.
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) < 50
+
+
+@bounded(90)
+async def test_a_bus_started_while_the_broker_is_down_consumes_once_it_is_up(
+    broker: RabbitMQServer,
+) -> None:
+    """A process may start before its broker (a deploy, a restart of both): it starts,
+    says the broker is down, and its consumers start once the broker answers."""
+    if broker.is_running():
+        await asyncio.to_thread(broker.stop)
+    bus = RabbitMQEventBus(broker.url, prefix=f"late-{uuid.uuid4().hex[:8]}-", timeout=2)
+    received: list[Event] = []
+    arrived = asyncio.Event()
+
+    async def handler(event: Event) -> None:
+        received.append(event)
+        arrived.set()
+
+    bus.subscribe("feed", ["post.created"], handler)
+    try:
+        await bus.start()  # does not raise
+        with pytest.raises(Unavailable):
+            await bus.ping()
+        await asyncio.to_thread(broker.start)
+        sent = Event(id=1, type="post.created", occurred_at=datetime.now(UTC), actor_id=None)
+        while True:  # until the bus has reached the broker (it retries with a back-off)
+            try:
+                await bus.ping()
+                break
+            except Unavailable:
+                await asyncio.sleep(0.25)
+        await bus.publish(sent)
+        await arrived.wait()
+        assert received == [sent]
+    finally:
+        await bus.close()

@@ -65,6 +65,7 @@ class _Consumer:
     channel: AbstractChannel | None = None
     queue: AbstractQueue | None = None
     declared: asyncio.Task[None] | None = None
+    consuming: bool = False
     tag: str | None = None
     task: asyncio.Task[None] | None = None
     handling: bool = False
@@ -117,6 +118,7 @@ class RabbitMQEventBus:
         self._publisher: AbstractChannel | None = None
         self._connecting = asyncio.Lock()
         self._started = False
+        self._starting: asyncio.Task[None] | None = None  # while the broker is down at start
         self._closing = asyncio.Event()
 
     # --- names ---------------------------------------------------------------------------
@@ -193,11 +195,32 @@ class RabbitMQEventBus:
         )
 
     async def start(self) -> None:
+        """Connect and start consuming; a broker that is down now does not stop the
+        process from starting: the consumers start once it answers."""
         self._closing.clear()
-        await self._ready()
         self._started = True
+        try:
+            await self._ready()
+        except Unavailable as exc:
+            log.warning("the broker does not answer (%r): consumers start once it does", exc)
+            self._starting = asyncio.create_task(self._start_when_reachable(), name="bus-start")
+            return
         for entry in self._consumers.values():
             await self._consume(entry)
+
+    async def _start_when_reachable(self) -> None:
+        backoff = Backoff("the broker", log, first=0.5, cap=10.0)
+        while not self._closing.is_set():
+            try:
+                await self._ready()
+            except Unavailable as exc:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), backoff.failure(exc))
+                continue
+            backoff.success()
+            for entry in self._consumers.values():
+                await self._consume(entry)
+            return
 
     async def drain(self) -> None:
         """Wait until no queue of the consumers running here holds a message and none is
@@ -226,12 +249,15 @@ class RabbitMQEventBus:
         """Stop taking messages, finish the one in hand (within `grace` seconds) and give
         the rest back to the broker, which delivers them to the next consumer."""
         self._closing.set()  # a handler waiting for a service stops waiting
+        if self._starting is not None:
+            await cancel_and_wait(self._starting, grace=1.0)
+            self._starting = None
         running = [c for c in self._consumers.values() if c.task is not None]
         for entry in running:
             if entry.tag is not None and entry.queue is not None:
                 with contextlib.suppress(*_BROKER_ERRORS):
                     await entry.queue.cancel(entry.tag)
-                entry.tag = None
+            entry.tag, entry.consuming = None, False
             while not entry.inbox.empty():
                 message = entry.inbox.get_nowait()
                 entry.inbox.task_done()
@@ -289,7 +315,20 @@ class RabbitMQEventBus:
             async with self._connecting:
                 if self._exchange is None:
                     await self._connect()
-        pending = [c.declared for c in self._consumers.values() if c.declared is not None]
+        for entry in self._consumers.values():
+            failed = (
+                entry.declared is not None
+                and entry.declared.done()
+                and (entry.declared.cancelled() or entry.declared.exception() is not None)
+            )
+            if failed:
+                # The broker went away while it was declared: declare it again now.
+                entry.declared = asyncio.create_task(
+                    self._declare(entry), name=f"declare:{entry.name}"
+                )
+        pending = [
+            c.declared for c in self._consumers.values() if c.declared and not c.declared.done()
+        ]
         if pending:
             try:
                 await asyncio.gather(*pending)
@@ -335,11 +374,16 @@ class RabbitMQEventBus:
             await self._consume(entry)
 
     async def _consume(self, entry: _Consumer) -> None:
-        if entry.tag is not None or entry.queue is None:
+        if entry.consuming or entry.queue is None:
             return
+        entry.consuming = True  # before the await: a second caller must not consume too
         if entry.task is None:
             entry.task = asyncio.create_task(self._deliver(entry), name=f"consumer:{entry.name}")
-        entry.tag = await entry.queue.consume(entry.inbox.put)
+        try:
+            entry.tag = await entry.queue.consume(entry.inbox.put)
+        except BaseException:
+            entry.consuming = False
+            raise
 
     async def _deliver(self, entry: _Consumer) -> None:
         while True:
