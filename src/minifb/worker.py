@@ -25,10 +25,10 @@ log = logging.getLogger("minifb.worker")
 STOP_WITHIN = 10.0  # seconds from SIGTERM to exit, at most
 
 
-async def run(settings: Settings, names: list[str], *, stop: asyncio.Event | None = None) -> None:
-    """Run the named consumers (and housekeeping) until SIGTERM or SIGINT, or `stop`."""
+async def run(settings: Settings, names: list[str]) -> None:
+    """Run the named consumers (and housekeeping) until SIGTERM or SIGINT."""
     configure_logging(settings.log_level, settings.resolved_log_format)
-    stop = stop or asyncio.Event()
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
