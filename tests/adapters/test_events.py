@@ -26,6 +26,7 @@ from minifb.adapters.events import Event, EventBus, NotAllPublished
 from minifb.adapters.events.memory import MemoryEventBus
 from minifb.adapters.events.rabbitmq import RabbitMQEventBus
 from minifb.adapters.resilience import Unavailable
+from tests.fixtures.rabbitmq import delete_topology
 from tests.fixtures.tiers import AMQP_REQUIRED, AMQP_URL
 
 WAIT = 5.0  # seconds any delivery may take before a test fails instead of hanging
@@ -75,17 +76,9 @@ async def _rabbitmq_dead_letters(bus: EventBus) -> list[tuple[str, Event]]:
 
 
 async def _rabbitmq_clean_up(buses: list[EventBus]) -> None:
-    import aio_pika
-
-    assert AMQP_URL
-    connection = await aio_pika.connect(AMQP_URL, timeout=5)
-    async with connection:
-        channel = await connection.channel()
-        for bus in buses:
-            assert isinstance(bus, RabbitMQEventBus)
-            for name in bus.queue_names():
-                await channel.queue_delete(name)
-            await channel.exchange_delete(bus.exchange_name)
+    for bus in buses:
+        assert isinstance(bus, RabbitMQEventBus)
+        await delete_topology(bus.exchange_name, bus.queue_names())
 
 
 KINDS = [BusKind("memory", _memory_bus, _memory_dead_letters, in_order=True)]
