@@ -16,7 +16,7 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -394,6 +394,86 @@ class TestShutdown:
         assert sorted(set(handled)) == ids(sent)
 
 
+class BatchRecorder:
+    """A batch handler that records the batches it took; `fail(batch, tries)` decides how
+    each try of a batch goes (tries: how often this batch's first event was tried)."""
+
+    def __init__(
+        self,
+        fail: Callable[[list[Event], int], BaseException | None] | None = None,
+        *,
+        first_wait: float = 0.0,
+    ) -> None:
+        self.batches: list[list[Event]] = []
+        self.tries: dict[int, int] = {}
+        self._fail = fail
+        self._first_wait = first_wait
+
+    async def __call__(self, events: Sequence[Event]) -> None:
+        batch = list(events)
+        if self._first_wait and not self.tries:
+            await asyncio.sleep(self._first_wait)  # the rest arrive meanwhile
+        tries = self.tries[batch[0].id] = self.tries.get(batch[0].id, 0) + 1
+        error = self._fail(batch, tries) if self._fail else None
+        if error is not None:
+            raise error
+        self.batches.append(batch)
+
+    @property
+    def ids(self) -> list[int]:
+        return [e.id for batch in self.batches for e in batch]
+
+
+class TestBatches:
+    async def test_a_batch_handler_takes_what_is_waiting_up_to_its_size(
+        self, bus: EventBus
+    ) -> None:
+        handler = BatchRecorder(first_wait=0.3)
+        bus.subscribe_batches("feed", ["*"], handler, size=8)
+        await bus.start()
+        sent = await publish_all(bus, [event(n=i) for i in range(40)])
+        await drain(bus)
+        assert sorted(handler.ids) == ids(sent)  # each once
+        sizes = [len(batch) for batch in handler.batches]
+        assert max(sizes) == 8, sizes  # what waited went together, never more than 8
+        assert len(sizes) < 40, sizes
+
+    async def test_a_batch_that_fails_is_tried_one_event_at_a_time(
+        self, kind: BusKind, open_bus: Opener
+    ) -> None:
+        bus = open_bus(max_attempts=2)
+        sent = [event(n=i) for i in range(12)]
+        poison = sent[5]
+        handler = BatchRecorder(
+            lambda batch, _: RuntimeError("a bug") if poison in batch else None, first_wait=0.3
+        )
+        bus.subscribe_batches("feed", ["*"], handler, size=8)
+        await bus.start()
+        await publish_all(bus, sent)
+        await drain(bus)
+        assert sorted(handler.ids) == [e.id for e in sent if e != poison]
+        assert handler.tries[poison.id] >= 2  # alone, it had its attempts
+        assert await kind.dead_letters(bus) == [("feed", poison)]
+
+    async def test_a_batch_waiting_for_a_service_is_tried_whole_again(
+        self, kind: BusKind, bus: EventBus
+    ) -> None:
+        handler = BatchRecorder(
+            lambda _, tries: Unavailable("database") if tries <= 4 else None, first_wait=0.3
+        )
+        bus.subscribe_batches("feed", ["*"], handler, size=8)
+        await bus.start()
+        sent = await publish_all(bus, [event(n=i) for i in range(8)])
+        await drain(bus)
+        assert sorted(handler.ids) == ids(sent)
+        assert handler.tries[handler.batches[0][0].id] == 5  # the outage spent no attempt
+        assert await kind.dead_letters(bus) == []
+
+    def test_a_batch_holds_one_event_at_least(self, bus: EventBus) -> None:
+        with pytest.raises(ValueError, match="size"):
+            bus.subscribe_batches("feed", ["*"], BatchRecorder(), size=0)
+
+
 @pytest.mark.parametrize("kind", ORDERED, ids=lambda kind: kind.name, indirect=True)
 class TestOrder:
     async def test_each_consumer_receives_events_in_publication_order(self, bus: EventBus) -> None:
@@ -415,6 +495,14 @@ class TestOrder:
         await bus.publish_many(batch)
         await drain(bus)
         assert received.ids == ids(batch)
+
+    async def test_batches_keep_the_order(self, bus: EventBus) -> None:
+        handler = BatchRecorder(first_wait=0.05)
+        bus.subscribe_batches("feed", ["*"], handler, size=7)
+        await bus.start()
+        sent = await publish_all(bus, [event(n=i) for i in range(30)])
+        await drain(bus)
+        assert handler.ids == ids(sent)
 
     async def test_a_retried_event_keeps_its_place(self, open_bus: Opener) -> None:
         bus = open_bus(max_attempts=5)

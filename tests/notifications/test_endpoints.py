@@ -69,7 +69,7 @@ class TestList:
 
         async def selects(who: Person) -> int:
             await settle(app)
-            queries.statements.clear()
+            queries.clear()
             queries.recording = True
             await get_json(client, "/notifications", who)
             queries.recording = False

@@ -12,13 +12,15 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 
 from minifb.adapters.cache import Cache
 from minifb.adapters.events import Event
+from minifb.kit import dead_letters
 from minifb.kit.ids import MAX_SCORE
-from minifb.models import OutboxEvent
-from minifb.posts import feed, rendering
+from minifb.models import Follow, OutboxEvent, ProcessedEvent
+from minifb.posts import feed, handlers, rendering
 from tests.factories import Person, befriend, create_post
 from tests.factories import register_many as people
 from tests.fixtures.events import settle
@@ -160,6 +162,123 @@ class TestFanOut:
         await app.state.container.bus.publish(event)
         await settle(app)
         assert await stored(app, follower) == [post_id]
+
+
+async def replay_posts(app: FastAPI) -> list[Event]:
+    """The `post.created` events of the outbox, as the feed consumer had never seen them:
+    its handled marks gone, and the feeds too."""
+    container = app.state.container
+    async with container.db.transaction() as session:
+        rows = (
+            await session.scalars(
+                select(OutboxEvent)
+                .where(OutboxEvent.type == "post.created")
+                .order_by(OutboxEvent.id)
+            )
+        ).all()
+        await session.execute(
+            sa_delete(ProcessedEvent).where(ProcessedEvent.consumer == handlers.CONSUMER)
+        )
+        sent = [Event(r.id, r.type, r.occurred_at, r.actor_id, dict(r.data)) for r in rows]
+    people_ids = {int(e.data["author_id"]) for e in sent}
+    async with container.db.transaction() as session:
+        people_ids.update(await session.scalars(select(Follow.follower_id)))
+    await cache_of(app).delete(*(feed.feed_key(p) for p in people_ids))
+    return sent
+
+
+async def posts_to_replay(
+    app: FastAPI, client: httpx.AsyncClient, count: int
+) -> tuple[Person, list[Event]]:
+    """A follower of someone who posted `count` times, and those posts' events to replay."""
+    author, follower = await people(client, 2)
+    await put(client, f"/users/{author.id}/follow", follower)
+    for n in range(count):
+        await post(client, author, f"post {n}")
+    await settle(app)
+    return follower, await replay_posts(app)
+
+
+class TestBatchedFanOut:
+    """The consumer takes new posts in batches: a batch costs one query for every author's
+    followers, one insert of the handled marks and one pipeline of cache writes."""
+
+    async def test_a_batch_of_posts_costs_one_query_one_insert_one_pipeline(
+        self,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        queries: QueryLog,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        ann, bob, friend, follower, both = await people(client, 5)
+        await befriend(client, ann, friend)
+        for author in (ann, bob):
+            await put(client, f"/users/{author.id}/follow", follower)
+            await put(client, f"/users/{author.id}/follow", both)
+        made = {
+            visibility: [await post(client, author, visibility=visibility) for author in (ann, bob)]
+            for visibility in ("public", "friends", "only_me")
+        }
+        await settle(app)
+        expected = {who.id: await stored(app, who) for who in (ann, bob, friend, follower, both)}
+        sent = await replay_posts(app)
+        assert len(sent) == 6
+
+        calls = CacheCalls(monkeypatch, cache_of(app))
+        queries.recording = True
+        await app.state.container.bus.publish_many(sent)  # waiting together: one batch
+        await settle(app)
+        queries.recording = False
+
+        assert {who.id: await stored(app, who) for who in (ann, bob, friend, follower, both)} == (
+            expected
+        )
+        assert expected[follower.id] == newest_first(made["public"])
+        assert expected[friend.id] == newest_first([made["public"][0], made["friends"][0]])
+        follows = [s for s in queries.selects() if "FROM follows" in s]
+        marks = queries.with_parameter("INSERT INTO processed_events", handlers.CONSUMER)
+        assert len(follows) == 1, follows
+        assert len(marks) == 1, marks
+        assert calls.calls.count("zadd_many") == 1, calls.calls
+
+    async def test_a_batch_delivered_again_has_no_second_effect(
+        self,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        queries: QueryLog,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        follower, sent = await posts_to_replay(app, client, 5)
+        bus = app.state.container.bus
+        await bus.publish_many(sent)
+        await settle(app)
+        before = await stored(app, follower)
+        assert len(before) == 5
+
+        calls = CacheCalls(monkeypatch, cache_of(app))
+        queries.recording = True
+        for _ in range(2):
+            await bus.publish_many(sent)
+            await settle(app)
+        queries.recording = False
+        assert await stored(app, follower) == before
+        assert "zadd_many" not in calls.calls  # each was handled: nothing written again
+        assert not [s for s in queries.selects() if "FROM follows" in s]
+
+    async def test_a_bad_event_in_a_batch_is_parked_and_the_others_go_through(
+        self, app: FastAPI, client: httpx.AsyncClient
+    ) -> None:
+        follower, sent = await posts_to_replay(app, client, 3)
+        bad = Event(sent[1].id, sent[1].type, sent[1].occurred_at, sent[1].actor_id, {})
+        await app.state.container.bus.publish_many([sent[0], bad, sent[2]])
+        await settle(app)
+        assert await stored(app, follower) == newest_first(
+            [str(sent[0].data["post_id"]), str(sent[2].data["post_id"])]
+        )
+        parked = await dead_letters.list_parked(app.state.container.db)
+        assert [(letter.consumer, letter.event_id) for letter in parked] == [
+            (handlers.CONSUMER, bad.id)
+        ]
 
 
 class TestPaging:
@@ -374,7 +493,7 @@ class TestCost:
         await feed_ids(client, reader, limit=100)  # builds the feed and caches the posts
         counts = []
         for limit in (5, 50):
-            queries.statements.clear()
+            queries.clear()
             queries.recording = True
             assert len(await feed_ids(client, reader, limit=limit)) == limit
             queries.recording = False

@@ -340,7 +340,7 @@ class TestTimeline:
             if warm:
                 await get_json(client, f"/users/{alice.id}/posts", bob, limit=limit)
             await settle(app)
-            queries.statements.clear()
+            queries.clear()
             queries.recording = True
             body = await get_json(client, f"/users/{alice.id}/posts", bob, limit=limit)
             queries.recording = False

@@ -75,7 +75,7 @@ class TestFriendList:
         await settle(app)
         costs = []
         for target in (few, many):
-            queries.statements.clear()
+            queries.clear()
             queries.recording = True
             await get_json(client, f"/users/{target.id}/friends", viewer)
             queries.recording = False

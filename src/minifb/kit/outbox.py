@@ -24,7 +24,7 @@ from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.aio import cancel_and_wait
-from minifb.adapters.events import Event, EventBus, Handler, NotAllPublished
+from minifb.adapters.events import BatchHandler, Event, EventBus, Handler, NotAllPublished
 from minifb.adapters.resilience import Backoff
 from minifb.kit.commit_hooks import before_commit, wrote_events
 from minifb.kit.db import Database, affected, insert_ignore, utcnow
@@ -397,6 +397,7 @@ async def purge(db: Database, now: datetime, *, keep: timedelta) -> int:
 
 
 EventEffect = Callable[[AsyncSession, Event], Awaitable[None]]
+BatchEffect = Callable[[AsyncSession, Sequence[Event]], Awaitable[None]]
 
 
 def idempotent(
@@ -427,3 +428,54 @@ def idempotent(
             await effect(session, event)
 
     return dead_lettered(db, consumer, handle, attempts=attempts, first_delay=first_delay)
+
+
+def idempotent_batches(
+    db: Database,
+    consumer: str,
+    effect: BatchEffect,
+    *,
+    attempts: int = ATTEMPTS,
+    first_delay: float = FIRST_DELAY,
+) -> BatchHandler:
+    """`idempotent` for a consumer that takes events in batches (`subscribe_batches`).
+
+    A batch is one transaction: one insert marks its events handled, and
+    `effect` gets those not handled before, in order. If it fails, the bus
+    tries the events one at a time, and each of those is handled as
+    `idempotent` does (its own tries, then parked as a dead letter).
+    """
+
+    async def alone(session: AsyncSession, event: Event) -> None:
+        await effect(session, [event])
+
+    single = idempotent(db, consumer, alone, attempts=attempts, first_delay=first_delay)
+
+    async def handle(events: Sequence[Event]) -> None:
+        if len(events) == 1:
+            await single(events[0])
+            return
+        async with db.transaction() as session:
+            fresh = await _claim(session, consumer, events)
+            if fresh:
+                await effect(session, fresh)
+
+    return handle
+
+
+async def _claim(session: AsyncSession, consumer: str, events: Sequence[Event]) -> list[Event]:
+    """Mark `events` handled by `consumer` in one insert; returns those not marked before
+    (each once), in order."""
+    now = utcnow()
+    unique = list({event.id: event for event in events}.values())
+    claimed = set(
+        await session.scalars(
+            insert_ignore(session, ProcessedEvent)
+            .values([{"consumer": consumer, "event_id": e.id, "handled_at": now} for e in unique])
+            .returning(ProcessedEvent.event_id)
+        )
+    )
+    skipped = len(unique) - len(claimed)
+    if skipped:
+        log.info("consumer %s skips %d events of a batch: already handled", consumer, skipped)
+    return [event for event in unique if event.id in claimed]

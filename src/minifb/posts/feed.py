@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,32 +65,39 @@ def big_followed_key(user_id: int) -> str:
 # -- writing ------------------------------------------------------------------
 
 
+class NewPost(NamedTuple):
+    """A post to fan out, as its `post.created` event tells it."""
+
+    id: int
+    author_id: int
+    visibility: Visibility
+
+
 async def fan_out(
-    session: AsyncSession,
-    cache: Cache,
-    policy: FeedPolicy,
-    *,
-    post_id: int,
-    author_id: int,
-    visibility: Visibility,
+    session: AsyncSession, cache: Cache, policy: FeedPolicy, posts: Sequence[NewPost]
 ) -> None:
-    """Add a new post to its author's feed and to the feed of each follower allowed to see it.
+    """Add new posts to their authors' feeds and to the feed of each follower allowed to
+    see them: one query for the followers of every author, one pipeline of writes.
 
     An author with more than `feed_fanout_limit` followers is fanned out to
     nobody but themselves: their followers merge their posts in when reading.
     """
-    targets = {author_id}
     limit = policy.fanout_limit
-    followers = await repo.audience(session, author_id, cap=limit + 1)
-    if len(followers) > limit:
-        await _mark_big(session, cache, author_id, limit + 1)
-    elif visibility != Visibility.only_me:
-        friends_only = visibility == Visibility.friends
-        targets.update(
-            f for f, friend, hidden in followers if not hidden and (friend or not friends_only)
-        )
-    member = {str(post_id): score(post_id)}
-    await cache.zadd_many({feed_key(t): member for t in targets}, keep=policy.size + 1)
+    audiences = await repo.audiences(session, {p.author_id for p in posts}, cap=limit + 1)
+    writes: dict[str, dict[str, float]] = {}
+    for post in posts:
+        targets = {post.author_id}
+        followers = audiences[post.author_id]
+        if len(followers) > limit:
+            await _mark_big(session, cache, post.author_id, limit + 1)
+        elif post.visibility != Visibility.only_me:
+            friends_only = post.visibility == Visibility.friends
+            targets.update(
+                f for f, friend, hidden in followers if not hidden and (friend or not friends_only)
+            )
+        for target in targets:
+            writes.setdefault(feed_key(target), {})[str(post.id)] = score(post.id)
+    await cache.zadd_many(writes, keep=policy.size + 1)
 
 
 async def _mark_big(session: AsyncSession, cache: Cache, author_id: int, followers: int) -> None:

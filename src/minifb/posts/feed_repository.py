@@ -27,11 +27,16 @@ class Follower(NamedTuple):
     hidden: bool  # blocked either way with the author
 
 
-async def audience(session: AsyncSession, author_id: int, *, cap: int) -> list[Follower]:
-    """Up to `cap` followers of `author_id`: in one query, what fan-out needs both to spot
-    a big author and to pick who may see a post."""
-    rows = await session.execute(users.audience(author_id, limit=cap))
-    return [Follower(int(f), bool(friend), bool(hidden)) for f, friend, hidden in rows]
+async def audiences(
+    session: AsyncSession, author_ids: Collection[int], *, cap: int
+) -> dict[int, list[Follower]]:
+    """Up to `cap` followers of each of `author_ids`: in one query, what fan-out needs both
+    to spot a big author and to pick who may see a post."""
+    found: dict[int, list[Follower]] = {author: [] for author in author_ids}
+    rows = await session.execute(users.audiences(author_ids, limit=cap))
+    for author, follower, friend, hidden in rows:
+        found[int(author)].append(Follower(int(follower), bool(friend), bool(hidden)))
+    return found
 
 
 async def followers(session: AsyncSession, author_id: int) -> list[int]:

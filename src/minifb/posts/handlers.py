@@ -9,35 +9,29 @@ a handler that fails after writing and is retried does no harm.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.cache import Cache
 from minifb.adapters.events import Event, EventBus
 from minifb.kit.db import Database
-from minifb.kit.outbox import idempotent
+from minifb.kit.outbox import idempotent_batches
 from minifb.models.post import Visibility
 from minifb.posts import feed, rendering
 from minifb.posts import repository as repo
 from minifb.posts.policy import FeedPolicy
 
 CONSUMER = "feed"
+# The most events handled in one transaction (within the broker's prefetch).
+BATCH = 100
 # What a post's cached body shows of its author.
 CARD_FIELDS = frozenset({"username", "display_name", "avatar_url"})
 Effect = Callable[[AsyncSession, Event], Awaitable[None]]
 
 
 def _effects(cache: Cache, policy: FeedPolicy) -> dict[str, Effect]:
-    async def post_created(session: AsyncSession, event: Event) -> None:
-        await feed.fan_out(
-            session,
-            cache,
-            policy,
-            post_id=int(event.data["post_id"]),
-            author_id=int(event.data["author_id"]),
-            visibility=Visibility(event.data["visibility"]),
-        )
+    """What each event but `post.created` does (new posts are fanned out together)."""
 
     async def post_updated(session: AsyncSession, event: Event) -> None:
         # The writer dropped the cached post once it committed; if the cache
@@ -89,7 +83,6 @@ def _effects(cache: Cache, policy: FeedPolicy) -> dict[str, Effect]:
         await rendering.drop_bodies(cache, newest)
 
     return {
-        "post.created": post_created,
         "user.updated": profile_updated,
         "post.updated": post_updated,
         "post.deleted": post_deleted,
@@ -101,12 +94,36 @@ def _effects(cache: Cache, policy: FeedPolicy) -> dict[str, Effect]:
     }
 
 
+def new_post(event: Event) -> feed.NewPost:
+    data = event.data
+    return feed.NewPost(
+        int(data["post_id"]), int(data["author_id"]), Visibility(data["visibility"])
+    )
+
+
 def register(bus: EventBus, db: Database, *, cache: Cache, policy: FeedPolicy) -> None:
-    """Subscribe the feed consumer to `bus`; each event is handled once, in a transaction
-    of `db` (`workers.registry` wires it)."""
+    """Subscribe the feed consumer to `bus`, in batches; each event is handled once, a
+    batch in a transaction of `db` (`workers.registry` wires it).
+
+    New posts, most of what the consumer sees, are fanned out together: a run of
+    `post.created` in a batch costs one query and one pipeline. The other
+    events are handled one by one in their place, so a feed sees the changes
+    in the order they were made.
+    """
     effects = _effects(cache, policy)
 
-    async def dispatch(session: AsyncSession, event: Event) -> None:
-        await effects[event.type](session, event)
+    async def dispatch(session: AsyncSession, events: Sequence[Event]) -> None:
+        new_posts: list[feed.NewPost] = []
+        for event in events:
+            if event.type == "post.created":
+                new_posts.append(new_post(event))
+                continue
+            if new_posts:
+                await feed.fan_out(session, cache, policy, new_posts)
+                new_posts = []
+            await effects[event.type](session, event)
+        if new_posts:
+            await feed.fan_out(session, cache, policy, new_posts)
 
-    bus.subscribe(CONSUMER, list(effects), idempotent(db, CONSUMER, dispatch))
+    types = ["post.created", *effects]
+    bus.subscribe_batches(CONSUMER, types, idempotent_batches(db, CONSUMER, dispatch), size=BATCH)

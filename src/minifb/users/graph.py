@@ -19,7 +19,9 @@ piece with the rows of the outer query).
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, CompoundSelect, Exists, Select, and_, or_, select
+from collections.abc import Collection
+
+from sqlalchemy import ColumnElement, CompoundSelect, Exists, Select, and_, or_, select, union_all
 from sqlalchemy.orm import InstrumentedAttribute
 
 from minifb.models import Block, Follow, Friendship
@@ -92,15 +94,31 @@ def visible_followers(person_id: int) -> Select[int]:
     )
 
 
-def audience(author_id: int, *, limit: int) -> Select[int, bool, bool]:
-    """Up to `limit` followers of `author_id` as (id, is a friend, hidden either way):
-    in one statement, who may be shown what an author shares."""
+def audiences(
+    author_ids: Collection[int], *, limit: int
+) -> Select[int, int, bool, bool] | CompoundSelect[int, int, bool, bool]:
+    """Up to `limit` followers of each author as (author id, follower id, is a friend,
+    hidden either way): in one statement, who may be shown what each author shares.
+
+    One branch per author, each bounded and read by the follows' index, so an
+    author with a million followers costs `limit` rows, not a million.
+    """
     follower = Follow.follower_id
-    return (
-        select(follower, are_friends(author_id, follower), blocked_either_way(author_id, follower))
+    branches = [
+        select(
+            Follow.followee_id,
+            follower,
+            are_friends(author_id, follower),
+            blocked_either_way(author_id, follower),
+        )
         .where(Follow.followee_id == author_id)
         .limit(limit)
-    )
+        for author_id in sorted(author_ids)
+    ]
+    if len(branches) == 1:
+        return branches[0]
+    # SQLite takes a LIMIT inside a compound statement only in a subquery.
+    return union_all(*(select(*branch.subquery().c) for branch in branches))
 
 
 def followed_among(follower_id: int, candidates: list[int], *, limit: int) -> Select[int]:

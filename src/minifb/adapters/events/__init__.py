@@ -1,4 +1,10 @@
-from minifb.adapters.events.base import Event, EventBus, Handler, NotAllPublished
+from minifb.adapters.events.base import (
+    BatchHandler,
+    Event,
+    EventBus,
+    Handler,
+    NotAllPublished,
+)
 from minifb.adapters.events.memory import MemoryEventBus
 
 
@@ -15,6 +21,7 @@ def create_event_bus(url: str, *, prefix: str = "mini-facebook-") -> EventBus:
 
 
 __all__ = [
+    "BatchHandler",
     "Event",
     "EventBus",
     "Handler",

@@ -48,6 +48,18 @@ class Event:
 
 
 Handler = Callable[[Event], Awaitable[None]]
+# Takes several events at once, in the order they were published, or raises for them all.
+BatchHandler = Callable[[Sequence[Event]], Awaitable[None]]
+
+
+def one_at_a_time(handler: Handler) -> BatchHandler:
+    """A batch handler of batches of one, for `subscribe`."""
+
+    async def handle(events: Sequence[Event]) -> None:
+        for event in events:
+            await handler(event)
+
+    return handle
 
 
 class NotAllPublished(Exception):
@@ -86,6 +98,9 @@ class EventBus(Protocol):
     - A handler that raises gets the event again, up to the bus's maximum
       attempts; then the event is dead-lettered (kept for inspection) and
       the consumer goes on with the next one.
+    - In batches if asked (`subscribe_batches`): the handler gets what is
+      waiting, up to its size, in order; a batch that raises is tried again
+      one event at a time, each with its own attempts.
     - A service down is not the event's fault: a handler that raises
       `Unavailable` gets the event again after a back-off, as often as it
       takes, spending no attempt and never dead-lettered for it; the bus
@@ -105,6 +120,12 @@ class EventBus(Protocol):
 
         Allowed after `start`: the new consumer receives from then on.
         """
+
+    def subscribe_batches(
+        self, consumer: str, types: Iterable[str], handler: BatchHandler, *, size: int
+    ) -> None:
+        """`subscribe`, the handler taking up to `size` events at once: those waiting
+        when it is free, never waiting for more to arrive."""
 
     async def publish(self, event: Event) -> None:
         """Hand an event to the bus; returns once the bus has accepted it.

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from minifb.adapters.aio import finish_or_cancel
-from minifb.adapters.events.base import Event, Handler, publish_each
-from minifb.adapters.resilience import Backoff, Unavailable
+from minifb.adapters.events.base import (
+    BatchHandler,
+    Event,
+    Handler,
+    one_at_a_time,
+    publish_each,
+)
+from minifb.adapters.events.delivery import Delivery, next_batch
+from minifb.adapters.resilience import Backoff
 
 log = logging.getLogger("minifb.events")
 
@@ -19,7 +25,8 @@ log = logging.getLogger("minifb.events")
 class _Consumer:
     name: str
     types: frozenset[str]
-    handler: Handler
+    handler: BatchHandler
+    size: int  # the most events handed over at once
     # Paces the retries while a service the handler needs is down.
     backoff: Backoff
     # None asks the delivery task to stop once what was queued before it is done.
@@ -34,7 +41,8 @@ class MemoryEventBus:
     """Delivers events to consumers in this process, retrying a failing handler.
 
     Each consumer has its own queue so a slow one never delays the others, and
-    events reach a consumer in publication order.
+    events reach a consumer in publication order (`delivery` says how they are
+    tried).
     """
 
     def __init__(
@@ -48,17 +56,25 @@ class MemoryEventBus:
         and doubling, then dead-lettered; one that finds a service `Unavailable` is
         retried without end, waiting from `backoff[0]` up to `backoff[1]` seconds."""
         self._consumers: list[_Consumer] = []
-        self._max_attempts = max_attempts
-        self._retry_delay = retry_delay
         self._backoff = backoff
         self._started = False
         self._closing = asyncio.Event()
+        self._delivery = Delivery(
+            max_attempts=max_attempts, retry_delay=retry_delay, closing=self._closing
+        )
         self.dead_letters: list[tuple[str, Event]] = []
 
     def subscribe(self, consumer: str, types: Iterable[str], handler: Handler) -> None:
+        self.subscribe_batches(consumer, types, one_at_a_time(handler), size=1)
+
+    def subscribe_batches(
+        self, consumer: str, types: Iterable[str], handler: BatchHandler, *, size: int
+    ) -> None:
+        if size < 1:
+            raise ValueError("size must be at least 1")
         first, cap = self._backoff
         backoff = Backoff(f"consumer {consumer}", log, first=first, cap=cap)
-        entry = _Consumer(consumer, frozenset(types), handler, backoff)
+        entry = _Consumer(consumer, frozenset(types), handler, size, backoff)
         self._consumers.append(entry)
         if self._started:
             entry.task = asyncio.create_task(self._deliver(entry), name=f"consumer:{consumer}")
@@ -100,41 +116,18 @@ class MemoryEventBus:
         self._started = False
 
     async def _deliver(self, consumer: _Consumer) -> None:
-        while True:
-            event = await consumer.queue.get()
+        stopping = False
+        while not stopping:
+            batch, taken = await next_batch(consumer.queue, consumer.size)
+            stopping = taken > len(batch)
             try:
-                if event is None:
-                    return
-                await self._handle(consumer, event)
+                if batch:
+                    missed = await self._delivery.deliver(
+                        consumer.name, consumer.handler, consumer.backoff, batch
+                    )
+                    # Kept for inspection, like an SQS dead-letter queue; so is an event
+                    # the bus closed on while a service was down.
+                    self.dead_letters.extend((consumer.name, m.event) for m in missed)
             finally:
-                consumer.queue.task_done()
-
-    async def _handle(self, consumer: _Consumer, event: Event) -> None:
-        attempt = 0
-        while attempt < self._max_attempts:
-            try:
-                await consumer.handler(event)
-            except Unavailable as exc:
-                # A service the handler needs is down: not the event's fault, so no
-                # attempt is spent; wait it out (backing off) and keep the order,
-                # but not past the bus's closing.
-                if self._closing.is_set():
-                    break
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), consumer.backoff.failure(exc))
-                continue
-            except Exception:
-                attempt += 1
-                log.exception(
-                    "consumer %s failed on event %s (%s), attempt %d",
-                    consumer.name,
-                    event.id,
-                    event.type,
-                    attempt,
-                )
-                await asyncio.sleep(self._retry_delay * 2 ** (attempt - 1))
-                continue
-            consumer.backoff.success()
-            return
-        # Kept for inspection, like an SQS dead-letter queue.
-        self.dead_letters.append((consumer.name, event))
+                for _ in range(taken):
+                    consumer.queue.task_done()

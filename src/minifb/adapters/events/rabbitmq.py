@@ -12,14 +12,16 @@ the names of the AWS tier's topic and queues):
 - a queue `{prefix}{consumer}.dead` of what the consumer gave up on, each
   message with the error, the consumer and the attempts in its headers.
 
-A consumer's messages are handled one at a time, in the order they arrive,
-with `prefetch` more waiting in the process; each is acknowledged once its
-handler has returned (its transaction committed), so a process that dies
-mid-handler leaves it to the broker to deliver again. A handler that raises
-is tried again in the process, the delay doubling, up to `max_attempts`
-tries; then the message goes to the dead-letter queue (confirmed) and is
-acknowledged. A handler that finds a service `Unavailable` spends no attempt
-and is tried again after a back-off as long as it takes. See
+A consumer's messages are handled in the order they arrive, one at a time or
+in batches of what the process holds (`subscribe_batches`), with `prefetch`
+messages at most held in the process; each is acknowledged once its handler
+has returned (its transaction committed), so a process that dies mid-handler
+leaves it to the broker to deliver again. The tries are `delivery`'s: a
+failing batch is tried one event at a time, a failing event again with a
+doubling delay up to `max_attempts` tries, then the message goes to the
+dead-letter queue (confirmed) and is acknowledged; a handler that finds a
+service `Unavailable` spends no attempt and is tried again after a back-off as
+long as it takes. See
 docs/decisions/0126 for why retries wait in the process rather than in
 delay queues of the broker.
 """
@@ -43,7 +45,14 @@ from aio_pika.abc import (
 )
 
 from minifb.adapters.aio import cancel_and_wait, finish_or_cancel
-from minifb.adapters.events.base import Event, Handler, NotAllPublished
+from minifb.adapters.events.base import (
+    BatchHandler,
+    Event,
+    Handler,
+    NotAllPublished,
+    one_at_a_time,
+)
+from minifb.adapters.events.delivery import Delivery, next_batch
 from minifb.adapters.resilience import Backoff, Unavailable
 
 log = logging.getLogger("minifb.events")
@@ -58,7 +67,8 @@ _BROKER_ERRORS = (aio_pika.exceptions.AMQPError, ConnectionError, OSError, Timeo
 class _Consumer:
     name: str
     types: frozenset[str]
-    handler: Handler
+    handler: BatchHandler
+    size: int  # the most messages handed over at once
     backoff: Backoff  # paces the retries while a service the handler needs is down
     # Delivered messages waiting in this process; None asks the delivery task to stop.
     inbox: asyncio.Queue[AbstractIncomingMessage | None] = field(default_factory=asyncio.Queue)
@@ -96,19 +106,15 @@ class RabbitMQEventBus:
         max_attempts: int = 5,
         retry_delay: float = 0.05,
         backoff: tuple[float, float] = (0.5, 30.0),
-        prefetch: int = 32,
+        prefetch: int = 128,
         timeout: float = 5.0,
     ) -> None:
         """A failing handler is tried `max_attempts` times, `retry_delay` seconds apart
         and doubling, then dead-lettered; one that finds a service `Unavailable` is
         retried without end, waiting from `backoff[0]` up to `backoff[1]` seconds.
         `timeout` bounds connecting, and each publish's wait for its confirm."""
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
         self._url = url
         self._prefix = prefix
-        self._max_attempts = max_attempts
-        self._retry_delay = retry_delay
         self._backoff = backoff
         self._prefetch = prefetch
         self._timeout = timeout
@@ -120,6 +126,9 @@ class RabbitMQEventBus:
         self._started = False
         self._starting: asyncio.Task[None] | None = None  # while the broker is down at start
         self._closing = asyncio.Event()
+        self._delivery = Delivery(
+            max_attempts=max_attempts, retry_delay=retry_delay, closing=self._closing
+        )
 
     # --- names ---------------------------------------------------------------------------
 
@@ -144,13 +153,22 @@ class RabbitMQEventBus:
     # --- the port ------------------------------------------------------------------------
 
     def subscribe(self, consumer: str, types: Iterable[str], handler: Handler) -> None:
+        self.subscribe_batches(consumer, types, one_at_a_time(handler), size=1)
+
+    def subscribe_batches(
+        self, consumer: str, types: Iterable[str], handler: BatchHandler, *, size: int
+    ) -> None:
+        """A batch holds at most the prefetch: what the broker lets a consumer hold."""
         if consumer in self._consumers:
             raise ValueError(f"consumer {consumer!r} is subscribed already")
+        if not 1 <= size <= self._prefetch:
+            raise ValueError(f"size must be 1 to the prefetch, {self._prefetch}")
         first, cap = self._backoff
         entry = _Consumer(
             consumer,
             frozenset(types),
             handler,
+            size,
             Backoff(f"consumer {consumer}", log, first=first, cap=cap),
         )
         self._consumers[consumer] = entry
@@ -386,57 +404,51 @@ class RabbitMQEventBus:
             raise
 
     async def _deliver(self, entry: _Consumer) -> None:
-        while True:
-            message = await entry.inbox.get()
+        stopping = False
+        while not stopping:
+            batch, taken = await next_batch(entry.inbox, entry.size)
+            stopping = taken > len(batch)
             try:
-                if message is None:
-                    return
                 entry.handling = True
-                await self._handle(entry, message)
+                if batch:
+                    await self._handle(entry, batch)
             finally:
                 entry.handling = False
-                entry.inbox.task_done()
+                for _ in range(taken):
+                    entry.inbox.task_done()
 
-    async def _handle(self, entry: _Consumer, message: AbstractIncomingMessage) -> None:
-        try:
-            event = Event.from_json(message.body)
-        except Exception as exc:
-            # No try can read it: straight to the dead letters, with why.
-            log.exception("consumer %s got an unreadable message", entry.name)
-            await self._dead_letter(entry, message, exc, attempts=0)
-            return
-        attempt = 0
-        error: BaseException | None = None
-        while attempt < self._max_attempts:
+    async def _handle(self, entry: _Consumer, batch: list[AbstractIncomingMessage]) -> None:
+        """Hand the batch's events over; acknowledge what was handled, park what was
+        given up on, give back what the bus closed on."""
+        events: dict[int, tuple[Event, AbstractIncomingMessage]] = {}
+        for message in batch:
             try:
-                await entry.handler(event)
-            except Unavailable as exc:
-                # Not the event's fault: no attempt spent; wait it out (backing off),
-                # but not past the bus's closing, which gives the message back.
-                if self._closing.is_set():
-                    await _settle(message.nack(requeue=True))
-                    return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), entry.backoff.failure(exc))
-                continue
+                event = Event.from_json(message.body)
             except Exception as exc:
-                attempt += 1
-                error = exc
-                log.exception(
-                    "consumer %s failed on event %s (%s), attempt %d",
-                    entry.name,
-                    event.id,
-                    event.type,
-                    attempt,
-                )
-                if attempt < self._max_attempts:
-                    await asyncio.sleep(self._retry_delay * 2 ** (attempt - 1))
+                # No try can read it: straight to the dead letters, with why.
+                log.exception("consumer %s got an unreadable message", entry.name)
+                await self._dead_letter(entry, message, exc, attempts=0)
                 continue
-            entry.backoff.success()
-            await _settle(message.ack())
+            if event.id in events:
+                # Published twice and both copies here: one is handled, both are settled.
+                await _settle(message.ack())
+                continue
+            events[event.id] = (event, message)
+        if not events:
             return
-        assert error is not None
-        await self._dead_letter(entry, message, error, attempts=attempt)
+        missed = await self._delivery.deliver(
+            entry.name, entry.handler, entry.backoff, [event for event, _ in events.values()]
+        )
+        for not_handled in missed:
+            _, message = events.pop(not_handled.event.id)
+            if not_handled.error is None:
+                await _settle(message.nack(requeue=True))
+            else:
+                await self._dead_letter(
+                    entry, message, not_handled.error, attempts=not_handled.attempts
+                )
+        for _, message in events.values():
+            await _settle(message.ack())
 
     async def _dead_letter(
         self,
