@@ -1,6 +1,7 @@
 """The RabbitMQ bus's dead-letter queues seen and emptied from a process that subscribes
-nothing (what `minifb events dead-letters` and `minifb events retry --consumer` use):
-a dead letter is sent back to the consumer that failed on it, and to no other.
+nothing: a dead letter is sent back to the consumer that failed on it, and to no other;
+`minifb events dead-letters` lists them beside the database's, and
+`minifb events retry --consumer NAME EVENT` sends one back.
 
 Against the run's RabbitMQ (`MINIFB_TEST_AMQP_URL`); each test's exchange and queues
 are named with a prefix of its own and deleted after it (`amqp_prefix`).
@@ -11,13 +12,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aio_pika
 import pytest
+from click.testing import Result
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
 
 from minifb.adapters.events import Event
 from minifb.adapters.events.rabbitmq import RabbitMQEventBus
 from minifb.adapters.resilience import Unavailable
+from minifb.cli import app as cli
+from minifb.kit import dead_letters
+from minifb.kit.db import Database
 from tests.fixtures.rabbitmq import amqp_prefix, needs_rabbitmq
 from tests.fixtures.redis_server import free_port
 from tests.fixtures.tiers import AMQP_URL
@@ -66,6 +74,14 @@ async def running(amqp_prefix: str) -> AsyncIterator[tuple[RabbitMQEventBus, Han
     await bus.start()
     yield bus, feed, notifications
     await bus.close()
+
+
+@pytest.fixture
+async def one_parked(running: tuple[RabbitMQEventBus, Handler, Handler]) -> Event:
+    """An event in the dead-letter queue of `feed`."""
+    parked = event()
+    await park(running[0], parked)
+    return parked
 
 
 def admin(prefix: str) -> RabbitMQEventBus:
@@ -179,14 +195,11 @@ class TestSendBack:
         assert await admin(amqp_prefix).dead_letters("feed") == []
 
     async def test_an_unknown_event_sends_nothing_and_keeps_the_others(
-        self, running: tuple[RabbitMQEventBus, Handler, Handler], amqp_prefix: str
+        self, one_parked: Event, amqp_prefix: str
     ) -> None:
-        bus, _, _ = running
-        parked = event()
-        await park(bus, parked)
         assert await admin(amqp_prefix).send_back("feed", "12345") == []
         assert await admin(amqp_prefix).send_back("search-indexer") == []
-        assert [d.event for d in await admin(amqp_prefix).dead_letters("feed")] == [parked]
+        assert [d.event for d in await admin(amqp_prefix).dead_letters("feed")] == [one_parked]
 
     async def test_a_consumer_whose_queue_is_gone_keeps_its_dead_letter(
         self, running: tuple[RabbitMQEventBus, Handler, Handler], amqp_prefix: str
@@ -213,3 +226,158 @@ class TestUnreachable:
                 await bus.dead_letters("feed")
             with pytest.raises(Unavailable):
                 await bus.send_back("feed", "1")
+
+
+runner = CliRunner()
+
+
+def minifb(*args: str) -> Result:
+    return runner.invoke(cli, list(args))
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A migrated SQLite database of the test's own, which the command line uses."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("MINIFB_DATABASE_URL", url)
+    assert minifb("db", "upgrade").exit_code == 0
+    return url
+
+
+@pytest.fixture
+def on_the_broker(amqp_prefix: str, database: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The command line on the run's RabbitMQ, with the test's prefix."""
+    assert AMQP_URL
+    monkeypatch.setenv("MINIFB_EVENTS_URL", AMQP_URL)
+    monkeypatch.setenv("MINIFB_EVENTS_PREFIX", amqp_prefix)
+    return amqp_prefix
+
+
+async def park_in_the_database(url: str, consumer: str, e: Event) -> int:
+    db = Database(url)
+    try:
+        await dead_letters.park(db, consumer, e, attempts=5, error=ValueError("cannot digest"))
+        [letter] = await dead_letters.list_parked(db)
+    finally:
+        await db.dispose()
+    return letter.id
+
+
+@needs_rabbitmq
+@pytest.mark.usefixtures("on_the_broker")
+class TestTheCommandLine:
+    async def test_lists_both_and_sends_a_broker_dead_letter_back_to_its_consumer(
+        self, running: tuple[RabbitMQEventBus, Handler, Handler], database: str
+    ) -> None:
+        assert AMQP_URL
+        bus, feed, notifications = running
+        poison, digested = event(), event("thing.happened")
+        await park(bus, poison)
+        letter_id = await park_in_the_database(database, "picky", digested)
+
+        listed = await asyncio.to_thread(minifb, "events", "dead-letters")
+        assert listed.exit_code == 0, listed.output
+        lines = listed.output.splitlines()
+        assert lines[0] == "in the database (send one back: minifb events retry ID):"
+        assert lines[1].startswith(
+            f"  {letter_id} consumer=picky event={digested.id} type=thing.happened attempts=5 "
+        )
+        assert lines[1].endswith(" error=ValueError: cannot digest")
+        broker = make_url(AMQP_URL).render_as_string(hide_password=True)
+        assert lines[2:] == [
+            f"in the broker {broker} "
+            "(send one back: minifb events retry --consumer CONSUMER EVENT):",
+            f"  consumer=feed event={poison.id} type=post.created attempts=2 "
+            "error=RuntimeError('a bug')",
+        ]
+
+        feed.failing = False
+        retried = await asyncio.to_thread(
+            minifb, "events", "retry", "--consumer", "feed", str(poison.id)
+        )
+        assert (retried.exit_code, retried.output) == (
+            0,
+            f"event {poison.id} (post.created) sent back to consumer feed\n",
+        )
+        await feed.until(1)
+        async with asyncio.timeout(WAIT):
+            await bus.drain()
+        assert feed.handled == [poison.id]
+        assert notifications.handled == [poison.id]  # it had it; not again
+
+        listed = await asyncio.to_thread(minifb, "events", "dead-letters")
+        assert listed.exit_code == 0, listed.output
+        assert listed.output.splitlines()[-1] == "  none"
+        assert f"  {letter_id} consumer=picky" in listed.output  # the database's stays
+
+    async def test_all_of_a_consumers(
+        self, running: tuple[RabbitMQEventBus, Handler, Handler]
+    ) -> None:
+        bus, feed, _ = running
+        first, second = event(), event()
+        await park(bus, first, second)
+        feed.failing = False
+        retried = await asyncio.to_thread(minifb, "events", "retry", "--consumer", "feed", "--all")
+        assert (retried.exit_code, retried.output.splitlines()) == (
+            0,
+            [
+                f"event {first.id} (post.created) sent back to consumer feed",
+                f"event {second.id} (post.created) sent back to consumer feed",
+            ],
+        )
+        await feed.until(2)
+        again = await asyncio.to_thread(minifb, "events", "retry", "--consumer", "feed", "--all")
+        assert (again.exit_code, again.output) == (
+            0,
+            "no dead letters of consumer feed in the broker\n",
+        )
+
+    async def test_an_unknown_event_is_one_line_and_a_failure(
+        self, one_parked: Event, amqp_prefix: str
+    ) -> None:
+        retried = await asyncio.to_thread(minifb, "events", "retry", "--consumer", "feed", "999")
+        assert (retried.exit_code, retried.output) == (
+            1,
+            "error: no dead letter of consumer feed for event 999 in the broker; "
+            "`minifb events dead-letters` lists them\n",
+        )
+        assert [d.event for d in await admin(amqp_prefix).dead_letters("feed")] == [one_parked]
+
+
+@pytest.mark.usefixtures("database")
+class TestTheCommandLineWithoutTheBroker:
+    @pytest.mark.parametrize(
+        "command",
+        [["events", "dead-letters"], ["events", "retry", "--consumer", "feed", "1"]],
+    )
+    def test_a_broker_that_does_not_answer_is_one_line_and_a_failure(
+        self, command: list[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        port = free_port()
+        monkeypatch.setenv("MINIFB_EVENTS_URL", f"amqp://guest:hunter2@127.0.0.1:{port}/")
+        result = minifb(*command)
+        assert result.exit_code == 1
+        assert "Traceback" not in result.output
+        [line] = result.output.splitlines()
+        assert line.startswith(
+            f"error: cannot reach the broker amqp://guest:***@127.0.0.1:{port}/: "
+        )
+        assert "hunter2" not in result.output
+
+    def test_a_consumer_needs_a_broker(self) -> None:
+        result = minifb("events", "retry", "--consumer", "feed", "1")
+        assert result.exit_code == 1
+        assert result.output.startswith("error: --consumer sends back a broker's dead letter: ")
+
+    @pytest.mark.parametrize(
+        "args",
+        [
+            ["--consumer", "feeds", "1"],  # no such consumer
+            ["--consumer", "feed"],  # neither an event nor --all
+            ["--consumer", "feed", "--all", "1"],  # both
+            ["--all"],  # whose?
+            [],
+        ],
+    )
+    def test_what_is_no_dead_letter_is_refused(self, args: list[str]) -> None:
+        assert minifb("events", "retry", *args).exit_code == 2
