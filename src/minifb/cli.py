@@ -6,10 +6,10 @@ import asyncio
 import enum
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import AliasChoices, ValidationError
@@ -24,6 +24,9 @@ from rich.progress import (
 
 import minifb
 from minifb.config import Settings
+
+if TYPE_CHECKING:
+    from minifb.adapters.events.rabbitmq import RabbitMQEventBus
 
 app = typer.Typer(help="mini-facebook: the backend of a small Facebook.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
@@ -483,42 +486,128 @@ def worker(
 @events_app.command("dead-letters")
 def events_dead_letters(
     include_retried: Annotated[
-        bool, typer.Option("--all", help="Also list those already sent back.")
+        bool, typer.Option("--all", help="Also list database dead letters already sent back.")
     ] = False,
 ) -> None:
-    """List the events a consumer parked after its last attempt, oldest first."""
+    """List the events a consumer parked after its last attempt, oldest first: those in
+    the database and, with MINIFB_EVENTS_URL=amqp://..., those in the broker's dead-letter
+    queues (each section says how to send one back)."""
     from minifb.kit import dead_letters
     from minifb.kit.db import Database
 
     settings = _load_settings()
     _migrated_database(settings)
 
-    async def run() -> None:
+    async def run() -> list[str]:
         db = Database(settings.database_url, ca_cert=settings.database_ca_cert, pool_size=1)
         try:
             letters = await dead_letters.list_parked(db, include_retried=include_retried)
         finally:
             await db.dispose()
-        if not letters:
-            typer.echo("no dead letters")
-            return
+        lines = []
         for letter in letters:
             retried = "" if letter.retried_at is None else f" retried={letter.retried_at:%FT%TZ}"
-            typer.echo(
+            lines.append(
                 f"{letter.id} consumer={letter.consumer} event={letter.event_id} "
                 f"type={letter.event_type} attempts={letter.attempts} "
-                f"failed={letter.failed_at:%FT%TZ}{retried} error={letter.error.splitlines()[0]}"
+                f"failed={letter.failed_at:%FT%TZ}{retried} error={_first_line_of(letter.error)}"
             )
+        return lines
 
-    asyncio.run(run())
+    in_database = asyncio.run(run())
+    if settings.in_process_events:
+        typer.echo("\n".join(in_database) if in_database else "no dead letters")
+        return
+    from minifb.workers.registry import BUS_CONSUMERS
+
+    in_broker = [
+        f"consumer={letter.consumer} event={letter.event_id or '?'} type={letter.type or '?'} "
+        f"attempts={letter.attempts} error={_first_line_of(letter.error)}"
+        for letter in _on_broker(settings, lambda bus: bus.dead_letters(*BUS_CONSUMERS))
+    ]
+    typer.echo("in the database (send one back: minifb events retry ID):")
+    typer.echo("\n".join(f"  {line}" for line in in_database) if in_database else "  none")
+    typer.echo(
+        f"in the broker {_redacted(settings.events_url, _BROKER)} "
+        "(send one back: minifb events retry --consumer CONSUMER EVENT):"
+    )
+    typer.echo("\n".join(f"  {line}" for line in in_broker) if in_broker else "  none")
+
+
+_BROKER = "of MINIFB_EVENTS_URL"  # what names a broker URL that does not parse
+
+
+def _first_line_of(text: str) -> str:
+    return text.splitlines()[0] if text else ""
+
+
+_T = TypeVar("_T")
+
+
+def _on_broker(
+    settings: Settings, call: Callable[[RabbitMQEventBus], Coroutine[Any, Any, _T]]
+) -> _T:
+    """`call` on a bus of the broker of MINIFB_EVENTS_URL, subscribed to nothing; exits with
+    one line if the broker does not answer."""
+    import logging
+
+    from minifb.adapters.events.rabbitmq import RabbitMQEventBus
+    from minifb.adapters.resilience import Unavailable
+
+    bus = RabbitMQEventBus(
+        settings.events_url, prefix=settings.events_prefix, timeout=START_CHECK_TIMEOUT
+    )
+    # The client logs its failure to connect too: the one line below says it.
+    client_log = logging.getLogger("aiormq")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
+    try:
+        return asyncio.run(call(bus))
+    except Unavailable as exc:
+        reason = _first_line(exc.__cause__ if exc.__cause__ else exc)
+        _fail(f"cannot reach the broker {_redacted(settings.events_url, _BROKER)}: {reason}")
+    finally:
+        client_log.setLevel(level)
 
 
 @events_app.command("retry")
 def events_retry(
-    dead_letter_id: Annotated[int, typer.Argument(metavar="ID", help="The dead letter's id.")],
+    dead_letter_id: Annotated[
+        int | None,
+        typer.Argument(
+            metavar="ID",
+            help="The database dead letter's id; with --consumer, the event's id.",
+            show_default=False,
+        ),
+    ] = None,
+    consumer: Annotated[
+        str | None,
+        typer.Option(
+            help="Send back a dead letter of this consumer's queue in the broker "
+            "(MINIFB_EVENTS_URL=amqp://...), found by its event's id.",
+        ),
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="With --consumer: every one of its dead letters.")
+    ] = False,
 ) -> None:
-    """Send a dead letter's event back: a running process publishes it again, and only
-    the consumer that failed on it handles it (the others did already)."""
+    """Send a dead letter's event back to the consumer that failed on it, and to no other
+    (they handled it). A database dead letter (ID): a running process publishes it again.
+    A broker dead letter (--consumer NAME EVENT, or --consumer NAME --all): it goes
+    straight to that consumer's queue, and leaves the dead-letter queue once the broker
+    has it."""
+    if consumer is not None:
+        _retry_in_broker(consumer, dead_letter_id, every=every)
+        return
+    if every:
+        raise typer.BadParameter(
+            "--all sends back every dead letter of a consumer: give --consumer NAME",
+            param_hint="--all",
+        )
+    if dead_letter_id is None:
+        raise typer.BadParameter(
+            "give the dead letter's ID (a broker's: --consumer NAME EVENT)", param_hint="ID"
+        )
     from minifb.kit import dead_letters
     from minifb.kit.db import Database
 
@@ -538,6 +627,39 @@ def events_retry(
         )
 
     asyncio.run(run())
+
+
+def _retry_in_broker(consumer: str, event_id: int | None, *, every: bool) -> None:
+    from minifb.workers.registry import BUS_CONSUMERS
+
+    if consumer not in BUS_CONSUMERS:
+        raise typer.BadParameter(
+            f"no consumer named {consumer}; there are {', '.join(BUS_CONSUMERS)}",
+            param_hint="--consumer",
+        )
+    if every == (event_id is not None):
+        raise typer.BadParameter("give the event's id or --all, one of them", param_hint="ID")
+    settings = _load_settings()
+    if settings.in_process_events:
+        _fail(
+            "--consumer sends back a broker's dead letter: set MINIFB_EVENTS_URL to the "
+            "amqp:// URL of the broker (the in-process bus keeps none past its process)"
+        )
+    wanted = None if event_id is None else str(event_id)
+    try:
+        sent = _on_broker(settings, lambda bus: bus.send_back(consumer, wanted))
+    except LookupError as exc:
+        _fail(f"cannot send back to consumer {consumer}: {exc}")
+    if not sent and wanted is not None:
+        _fail(
+            f"no dead letter of consumer {consumer} for event {wanted} in the broker; "
+            "`minifb events dead-letters` lists them"
+        )
+    if not sent:
+        typer.echo(f"no dead letters of consumer {consumer} in the broker")
+    for letter in sent:
+        event, kind = letter.event_id or "?", letter.type or "?"
+        typer.echo(f"event {event} ({kind}) sent back to consumer {consumer}")
 
 
 @app.command()

@@ -20,6 +20,7 @@ from minifb.kit import idempotency, outbox
 from minifb.kit.db import Database
 from minifb.media import service as media
 from minifb.notifications import handlers as notifications_handlers
+from minifb.notifications import presence
 from minifb.notifications import push as stream_push
 from minifb.posts import handlers as posts_handlers
 from minifb.search import handlers as search_handlers
@@ -55,6 +56,9 @@ CONSUMERS: dict[str, Registration] = {
     "search-indexer": _search_indexer,
 }
 
+# Every consumer the registrations subscribe on a bus: each entry's own, and `presence`,
+# which the stream's subscribes beside `stream` (what a broker has queues of).
+BUS_CONSUMERS = [*CONSUMERS, presence.CONSUMER]
 
 HOUSEKEEPING = "housekeeping"
 # The names a process can be given to run: every consumer, and the housekeeping jobs.

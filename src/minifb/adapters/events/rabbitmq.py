@@ -31,13 +31,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import (
     AbstractChannel,
+    AbstractConnection,
     AbstractExchange,
     AbstractIncomingMessage,
     AbstractQueue,
@@ -90,9 +91,11 @@ class DeadLetter:
     """A message a consumer gave up on, as its dead-letter queue holds it."""
 
     consumer: str
-    event: Event
+    event: Event | None  # None: a body that is no event (it was parked unread)
     error: str
     attempts: int
+    event_id: str | None = None  # the message's id, the event's: `send_back` finds it by it
+    type: str | None = None
 
 
 class RabbitMQEventBus:
@@ -299,31 +302,145 @@ class RabbitMQEventBus:
 
     # --- dead letters --------------------------------------------------------------------
 
-    async def dead_letters(self, consumer: str | None = None) -> list[DeadLetter]:
-        """What the dead-letter queues hold (of `consumer`, or of every consumer
-        subscribed here), oldest first; they stay in their queues."""
-        await self._ready()
-        names = [consumer] if consumer is not None else list(self._consumers)
+    async def dead_letters(self, *consumers: str) -> list[DeadLetter]:
+        """What the dead-letter queues of `consumers` (none named: of every consumer
+        subscribed here) hold, oldest first; they stay in their queues. Needs no
+        subscription, and creates nothing: a queue that is not there holds nothing."""
         found: list[DeadLetter] = []
-        assert self._connection is not None
-        async with self._connection.channel() as channel:
-            for name in names:
-                queue = await channel.declare_queue(self.dead_letter_queue_name(name), durable=True)
-                held: list[AbstractIncomingMessage] = []
-                while (message := await queue.get(no_ack=False, fail=False)) is not None:
-                    held.append(message)
-                    headers = message.headers or {}
-                    found.append(
-                        DeadLetter(
-                            consumer=str(headers.get("x-consumer", name)),
-                            event=Event.from_json(message.body),
-                            error=str(headers.get("x-error", "")),
-                            attempts=int(str(headers.get("x-attempts", 0))),
-                        )
-                    )
-                for message in held:
-                    await message.nack(requeue=True)
+        async with self._dead_letters_connection() as connection:
+            for name in consumers or list(self._consumers):
+                async with self._dead_letter_queue(connection, name) as opened:
+                    if opened is None:
+                        continue
+                    _, queue, count = opened
+                    held: list[AbstractIncomingMessage] = []
+                    try:
+                        # At most what it held when looked at: one parked meanwhile waits.
+                        for _ in range(count):
+                            message = await queue.get(no_ack=False, fail=False)
+                            if message is None:
+                                break
+                            held.append(message)
+                            found.append(self._read_dead_letter(name, message))
+                    finally:
+                        # Put back on every way out, so none stays taken until the channel goes.
+                        for message in held:
+                            await _settle(message.nack(requeue=True))
         return found
+
+    async def send_back(self, consumer: str, event_id: str | None = None) -> list[DeadLetter]:
+        """Send `consumer`'s dead letter of the event `event_id` (None: every one of its
+        dead letters) back to that consumer's own queue, and to no other consumer's (they
+        handled it); each leaves the dead-letter queue once the broker has confirmed it
+        back. Returns those sent back (none: no such dead letter). A second copy of an
+        event sent back (parked twice after a redelivery) is dropped, not sent again.
+        LookupError if the consumer's queue is gone (the dead letter stays)."""
+        sent: list[DeadLetter] = []
+        async with (
+            self._dead_letters_connection() as connection,
+            self._dead_letter_queue(connection, consumer) as opened,
+        ):
+            if opened is None:
+                return sent
+            channel, queue, count = opened
+            seen: set[str] = set()
+            held: list[AbstractIncomingMessage] = []
+            try:
+                for _ in range(count):
+                    message = await queue.get(no_ack=False, fail=False)
+                    if message is None:
+                        break
+                    held.append(message)
+                    if event_id is not None and message.message_id != event_id:
+                        continue
+                    if message.message_id is None or message.message_id not in seen:
+                        await self._send_back_one(channel, consumer, message)
+                        sent.append(self._read_dead_letter(consumer, message))
+                    if message.message_id is not None:
+                        seen.add(message.message_id)
+                    await message.ack()
+                    held.pop()
+            finally:
+                for message in held:
+                    await _settle(message.nack(requeue=True))
+        return sent
+
+    async def _send_back_one(
+        self, channel: AbstractChannel, consumer: str, message: AbstractIncomingMessage
+    ) -> None:
+        # Through the default exchange, which routes by queue name: the consumer's queue
+        # alone (mandatory: a queue that is gone returns it, rather than drop it).
+        again = aio_pika.Message(
+            message.body,
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message.message_id,
+            type=message.type,
+        )
+        try:
+            await channel.default_exchange.publish(
+                again, routing_key=self.queue_name(consumer), mandatory=True, timeout=self._timeout
+            )
+        except aio_pika.exceptions.PublishError as exc:
+            raise LookupError(f"no queue {self.queue_name(consumer)}") from exc
+
+    @contextlib.asynccontextmanager
+    async def _dead_letters_connection(self) -> AsyncIterator[AbstractConnection]:
+        """A connection of its own, closed after: it needs no subscription and no started
+        bus, and is not robust (a queue that is not there closes the channel that asked,
+        which a robust connection would open again). The broker's errors: `Unavailable`."""
+        try:
+            connection = await aio_pika.connect(
+                self._url,
+                timeout=self._timeout,
+                client_properties={"connection_name": "minifb dead letters"},
+            )
+        except _BROKER_ERRORS as exc:
+            raise Unavailable(EVENTS) from exc
+        try:
+            yield connection
+        except _BROKER_ERRORS as exc:
+            raise Unavailable(EVENTS) from exc
+        finally:
+            with contextlib.suppress(*_BROKER_ERRORS):
+                await connection.close()
+
+    @contextlib.asynccontextmanager
+    async def _dead_letter_queue(
+        self, connection: AbstractConnection, consumer: str
+    ) -> AsyncIterator[tuple[AbstractChannel, AbstractQueue, int] | None]:
+        """`consumer`'s dead-letter queue on a channel of its own (with publisher
+        confirms), and how many messages it holds; None if there is no such queue."""
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        try:
+            try:
+                queue = await channel.declare_queue(
+                    self.dead_letter_queue_name(consumer), passive=True
+                )
+            except aio_pika.exceptions.ChannelNotFoundEntity:
+                opened = None  # the broker closed the channel
+            else:
+                opened = channel, queue, queue.declaration_result.message_count or 0
+            yield opened
+        finally:
+            with contextlib.suppress(*_BROKER_ERRORS):
+                await channel.close()
+
+    @staticmethod
+    def _read_dead_letter(consumer: str, message: AbstractIncomingMessage) -> DeadLetter:
+        headers = message.headers or {}
+        try:
+            event: Event | None = Event.from_json(message.body)
+        except Exception:
+            event = None  # parked unread: what it is, only its properties tell
+        return DeadLetter(
+            consumer=str(headers.get("x-consumer", consumer)),
+            event=event,
+            error=str(headers.get("x-error", "")),
+            attempts=int(str(headers.get("x-attempts", 0))),
+            event_id=message.message_id,
+            type=message.type,
+        )
 
     # --- inside --------------------------------------------------------------------------
 
