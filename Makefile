@@ -98,11 +98,11 @@ format: install
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-# Load tests (docs/performance.md): the feed and posts (bench/run.py; BENCH_TIERS=embedded,selfhosted
+# Load tests (docs/performance.md): the feed and posts (bench/run.py; BENCH_TIERS=embedded,selfhosted,broker
 # picks the tiers), messages and the stream (bench/stream.py, PostgreSQL + Redis), photo
 # uploads beside other requests (bench/media.py), and search on each SQL backend
 # (bench/search.py; its databases are kept, seeding 500,000 posts takes minutes).
-BENCH_TIERS ?= embedded,selfhosted
+BENCH_TIERS ?= embedded,selfhosted,broker
 BENCH_PG ?= postgresql+asyncpg://postgres@127.0.0.1:5432
 bench: install
 	BENCH_TIERS=$(BENCH_TIERS) $(BIN)/python bench/run.py

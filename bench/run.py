@@ -1,17 +1,26 @@
 """Load-test each tier: bare ASGI ceiling, GET /api/v1/feed and POST /api/v1/posts.
 
 For each tier (embedded: SQLite + in-process cache; selfhosted: PostgreSQL +
-Redis on localhost) this generates the bench data (or reuses it), starts one
+Redis on localhost, events in process; broker: the same data, events through
+RabbitMQ and every consumer but the stream's in a `minifb worker all` process
+of its own) this generates the bench data (or reuses it), starts one
 worker of the app on each server (uvicorn, granian) and the bare ASGI app on
 each, warms every feed up (each token's person's first read rebuilds it),
 then runs interleaved rounds of `wrk -t2 -c64 -d10s --latency` and prints the
 medians and each route's ratio to the bare app on uvicorn, run just before it.
 
-    python bench/run.py --tiers embedded,selfhosted --rounds 3
+On the broker tier each `POST /posts` run is also the fan-out's figure: from
+the burst's end, how long until the feed consumer has handled every post the
+burst made, how many feed insertions a second that was from the burst's
+start, and a check that a sample of those posts is in each follower's feed.
+
+    python bench/run.py --tiers embedded,selfhosted,broker --rounds 3
 
 Only 127.0.0.1 is loaded. The selfhosted tier uses its own database
-(`minifb_bench`, dropped at the end unless --keep) and its own Redis key
-prefix (`minifb-bench:`, deleted key by key at the end; never FLUSHDB).
+(`minifb_bench`, shared with the broker tier, dropped at the end unless
+--keep), its own Redis key prefix (`minifb-bench:`, deleted key by key at the
+end; never FLUSHDB) and its own RabbitMQ names (`minifb-bench-`, deleted at
+the end).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -33,9 +43,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aio_pika
 import asyncpg
 import httpx
 import redis.asyncio as aioredis
+
+from minifb.kit.ids import score
+from minifb.workers.registry import BUS_CONSUMERS
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -45,6 +59,11 @@ PG_SERVER = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432
 PG_DATABASE = "minifb_bench"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_PREFIX = "minifb-bench:"
+AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+AMQP_PREFIX = "minifb-bench-"
+# The tiers over the PostgreSQL database `minifb_bench`: seeded once, for both.
+PG_TIERS = ("selfhosted", "broker")
+FANOUT_SAMPLE = 200  # posts of a burst whose every follower's feed is checked
 FEED_PATH = os.environ.get("BENCH_FEED_PATH", "/api/v1/feed?limit=20")
 PORTS = {"bare-uvicorn": 8100, "bare-granian": 8101, "uvicorn": 8110, "granian": 8111}
 CEILING = "bare-uvicorn"
@@ -138,6 +157,8 @@ def server_command(name: str, port: int) -> list[str]:
             sys.executable, "-m", "granian", "--interface", "asgi", "--working-dir", str(BENCH),
             "--host", HOST, "--port", str(port), "--log-level", "warning", "bare:app",
         ]  # fmt: skip
+    if name == "worker":
+        return [_minifb(), "worker", "all"]
     kind = name.partition("-")[0]
     return [_minifb(), "serve", "--server", kind, "--host", HOST, "--port", str(port)]
 
@@ -153,7 +174,7 @@ def started(
         for name in names:
             with (logs / f"{name}.log").open("wb") as log:
                 procs[name] = subprocess.Popen(  # noqa: S603 - our own fixed command line
-                    server_command(name, ports[name]),
+                    server_command(name, ports.get(name, 0)),
                     env=env,
                     cwd=ROOT,
                     stdout=log,
@@ -161,7 +182,7 @@ def started(
                     start_new_session=True,
                 )
         for name in names:
-            wait_ready(name, procs[name], logs, ports[name])
+            wait_ready(name, procs[name], logs, ports.get(name, 0))
         yield procs
     finally:
         for name, proc in procs.items():
@@ -171,6 +192,11 @@ def started(
 def wait_ready(
     name: str, proc: subprocess.Popen[bytes], logs: Path, port: int, timeout: float = 60
 ) -> None:
+    if name == "worker":  # no port: alive a few seconds after it started is ready
+        time.sleep(3)
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited: see {logs / (name + '.log')}")
+        return
     path = "/" if name.startswith("bare") else "/health"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -260,15 +286,18 @@ def tier_env(tier: str) -> dict[str, str]:
     if tier == "embedded":
         env["MINIFB_DATABASE_URL"] = f"sqlite+aiosqlite:///{home / 'minifb.db'}"
         env["MINIFB_CACHE_URL"] = "memory://"
-    elif tier == "selfhosted":
+    elif tier in PG_TIERS:
         base = PG_SERVER.rpartition("/")[0]
         env["MINIFB_DATABASE_URL"] = (
             f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{PG_DATABASE}"
         )
         env["MINIFB_CACHE_URL"] = REDIS_URL
         env["MINIFB_CACHE_PREFIX"] = REDIS_PREFIX
+        if tier == "broker":
+            env["MINIFB_EVENTS_URL"] = AMQP_URL
+            env["MINIFB_EVENTS_PREFIX"] = AMQP_PREFIX
     else:
-        raise SystemExit(f"unknown tier {tier!r}: embedded or selfhosted")
+        raise SystemExit(f"unknown tier {tier!r}: embedded, selfhosted or broker")
     return env
 
 
@@ -313,7 +342,7 @@ def prepare_tier(tier: str, env: dict[str, str], args: argparse.Namespace) -> Pa
                 (home / f"minifb.db{suffix}").unlink(missing_ok=True)
         elif asyncio.run(_pg_exists()):
             asyncio.run(_pg(f'DROP DATABASE "{PG_DATABASE}" WITH (FORCE)'))
-    if tier == "selfhosted":
+    if tier in PG_TIERS:
         if not asyncio.run(_pg_exists()):
             asyncio.run(_pg(f'CREATE DATABASE "{PG_DATABASE}"'))
         print(f"cleared {asyncio.run(clear_redis_prefix())} redis keys under {REDIS_PREFIX!r}")
@@ -341,12 +370,127 @@ def prepare_tier(tier: str, env: dict[str, str], args: argparse.Namespace) -> Pa
 
 
 def cleanup_tier(tier: str, args: argparse.Namespace) -> None:
-    if tier != "selfhosted":
+    if tier not in PG_TIERS:
         return
     print(f"cleared {asyncio.run(clear_redis_prefix())} redis keys under {REDIS_PREFIX!r}")
-    if not args.keep:
+    if tier == "broker":
+        print(f"deleted the broker's {asyncio.run(delete_broker_names())} queues")
+    over_pg = [t for t in args.tiers.split(",") if t in PG_TIERS]
+    if not args.keep and over_pg[-1:] == [tier]:  # the last tier over the database
         asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
         print(f"dropped database {PG_DATABASE}")
+
+
+async def delete_broker_names() -> int:
+    """Delete the exchange and the queues the broker tier's processes declared."""
+    names = [f"{AMQP_PREFIX}{c}{end}" for c in BUS_CONSUMERS for end in ("", ".dead")]
+    connection = await aio_pika.connect(AMQP_URL, timeout=5)
+    async with connection:
+        channel = await connection.channel()
+        for name in names:
+            await channel.queue_delete(name)
+        await channel.exchange_delete(f"{AMQP_PREFIX}events")
+    return len(names)
+
+
+# --- the fan-out -----------------------------------------------------------------------
+
+
+@dataclass
+class FanOut:
+    """What the feed consumer made of one burst of `POST /posts`."""
+
+    posts: int
+    insertions: int  # feed insertions the posts asked for: their authors' and followers'
+    lag_s: float  # from the burst's end until every post was handled
+    per_second: float  # insertions a second, from the burst's start until the last handled
+    checked: int  # feed entries looked up in Redis, of a sample of the posts
+    missing: int  # of those, absent from a feed (and not pushed out by newer posts)
+
+
+async def _bench_pg() -> asyncpg.Connection:
+    base = PG_SERVER.rpartition("/")[0]
+    return await asyncpg.connect(f"{base}/{PG_DATABASE}")
+
+
+async def last_event_id() -> int:
+    conn = await _bench_pg()
+    try:
+        return int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM outbox"))
+    finally:
+        await conn.close()
+
+
+async def fan_out_after(since: int, burst: float, burst_end: float, wait: float) -> FanOut:
+    """Wait until the feed consumer has handled every `post.created` after event `since`,
+    then check a sample of the posts in their followers' feeds."""
+    conn = await _bench_pg()
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            made = await conn.fetchval(
+                "SELECT count(*) FROM outbox WHERE type = 'post.created' AND id > $1", since
+            )
+            handled = await conn.fetchval(
+                "SELECT count(*) FROM processed_events p JOIN outbox o ON o.id = p.event_id "
+                "WHERE p.consumer = 'feed' AND o.type = 'post.created' AND p.event_id > $1",
+                since,
+            )
+            done = time.monotonic()
+            if handled >= made or done > deadline:
+                break
+            await asyncio.sleep(0.05)
+        posts = await conn.fetch(
+            "SELECT (data->>'post_id')::bigint AS id, (data->>'author_id')::bigint AS author "
+            "FROM outbox WHERE type = 'post.created' AND id > $1",
+            since,
+        )
+        audience = await conn.fetchval(
+            "SELECT count(*) FROM outbox o JOIN follows f "
+            "ON f.followee_id = (o.data->>'author_id')::bigint "
+            "WHERE o.type = 'post.created' AND o.id > $1",
+            since,
+        )
+        insertions = len(posts) + int(audience)
+        sample = random.Random(since).sample(list(posts), min(FANOUT_SAMPLE, len(posts)))
+        checked, missing = await _check_feeds(conn, sample)
+    finally:
+        await conn.close()
+    lag = done - burst_end if handled >= made else float("inf")
+    return FanOut(
+        len(posts), insertions, lag, insertions / (done - burst_end + burst), checked, missing
+    )
+
+
+async def _check_feeds(conn: asyncpg.Connection, posts: list[asyncpg.Record]) -> tuple[int, int]:
+    """Each post of `posts` (all public) in its author's feed and every follower's who is
+    not blocked either way, unless that feed is full of newer posts."""
+    client = aioredis.from_url(REDIS_URL)
+    checked = missing = 0
+    try:
+        for post in posts:
+            readers = await conn.fetch(
+                "SELECT f.follower_id FROM follows f WHERE f.followee_id = $1 AND NOT EXISTS "
+                "(SELECT 1 FROM blocks b WHERE (b.blocker_id = $1 AND b.blocked_id = f.follower_id)"
+                " OR (b.blocked_id = $1 AND b.blocker_id = f.follower_id))",
+                post["author"],
+            )
+            keys = [
+                f"{REDIS_PREFIX}feed:{{u{p}}}" for p in [post["author"], *(r[0] for r in readers)]
+            ]
+            async with client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.zscore(key, str(post["id"]))
+                    pipe.zrange(key, 0, 0, withscores=True)  # the oldest the feed kept
+                answers = await pipe.execute()
+            for found, oldest in zip(answers[::2], answers[1::2], strict=True):
+                checked += 1
+                pushed_out = bool(oldest) and oldest[0][1] > score(post["id"])
+                if found is None and not pushed_out:
+                    missing += 1
+    finally:
+        await client.aclose()
+    return checked, missing
 
 
 async def warm_up(server: str, tokens: list[str], concurrency: int = 16) -> dict[int, int]:
@@ -403,7 +547,7 @@ def measure(
     return result
 
 
-def run_tier(tier: str, args: argparse.Namespace) -> list[Row]:
+def run_tier(tier: str, args: argparse.Namespace) -> tuple[list[Row], list[FanOut]]:
     env = tier_env(tier)
     tokens_file = prepare_tier(tier, env, args)
     servers = [s for s in args.servers.split(",") if s]
@@ -411,12 +555,13 @@ def run_tier(tier: str, args: argparse.Namespace) -> list[Row]:
     # runs alone (a second one over the same database is refused at start-up).
     groups = [[s] for s in servers] if tier == "embedded" else [servers]
     rows: dict[tuple[str, str], Row] = {}
+    fan_outs: list[FanOut] = []
     try:
         for group in groups:
-            run_group(tier, group, env, tokens_file, args, rows)
+            run_group(tier, group, env, tokens_file, args, rows, fan_outs)
     finally:
         cleanup_tier(tier, args)
-    return list(rows.values())
+    return list(rows.values()), fan_outs
 
 
 def run_group(
@@ -426,13 +571,17 @@ def run_group(
     tokens_file: Path,
     args: argparse.Namespace,
     rows: dict[tuple[str, str], Row],
+    fan_outs: list[FanOut],
 ) -> None:
-    """Start the app on `servers` beside the bare apps and run every round of their scenarios."""
+    """Start the app on `servers` beside the bare apps and run every round of their
+    scenarios; on the broker tier, each burst of posts adds its fan-out to `fan_outs`."""
     tokens = [t for t in tokens_file.read_text().splitlines() if t]
     bare = [f"bare-{s}" for s in servers if f"bare-{s}" in PORTS]
     if CEILING not in bare:
         bare.insert(0, CEILING)
-    with started(bare + servers, env, DATA / tier / "logs") as procs:
+    # On the broker tier the consumers run in a worker process of their own.
+    workers = ["worker"] if tier == "broker" else []
+    with started(bare + servers + workers, env, DATA / tier / "logs") as procs:
         scenarios: list[tuple[str, str]] = [(b.removeprefix("bare-"), "bare ASGI") for b in bare]
         for server in servers:
             began = time.monotonic()
@@ -457,8 +606,21 @@ def run_group(
             shift = round_no % len(scenarios)
             for server, route in scenarios[shift:] + scenarios[:shift]:
                 ceiling = measure(tier, round_no, "uvicorn", "bare ASGI", tokens_file, args)
+                since = asyncio.run(last_event_id()) if workers and route == "POST /posts" else 0
+                began = time.monotonic()
                 result = measure(tier, round_no, server, route, tokens_file, args)
-                if route == "POST /posts":
+                if workers and route == "POST /posts":
+                    ended = began + args.duration  # `measure` rests a second after wrk
+                    fan = asyncio.run(fan_out_after(since, args.duration, ended, wait=120))
+                    fan_outs.append(fan)
+                    print(
+                        f"{tier} {server}: fan-out of {fan.posts} posts "
+                        f"({fan.insertions} feed insertions) done {fan.lag_s:.2f} s after "
+                        f"the burst, {fan.per_second:,.0f} insertions/s; sample: "
+                        f"{fan.missing} missing of {fan.checked} feed entries",
+                        flush=True,
+                    )
+                elif route == "POST /posts":
                     # The in-process fan-out may still be working through the
                     # run's posts: the next run must not share the CPU with it.
                     lag = wait_quiet(procs[server])
@@ -492,10 +654,31 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def fan_out_table(fan_outs: list[FanOut]) -> str:
+    """The broker tier's fan-out after each burst of posts, and the median."""
+    lines = [
+        "| burst | posts | feed insertions | done after the burst, s | insertions/s "
+        "| sample: missing of checked |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for n, fan in enumerate(fan_outs, 1):
+        lines.append(
+            f"| {n} | {fan.posts:,} | {fan.insertions:,} | {fan.lag_s:.2f} "
+            f"| {fan.per_second:,.0f} | {fan.missing} of {fan.checked} |"
+        )
+    med = statistics.median
+    lines.append(
+        f"| median | {med(f.posts for f in fan_outs):,.0f} "
+        f"| {med(f.insertions for f in fan_outs):,.0f} | {med(f.lag_s for f in fan_outs):.2f} "
+        f"| {med(f.per_second for f in fan_outs):,.0f} | |"
+    )
+    return "\n".join(lines)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     env = os.environ.get
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--tiers", default=env("BENCH_TIERS", "embedded,selfhosted"))
+    parser.add_argument("--tiers", default=env("BENCH_TIERS", "embedded,selfhosted,broker"))
     parser.add_argument("--servers", default=env("BENCH_SERVERS", "uvicorn,granian"))
     parser.add_argument("--rounds", type=int, default=int(env("BENCH_ROUNDS", "3")))
     parser.add_argument("--duration", type=int, default=int(env("BENCH_DURATION", "10")))
@@ -521,8 +704,11 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install -y wrk")
     all_rows: list[Row] = []
+    all_fan_outs: list[FanOut] = []
     for tier in [t for t in args.tiers.split(",") if t]:
-        all_rows += run_tier(tier, args)
+        rows, fan_outs = run_tier(tier, args)
+        all_rows += rows
+        all_fan_outs += fan_outs
     print()
     print(
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency; "
@@ -530,10 +716,17 @@ def main() -> None:
         f"{args.users * args.posts_per_user} posts, {args.tokens} tokens"
     )
     print(table(all_rows))
+    if all_fan_outs:
+        print()
+        print(fan_out_table(all_fan_outs))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = DATA / f"results-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps([asdict(r) for r in all_rows], indent=2))
+    figures = {
+        "routes": [asdict(r) for r in all_rows],
+        "fan_outs": [asdict(f) for f in all_fan_outs],
+    }
+    out.write_text(json.dumps(figures, indent=2))
     print(f"raw figures: {out}")
 
 

@@ -9,8 +9,9 @@ post from `visibility.visible_sql`.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,7 +34,13 @@ async def audiences(
     """Up to `cap` followers of each of `author_ids`: in one query, what fan-out needs both
     to spot a big author and to pick who may see a post."""
     found: dict[int, list[Follower]] = {author: [] for author in author_ids}
-    rows = await session.execute(users.audiences(author_ids, limit=cap))
+    # Raw, per dialect: the fan-out's one query a batch skips SQL compilation.
+    conn = await session.connection()
+    dialect = conn.dialect.name
+    authors = list(author_ids)
+    params = (authors if dialect == "postgresql" else orjson.dumps(authors).decode(), cap)
+    result = await conn.exec_driver_sql(users.AUDIENCES_SQL[dialect], params)
+    rows: Sequence[Sequence[Any]] = result.all()
     for author, follower, friend, hidden in rows:
         found[int(author)].append(Follower(int(follower), bool(friend), bool(hidden)))
     return found

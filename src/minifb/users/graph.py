@@ -19,9 +19,7 @@ piece with the rows of the outer query).
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
-from sqlalchemy import ColumnElement, CompoundSelect, Exists, Select, and_, or_, select, union_all
+from sqlalchemy import ColumnElement, CompoundSelect, Exists, Select, and_, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from minifb.models import Block, Follow, Friendship
@@ -94,33 +92,6 @@ def visible_followers(person_id: int) -> Select[int]:
     )
 
 
-def audiences(
-    author_ids: Collection[int], *, limit: int
-) -> Select[int, int, bool, bool] | CompoundSelect[int, int, bool, bool]:
-    """Up to `limit` followers of each author as (author id, follower id, is a friend,
-    hidden either way): in one statement, who may be shown what each author shares.
-
-    One branch per author, each bounded and read by the follows' index, so an
-    author with a million followers costs `limit` rows, not a million.
-    """
-    follower = Follow.follower_id
-    branches = [
-        select(
-            Follow.followee_id,
-            follower,
-            are_friends(author_id, follower),
-            blocked_either_way(author_id, follower),
-        )
-        .where(Follow.followee_id == author_id)
-        .limit(limit)
-        for author_id in sorted(author_ids)
-    ]
-    if len(branches) == 1:
-        return branches[0]
-    # SQLite takes a LIMIT inside a compound statement only in a subquery.
-    return union_all(*(select(*branch.subquery().c) for branch in branches))
-
-
 def followed_among(follower_id: int, candidates: list[int], *, limit: int) -> Select[int]:
     """Which of `candidates` `follower_id` follows and is not hidden from, in id order,
     at most `limit`."""
@@ -154,3 +125,39 @@ dialect's placeholder of the viewer's id, `{in_people}` the test that a column
 is one of the people (e.g. `= ANY($3::bigint[])`). Three columns, so it can be
 joined by `UNION ALL` to rows of the caller's own.
 """
+
+
+_ARE_FRIENDS = "EXISTS (SELECT 1 FROM friendships WHERE user_id = {a} AND friend_id = {b})"
+_HIDDEN = (
+    "EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = {a} AND blocked_id = {b})"
+    " OR (blocked_id = {a} AND blocker_id = {b}))"
+)
+
+
+def _audiences(followers: str, author: str) -> str:
+    ties = {"a": author, "b": "f.follower_id"}
+    return (
+        f"SELECT {author}, f.follower_id, {_ARE_FRIENDS.format(**ties)}, "
+        f"{_HIDDEN.format(**ties)}\n{followers}"
+    )
+
+
+AUDIENCES_SQL = {
+    # One index range per author, cut at the limit: a million followers cost `limit` rows.
+    "postgresql": _audiences(
+        "FROM unnest($1::bigint[]) AS a(author) CROSS JOIN LATERAL"
+        " (SELECT follower_id FROM follows WHERE followee_id = a.author LIMIT $2) AS f",
+        "a.author",
+    ),
+    # No LATERAL: each author's followers numbered, the first `limit` kept.
+    "sqlite": _audiences(
+        "FROM (SELECT followee_id, follower_id,"
+        " row_number() OVER (PARTITION BY followee_id) AS n FROM follows"
+        " WHERE followee_id IN (SELECT value FROM json_each(?1))) AS f WHERE f.n <= ?2",
+        "f.followee_id",
+    ),
+}
+"""Up to `limit` followers of each of some authors as (author id, follower id, is a
+friend, hidden either way): in one statement, who may be shown what each author
+shares. The parameters: the authors' ids (an array on PostgreSQL, a JSON list on
+SQLite), then the limit."""

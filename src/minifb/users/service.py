@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from minifb.users.exceptions import UserNotFound
 from minifb.users.graph import (
+    AUDIENCES_SQL,
     FRIEND,
     HIDDEN,
     TIES_SQL,
     are_friends,
-    audiences,
     blocked_either_way,
     followed_among,
     followee_ids,
@@ -42,6 +42,7 @@ from minifb.users.profiles import (
 from minifb.users.schemas import DisplayName, UserMe, Username, UserRead
 
 __all__ = [
+    "AUDIENCES_SQL",
     "FRIEND",
     "HIDDEN",
     "TIES_SQL",
@@ -53,7 +54,6 @@ __all__ = [
     "UserRead",
     "Username",
     "are_friends",
-    "audiences",
     "blocked_either_way",
     "create_user",
     "find_by_login",
