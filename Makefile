@@ -22,7 +22,7 @@ CI_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 CI_REDIS_URL    ?= redis://127.0.0.1:6379/0
 CI_AMQP_URL     ?= amqp://guest:guest@127.0.0.1:5672/minifb_ci
 
-.PHONY: install lock run test lint imports typecheck unit integration format bench bench-stream bench-media bench-search clean api-check
+.PHONY: install lock run test lint imports typecheck unit integration format bench bench-soak bench-stream bench-media bench-search clean api-check
 
 # A fresh machine: an old or missing Python, or one without its venv module
 # (Debian and Ubuntu ship it apart), ends with one line saying what to do.
@@ -107,6 +107,10 @@ BENCH_PG ?= postgresql+asyncpg://postgres@127.0.0.1:5432
 bench: install
 	BENCH_TIERS=$(BENCH_TIERS) $(BIN)/python bench/run.py
 	$(MAKE) --no-print-directory bench-stream bench-media bench-search
+
+# Ten minutes of mixed load on two servers and a worker (bench/soak.py): p99 and RSS a minute.
+bench-soak: install
+	$(BIN)/python bench/soak.py
 
 bench-stream: install
 	$(BIN)/python bench/stream.py

@@ -493,14 +493,16 @@ async def _check_feeds(conn: asyncpg.Connection, posts: list[asyncpg.Record]) ->
     return checked, missing
 
 
-async def warm_up(server: str, tokens: list[str], concurrency: int = 16) -> dict[int, int]:
+async def warm_up(
+    server: str, tokens: list[str], concurrency: int = 16, ports: Mapping[str, int] = PORTS
+) -> dict[int, int]:
     """Read every token's feed once (a cold feed is rebuilt); returns status counts."""
     statuses: dict[int, int] = {}
     queue = list(tokens)
     limits = httpx.Limits(max_connections=concurrency)
     deadline = time.monotonic() + 600
     async with httpx.AsyncClient(
-        base_url=f"http://{HOST}:{PORTS[server]}", limits=limits, timeout=30
+        base_url=f"http://{HOST}:{ports[server]}", limits=limits, timeout=30
     ) as client:
 
         async def worker() -> None:
