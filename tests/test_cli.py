@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ import minifb
 from minifb.cli import app
 from minifb.kit import ids
 from minifb.kit.ids import id_time
+from minifb.main import DRAIN_WITHIN, STOP_WITHIN
 from minifb.models import Comment, Follow, Friendship, Post, Reaction, User
 from tests.fixtures.redis_server import RedisServer, free_port, redis_server
 
@@ -339,6 +342,7 @@ class TestServe:
         assert options["factory"] is True
         assert (options["address"], options["port"], options["workers"]) == ("127.0.0.1", port, 2)
         assert str(options["interface"]) in ("asgi", "Interfaces.ASGI")
+        assert options["workers_kill_timeout"] == STOP_WITHIN  # after SIGTERM
         assert served == {"served": True}
 
     def test_several_workers_on_the_in_process_cache_are_refused_saying_why(
@@ -357,16 +361,38 @@ class TestServe:
     def test_uvicorn_on_request(self, monkeypatch: pytest.MonkeyPatch, fresh_db: Path) -> None:
         import uvicorn
 
-        calls: list[tuple[str, dict[str, object]]] = []
+        configs: list[uvicorn.Config] = []
+
+        class FakeServer:
+            def __init__(self, config: uvicorn.Config) -> None:
+                configs.append(config)
+                self.started = False
+
+            def run(self) -> None:
+                self.started = True
+
         monkeypatch.setenv("MINIFB_SERVICES", "")
-        monkeypatch.setattr(uvicorn, "run", lambda target, **kw: calls.append((target, kw)))
+        monkeypatch.setattr(uvicorn, "Server", FakeServer)
         args = ["--host", "127.0.0.2", "--port", str(free_port()), "--service", "posts"]
-        result = runner.invoke(app, ["serve", "--server", "uvicorn", *args])
+        with restored_signal(signal.SIGTERM):
+            result = runner.invoke(app, ["serve", "--server", "uvicorn", *args])
         assert result.exit_code == 0, result.output
-        [(target, options)] = calls
-        assert target == "minifb.main:app_from_env"
-        assert options["factory"] is True
-        assert options["host"] == "127.0.0.2"
+        [config] = configs
+        assert config.app == "minifb.main:app_from_env"
+        assert config.factory is True
+        assert config.host == "127.0.0.2"
+        # Requests in flight at SIGTERM are cut off after the stream's drain and this.
+        assert config.timeout_graceful_shutdown == STOP_WITHIN - DRAIN_WITHIN - 2
+
+
+@contextmanager
+def restored_signal(signum: signal.Signals) -> Iterator[None]:
+    """The test process's handler of `signum` as it was, whatever `serve` installed."""
+    handler = signal.getsignal(signum)
+    try:
+        yield
+    finally:
+        signal.signal(signum, handler)
 
 
 def _never_started(*_: object, **__: object) -> None:
@@ -390,7 +416,7 @@ def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv("MINIFB_SERVICES", "")  # serve sets it; restored after the test
     monkeypatch.setattr(granian, "Granian", _never_started)
-    monkeypatch.setattr(uvicorn, "run", _never_started)
+    monkeypatch.setattr(uvicorn, "Server", _never_started)
 
 
 @pytest.mark.usefixtures("fresh_db", "no_server")

@@ -297,9 +297,13 @@ def _check_cache(settings: Settings) -> None:
 
 
 def _serve_uvicorn(host: str, port: int, workers: int) -> None:
+    import signal
+
     import uvicorn
 
-    uvicorn.run(
+    from minifb.main import DRAIN_WITHIN, STOP_WITHIN
+
+    config = uvicorn.Config(
         APP_FACTORY,
         factory=True,
         host=host,
@@ -311,7 +315,32 @@ def _serve_uvicorn(host: str, port: int, workers: int) -> None:
         ws_per_message_deflate=False,
         log_config=None,
         access_log=False,
+        # After the stream's drain, the requests in flight have this long before they are
+        # cancelled; the rest of STOP_WITHIN is the lifespan's close (docs/decisions/0128).
+        timeout_graceful_shutdown=int(STOP_WITHIN - DRAIN_WITHIN) - 2,
     )
+    # What uvicorn.run does, but for the exit code and the listening socket on SIGTERM.
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        class Supervisor(Multiprocess):
+            def handle_term(self) -> None:
+                # Its copy of the listening socket would keep the port taking connections
+                # that no worker accepts once they stop; closed, the port refuses them.
+                for sock in self.sockets:
+                    sock.close()
+                super().handle_term()
+
+        Supervisor(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
+    # uvicorn raises the signal again once it has stopped, for the handler it found:
+    # this one, so that a stop on SIGTERM exits with 0 (and one before uvicorn's own
+    # handler is in place still stops it).
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: setattr(server, "should_exit", True))
+    server.run()
+    if not server.started:
+        raise typer.Exit(3)  # uvicorn's STARTUP_FAILURE
 
 
 def _serve_granian(host: str, port: int, workers: int, settings: Settings) -> None:
@@ -320,6 +349,7 @@ def _serve_granian(host: str, port: int, workers: int, settings: Settings) -> No
     from granian.log import LogLevels
 
     from minifb.adapters.telemetry.logging import server_log_config
+    from minifb.main import STOP_WITHIN
 
     level = settings.log_level.lower()
     Granian(
@@ -334,6 +364,8 @@ def _serve_granian(host: str, port: int, workers: int, settings: Settings) -> No
         log_level=LogLevels(level) if level in LogLevels.__members__ else LogLevels.info,
         log_dictconfig=server_log_config(settings.resolved_log_format),
         log_access=False,
+        # A worker not gone this long after SIGTERM is killed (docs/decisions/0128).
+        workers_kill_timeout=STOP_WITHIN,
     ).serve()
 
 

@@ -7,7 +7,8 @@ import gc
 import hashlib
 import logging
 import os
-from collections.abc import AsyncIterator, Iterable
+import signal
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Protocol
@@ -34,11 +35,17 @@ from minifb.kit.deps import Ports
 from minifb.kit.errors import install_error_handlers
 from minifb.kit.openapi import install_openapi, operation_id
 from minifb.kit.process_lock import ProcessLock
-from minifb.notifications.stream import StreamPorts
+from minifb.notifications.hub import Hub
+from minifb.notifications.stream import CLOSE_TIMEOUT, StreamPorts
 from minifb.posts.feed_endpoints import FeedPorts
 from minifb.workers.registry import run_in_process
 
 log = logging.getLogger("minifb.main")
+
+STOP_WITHIN = 10  # seconds from SIGTERM to a server's exit, at most (cli.py gives the servers)
+# Of which the stream's close frames take at most: a client that does not read is given
+# up on after CLOSE_TIMEOUT.
+DRAIN_WITHIN = CLOSE_TIMEOUT + 1.0
 
 
 class AppPorts(Ports, AuthPorts, FeedPorts, Probed, CacheHolder, StreamPorts, Protocol):
@@ -92,9 +99,12 @@ def create_app(
         log.info("%s", started_line(settings, built.worker_ids.worker_id))
         if server:
             tune_collector(settings.gc_thresholds)
+        undo_drain = drain_on_sigterm(built.hub) if server else None
         try:
             yield
         finally:
+            if undo_drain is not None:
+                undo_drain()
             if starting is not None:
                 await cancel_and_wait(starting)
             await built.close()
@@ -233,6 +243,53 @@ async def warm_database(db: Database, settings: Settings) -> None:
         return
     if opened < wanted:
         log.warning("opened %d of the %d database connections wanted ahead", opened, wanted)
+
+
+def drain_on_sigterm(hub: Hub) -> Callable[[], None] | None:
+    """On SIGTERM, close the stream's sockets (1001) before the server's own shutdown
+    begins, then hand the signal on to the server; returns what undoes this (None when
+    this thread cannot take signals).
+
+    Both servers then stop accepting, let the requests in flight finish and run the
+    lifespan's shutdown, but they end the open WebSockets first, uvicorn with 1012 and
+    granian with no close frame at all, so the lifespan comes too late for them
+    (docs/decisions/0128). The signal goes back to uvicorn's own handler (a Python one:
+    restored, then raised again) or, as SIGINT, to granian's: its worker handles SIGINT
+    and SIGTERM with one handler on the event loop, which cannot be read back.
+    """
+    loop = asyncio.get_running_loop()
+    server_handler = signal.getsignal(signal.SIGTERM)
+    try:
+        on_loop = loop.remove_signal_handler(signal.SIGTERM)
+        draining: list[asyncio.Task[None]] = []
+
+        def undo() -> None:
+            loop.remove_signal_handler(signal.SIGTERM)
+            if not on_loop:
+                signal.signal(signal.SIGTERM, server_handler or signal.SIG_DFL)
+
+        async def drain_then_hand_over() -> None:
+            try:
+                open_, left = hub.count(), await hub.drain(DRAIN_WITHIN)
+                log.info(
+                    "stopping: closed %d stream sockets with 1001 (%d not in time)", open_, left
+                )
+            finally:
+                if on_loop:
+                    signal.raise_signal(signal.SIGINT)
+                else:
+                    undo()
+                    signal.raise_signal(signal.SIGTERM)
+
+        def on_sigterm() -> None:
+            if not draining:  # a second SIGTERM changes nothing
+                draining.append(loop.create_task(drain_then_hand_over(), name="stream-drain"))
+
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    except (ValueError, RuntimeError) as exc:  # not the main thread: the server's way only
+        log.warning("SIGTERM will not close the stream's sockets with 1001: %s", exc)
+        return None
+    return undo
 
 
 def tune_collector(threshold: tuple[int, int, int] | None) -> None:

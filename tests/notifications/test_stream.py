@@ -448,3 +448,53 @@ class TestSlowReaders:
                 assert fast_socket.closing is None
                 assert max(lags) < 1.0, max(lags)
                 await until(lambda: not hub.sockets_of(int(slow.id)))
+
+
+class TestDraining:
+    """What SIGTERM does to the stream before the server's own shutdown (the real servers'
+    stop is in tests/test_serve_shutdown.py): every socket closes with 1001, and a new one
+    is refused."""
+
+    @bounded(20)
+    async def test_every_socket_closes_with_1001_and_new_ones_are_refused(
+        self, stream: Stream, people: People
+    ) -> None:
+        ana, bea = await people(2)
+        hub = stream.container.hub
+        async with (
+            open_stream(stream.base, ana.access_token) as first,
+            open_stream(stream.base, bea.access_token) as second,
+        ):
+            await until(lambda: hub.count() == 2)
+            assert await hub.drain(5.0) == 0  # both sent their close frame, in time
+            for ws in (first, second):
+                assert await closed_with(ws) == hub_module.GOING_AWAY
+                assert ws.close_reason == "server shutting down"
+        with pytest.raises(InvalidStatus) as refused:
+            async with open_stream(stream.base, ana.access_token):
+                pass
+        response = refused.value.response
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "1"
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert orjson.loads(response.body)["status"] == 503
+
+    async def test_a_socket_accepted_as_the_drain_began_closes_too(self, stream: Stream) -> None:
+        hub = stream.container.hub
+        assert await hub.drain(1.0) == 0
+        socket = hub.add(Principal(user_id=7, session_id=1), time.time() + 60)
+        assert socket.closing == hub_module.Closing(hub_module.GOING_AWAY, "server shutting down")
+        hub.remove(socket)
+
+    @bounded(20)
+    async def test_the_drain_gives_up_on_a_socket_that_does_not_end_in_time(
+        self, stream: Stream
+    ) -> None:
+        hub = stream.container.hub
+        # A socket no handler serves: nothing sends its close frame or removes it.
+        socket = hub.add(Principal(user_id=7, session_id=1), time.time() + 60)
+        started = time.monotonic()
+        assert await hub.drain(0.3) == 1
+        assert 0.3 <= time.monotonic() - started < 2
+        assert socket.closing == hub_module.Closing(hub_module.GOING_AWAY, "server shutting down")
+        hub.remove(socket)

@@ -12,6 +12,8 @@ has a bounded queue of frames of its own: a full queue closes that socket
 
 A sweep, once a second, closes the sockets whose access token has expired or
 whose login has ended (1008), and pings the quiet ones (4001 when no answer).
+When the server stops, `drain` closes every socket (1001) and refuses new ones
+before the server's own shutdown begins (docs/decisions/0128).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ CHANNEL = "stream"
 OUTBOUND_MAX = 10_000  # frames waiting to be published; past it, pushes reach this process only
 # Close codes (README "Real-time stream"); 4000-4999 are the application's own.
 GOING_AWAY = 1001  # the server is shutting down: reconnect
+SHUTTING_DOWN = "server shutting down"  # the reason sent with GOING_AWAY
 POLICY_VIOLATION = 1008  # no valid token, the token expired, or the login ended
 TOO_BIG = 1009  # a client frame over MINIFB_STREAM_MAX_FRAME bytes
 INTERNAL_ERROR = 1011  # a fault of the server's: reconnect
@@ -195,6 +198,10 @@ class Hub:
         # The relay of `typing` needs the messages service; None refuses it.
         self.membership = membership
         self._sockets: dict[int, set[Socket]] = {}
+        self._none_open = asyncio.Event()  # set while no socket is open
+        self._none_open.set()
+        # Set by `drain`: the stream refuses new sockets, and one accepted meanwhile closes.
+        self.draining = False
         self.origin = uuid.uuid4().hex  # this process: its own publications, its presence claims
         self._tried = asyncio.Event()  # the first subscription worked, or failed
         self._tasks: list[asyncio.Task[None]] = []
@@ -210,6 +217,9 @@ class Hub:
     def add(self, principal: Principal, expires_at: float) -> Socket:
         socket = Socket(principal, expires_at, self.policy.queue_size, time.monotonic())
         self._sockets.setdefault(socket.user_id, set()).add(socket)
+        self._none_open.clear()
+        if self.draining:  # its handshake was under way when the drain began
+            socket.close(GOING_AWAY, SHUTTING_DOWN)
         return socket
 
     def remove(self, socket: Socket) -> None:
@@ -218,6 +228,8 @@ class Hub:
             held.discard(socket)
             if not held:
                 del self._sockets[socket.user_id]
+        if not self._sockets:
+            self._none_open.set()
 
     def sockets_of(self, user_id: int) -> list[Socket]:
         return list(self._sockets.get(user_id, ()))
@@ -318,11 +330,26 @@ class Hub:
             async with asyncio.timeout(subscribed_within):
                 await self._tried.wait()
 
-    async def stop(self) -> None:
-        """Close every socket (1001: reconnect elsewhere) and stop the background work."""
+    async def drain(self, within: float) -> int:
+        """Refuse new sockets, close the open ones (1001: reconnect elsewhere), and wait
+        up to `within` seconds until each has sent its close frame and ended; returns
+        how many were still open then. Called on SIGTERM, before the server's own
+        shutdown, which would end them without this code (docs/decisions/0128)."""
+        self.draining = True
+        self._close_all()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await self._none_open.wait()
+        return self.count()
+
+    def _close_all(self) -> None:
         for held in self._sockets.values():
             for socket in held:
-                socket.close(GOING_AWAY, "server shutting down")
+                socket.close(GOING_AWAY, SHUTTING_DOWN)
+
+    async def stop(self) -> None:
+        """Close every socket (1001: reconnect elsewhere) and stop the background work."""
+        self._close_all()
         tasks, self._tasks = self._tasks, []
         if self._publisher is not None:
             tasks.append(self._publisher)

@@ -7,6 +7,7 @@ server writes `{"type", "data"}` frames from the socket's queue, and reads the
 client's: `{"type": "typing", "conversation_id": ...}` and `{"type": "pong"}`
 (or `ping`, answered with `pong`). A bad frame gets an `error` frame; one over
 the size limit closes the socket (1009). Close codes: `hub.py`, the README.
+While the server stops, a handshake is refused with a 503.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ import orjson
 from fastapi import APIRouter, Depends, Request, WebSocket
 
 from minifb.adapters.aio import cancel_and_wait
-from minifb.kit.errors import AppError
+from minifb.kit.errors import AppError, ServiceUnavailable, problem
 from minifb.notifications.hub import (
+    GOING_AWAY,
     INTERNAL_ERROR,
     POLICY_VIOLATION,
+    SHUTTING_DOWN,
     TOO_BIG,
     TRY_AGAIN_LATER,
     Closing,
@@ -69,6 +72,9 @@ def bearer_token(websocket: WebSocket) -> str | None:
 async def stream(websocket: WebSocket) -> None:
     ports: StreamPorts = websocket.app.state.container
     hub = ports.hub
+    if hub.draining:
+        await _refuse_while_stopping(websocket)
+        return
     token = bearer_token(websocket)
     if token is None:
         await websocket.close(POLICY_VIOLATION, "an access token is required")
@@ -88,6 +94,21 @@ async def stream(websocket: WebSocket) -> None:
     finally:
         hub.remove(socket)
         ports.presence.changed(socket.user_id)
+
+
+async def _refuse_while_stopping(websocket: WebSocket) -> None:
+    """A 503 with `Retry-After` (a client retries, and reaches another server); a server
+    without the ASGI denial-response extension answers 403 to a close instead."""
+    if "websocket.http.response" not in websocket.scope.get("extensions", {}):
+        await websocket.close(GOING_AWAY, SHUTTING_DOWN)
+        return
+    refusal = problem(
+        503,
+        "This server is shutting down; connect again.",
+        code=ServiceUnavailable.code,
+        headers={"Retry-After": "1"},
+    )
+    await websocket.send_denial_response(refusal)
 
 
 async def _serve(websocket: WebSocket, hub: Hub, socket: Socket) -> None:
