@@ -8,13 +8,8 @@ SIGTERM stops it cleanly within its 10 s.
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
-
-import pytest
 
 from minifb.adapters.events.rabbitmq import RabbitMQEventBus
 from minifb.config import Settings
@@ -24,7 +19,7 @@ from tests.fixtures.app import AppFactory
 from tests.fixtures.events import settle
 from tests.fixtures.http import get_json
 from tests.fixtures.rabbitmq import amqp_prefix, needs_rabbitmq
-from tests.fixtures.servers import START_TIMEOUT, base_env
+from tests.fixtures.servers import Worker, base_env
 from tests.fixtures.tiers import AMQP_URL
 from tests.notifications.helpers import kinds
 
@@ -35,52 +30,18 @@ pytestmark = needs_rabbitmq
 WAIT = 20.0  # seconds a worker's effect may take to show before the test fails
 
 
-class Worker:
-    """A `minifb worker NAME...` process over the test's database and the broker."""
-
-    def __init__(self, settings: Settings, prefix: str, directory: Path, *names: str) -> None:
-        assert AMQP_URL
-        env = base_env(
-            settings.database_url,
-            settings.cache_url,
-            settings.cache_prefix,
-            MINIFB_EVENTS_URL=AMQP_URL,
-            MINIFB_EVENTS_PREFIX=prefix,
-            MINIFB_VAR_DIR=str(settings.var_dir),
-            MINIFB_LOG_LEVEL="INFO",
-        )
-        self.log = directory / "worker.log"
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-c", "from minifb.cli import main; main()", "worker", *names],
-                cwd=directory,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    async def until_running(self) -> None:
-        """Until it has declared its queues (before that, events for it go nowhere)."""
-        deadline = time.monotonic() + START_TIMEOUT
-        while "worker running" not in self.log.read_text():
-            if self.process.poll() is not None:
-                pytest.fail(f"worker exited {self.process.returncode}: {self.log.read_text()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"worker not running in {START_TIMEOUT} s: {self.log.read_text()}")
-            await asyncio.sleep(0.1)
-
-    def stop(self) -> float:
-        """SIGTERM, and the seconds it took to exit (its exit code checked)."""
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=STOP_WITHIN + 5)
-        assert code == 0, self.log.read_text()
-        return time.monotonic() - started
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+def worker_env(settings: Settings, prefix: str) -> dict[str, str]:
+    """A worker's environment: the test's database and cache, the broker under `prefix`."""
+    assert AMQP_URL
+    return base_env(
+        settings.database_url,
+        settings.cache_url,
+        settings.cache_prefix,
+        MINIFB_EVENTS_URL=AMQP_URL,
+        MINIFB_EVENTS_PREFIX=prefix,
+        MINIFB_VAR_DIR=str(settings.var_dir),
+        MINIFB_LOG_LEVEL="INFO",
+    )
 
 
 async def test_a_worker_makes_the_notifications_a_server_on_a_broker_does_not(
@@ -94,7 +55,7 @@ async def test_a_worker_makes_the_notifications_a_server_on_a_broker_does_not(
         [bus.queue_name(c) for c in ("presence", "stream")]
         + [bus.dead_letter_queue_name(c) for c in ("presence", "stream")]
     )
-    worker = Worker(settings, amqp_prefix, tmp_path, "notifications")
+    worker = Worker(worker_env(settings, amqp_prefix), tmp_path, "notifications")
     try:
         await worker.until_running()
         ana, bo = await register_many(client, 2)
@@ -107,8 +68,9 @@ async def test_a_worker_makes_the_notifications_a_server_on_a_broker_does_not(
                     break
                 await asyncio.sleep(0.1)
         assert kinds(items) == ["friend_request"]
-        seconds = worker.stop()
-        assert seconds < STOP_WITHIN
+        stopping = time.monotonic()
+        assert worker.stop(timeout=STOP_WITHIN + 5) == 0, worker.log.read_text()
+        assert time.monotonic() - stopping < STOP_WITHIN
         log = worker.log.read_text()
         assert "worker running notifications" in log
         assert "worker stopped" in log

@@ -123,6 +123,21 @@ class FailingOnce:
         await publish_each(self.publish, events)
 
 
+class SlowBus:
+    """A bus that confirms each publish `delay` seconds late, as a broker across a slow
+    link or under load does."""
+
+    def __init__(self, bus: Any, delay: float) -> None:
+        self.bus, self.delay = bus, delay
+
+    async def publish(self, event: Event) -> None:
+        await self.publish_many([event])
+
+    async def publish_many(self, events: Sequence[Event]) -> None:
+        await asyncio.sleep(self.delay)
+        await self.bus.publish_many(events)
+
+
 @pytest.fixture
 async def own_relay(app: FastAPI) -> AsyncIterator[Any]:
     """Replace the app's relay with one made by the test (its grace, poll and bus)."""
@@ -217,6 +232,24 @@ class TestHandOver:
         await relay.stop()
         assert all([(await _row_of(container, i)).published_at for i in ids])
         assert [e.id for e in seen] == ids
+
+    async def test_marks_keep_up_with_commits_that_never_pause(
+        self, app: FastAPI, own_relay: Any
+    ) -> None:
+        """While commits keep handing rows over, what was published is still marked every
+        `mark_every`: left unmarked, it would all be sent again by any relay's sweep once
+        `grace` has passed, or once its process died."""
+        container = _container(app)
+        slow = SlowBus(container.bus, 0.05)  # each batch's confirm: 5 commits' time
+        await own_relay(bus=slow, poll_interval=3600, grace=3600, mark_every=0.02)
+        ids: list[int] = []
+        while len(ids) < 100:  # 1 s and more of commits, every 10 ms
+            async with container.db.transaction() as session:
+                ids.append(record_event(session, "probe.steady", actor_id=None, data={}))
+            if (await _row_of(container, ids[0])).published_at is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert len(ids) < 100, "the first row is not marked while the commits go on"
 
     async def test_a_row_no_commit_handed_over_goes_out_after_the_grace(
         self, app: FastAPI, own_relay: Any

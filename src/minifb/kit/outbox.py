@@ -232,6 +232,8 @@ class OutboxRelay:
         async with self._lock:
             while self._handed and not self._stopping:
                 await self._send_handed()
+                # Commits that never pause must not keep what was published unmarked.
+                await self._mark_published(force=False)
             await self._mark_published(force=sweep)
             while sweep and not self._stopping:
                 if await self._sweep(self._grace) < self._batch_size:
