@@ -470,13 +470,15 @@ async def _claim(session: AsyncSession, consumer: str, events: Sequence[Event]) 
     (each once), in order."""
     now = utcnow()
     unique = list({event.id: event for event in events}.values())
-    claimed = set(
-        await session.scalars(
-            insert_ignore(session, ProcessedEvent)
-            .values([{"consumer": consumer, "event_id": e.id, "handled_at": now} for e in unique])
-            .returning(ProcessedEvent.event_id)
-        )
+    # On the table, not the entity, and the rows given to one statement: compiled once
+    # however many there are, and no ORM bulk machinery per row.
+    table = ProcessedEvent.__table__
+    conn = await session.connection()
+    result = await conn.execute(
+        insert_ignore(session, table).returning(table.c.event_id),
+        [{"consumer": consumer, "event_id": e.id, "handled_at": now} for e in unique],
     )
+    claimed = set(result.scalars())
     skipped = len(unique) - len(claimed)
     if skipped:
         log.info("consumer %s skips %d events of a batch: already handled", consumer, skipped)

@@ -77,7 +77,25 @@ end
 return #KEYS
 """
 
-# Keys per pipeline in zadd_many: bounds the buffers of one round trip.
+# zadd_many in one script: each key's members added, then the key cut to its newest
+# `keep` if ARGV[1] is not "". Then, for each key, its member count and as many
+# (score, member) pairs. One reply instead of two per key: the client's cost of a
+# reply, not Redis's work, is what a fan-out of thousands of keys spends.
+_ZADD_MANY = """
+local at = 2
+for i = 1, #KEYS do
+  local n = tonumber(ARGV[at])
+  redis.call('ZADD', KEYS[i], unpack(ARGV, at + 1, at + 2 * n))
+  at = at + 1 + 2 * n
+  if ARGV[1] ~= '' then
+    redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(tonumber(ARGV[1]) + 1))
+  end
+end
+return #KEYS
+"""
+
+# Keys per pipeline or script call in zadd_many: bounds the buffers of one round trip
+# and how long one script holds the server.
 _FANOUT_CHUNK = 1000
 
 
@@ -228,19 +246,24 @@ class RedisCommands(ABC, Generic[ClientT]):
         if keep is not None:
             check_keep(keep)
         checked = [
-            (key, {member: check_score(score) for member, score in members.items()})
+            (self._k(key), {member: check_score(score) for member, score in members.items()})
             for key, members in items.items()
+            if members
         ]
-        # On a cluster the pipeline sends each node its own commands, the nodes in parallel.
         for start in range(0, len(checked), _FANOUT_CHUNK):
-            async with self._client.pipeline(transaction=False) as pipe:
-                for key, members in checked[start : start + _FANOUT_CHUNK]:
-                    if not members:
-                        continue
-                    pipe.zadd(self._k(key), members)
-                    if keep is not None:
-                        pipe.zremrangebyrank(self._k(key), 0, -(keep + 1))
-                await pipe.execute()
+            await self._zadd_chunk(checked[start : start + _FANOUT_CHUNK], keep)
+
+    async def _zadd_chunk(
+        self, chunk: list[tuple[str, dict[str, float]]], keep: int | None
+    ) -> None:
+        """Add the members of each (prefixed) key, cutting it to `keep`: in one pipeline,
+        which on a cluster sends each node its own commands, the nodes in parallel."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for name, members in chunk:
+                pipe.zadd(name, members)
+                if keep is not None:
+                    pipe.zremrangebyrank(name, 0, -(keep + 1))
+            await pipe.execute()
 
     async def zrem(self, key: str, *members: str) -> int:
         if not members:
@@ -286,6 +309,7 @@ class RedisCache(RedisCommands[Redis]):
     def __init__(self, client: Redis, prefix: str) -> None:
         super().__init__(client, prefix)
         self._set_many_script = client.register_script(_SET_MANY)
+        self._zadd_many_script = client.register_script(_ZADD_MANY)
 
     @classmethod
     def from_url(
@@ -334,6 +358,17 @@ class RedisCache(RedisCommands[Redis]):
 
     async def _mget(self, names: list[str]) -> list[Any]:
         return await self._client.mget(names)
+
+    async def _zadd_chunk(
+        self, chunk: list[tuple[str, dict[str, float]]], keep: int | None
+    ) -> None:
+        # One server, so one script call for the chunk (`_ZADD_MANY`).
+        args: list[str | int] = ["" if keep is None else keep]
+        for _, members in chunk:
+            args.append(len(members))
+            for member, score in members.items():
+                args += [_score_arg(score), member]
+        await self._evalsha(self._zadd_many_script, [name for name, _ in chunk], args)
 
     async def _set_all(self, items: dict[str, bytes], px: int | None) -> None:
         keys = list(items)
