@@ -2,8 +2,8 @@
 
 For each tier (embedded: SQLite + in-process cache; selfhosted: PostgreSQL +
 Redis on localhost, events in process; broker: the same data, events through
-RabbitMQ and every consumer but the stream's in a `minifb worker all` process
-of its own) this generates the bench data (or reuses it), starts one
+RabbitMQ, the feed's fan-out in a `minifb worker feed` process and the other
+consumers in another) this generates the bench data (or reuses it), starts one
 worker of the app on each server (uvicorn, granian) and the bare ASGI app on
 each, warms every feed up (each token's person's first read rebuilds it),
 then runs interleaved rounds of `wrk -t2 -c64 -d10s --latency` and prints the
@@ -64,6 +64,11 @@ AMQP_PREFIX = "minifb-bench-"
 # The tiers over the PostgreSQL database `minifb_bench`: seeded once, for both.
 PG_TIERS = ("selfhosted", "broker")
 FANOUT_SAMPLE = 200  # posts of a burst whose every follower's feed is checked
+# The broker tier's worker processes: the feed's fan-out alone, the other consumers beside.
+WORKERS = {
+    "worker-feed": ["feed"],
+    "worker-others": ["notifications", "search-indexer", "housekeeping"],
+}
 FEED_PATH = os.environ.get("BENCH_FEED_PATH", "/api/v1/feed?limit=20")
 PORTS = {"bare-uvicorn": 8100, "bare-granian": 8101, "uvicorn": 8110, "granian": 8111}
 CEILING = "bare-uvicorn"
@@ -157,8 +162,8 @@ def server_command(name: str, port: int) -> list[str]:
             sys.executable, "-m", "granian", "--interface", "asgi", "--working-dir", str(BENCH),
             "--host", HOST, "--port", str(port), "--log-level", "warning", "bare:app",
         ]  # fmt: skip
-    if name == "worker":
-        return [_minifb(), "worker", "all"]
+    if name in WORKERS:
+        return [_minifb(), "worker", *WORKERS[name]]
     kind = name.partition("-")[0]
     return [_minifb(), "serve", "--server", kind, "--host", HOST, "--port", str(port)]
 
@@ -192,7 +197,7 @@ def started(
 def wait_ready(
     name: str, proc: subprocess.Popen[bytes], logs: Path, port: int, timeout: float = 60
 ) -> None:
-    if name == "worker":  # no port: alive a few seconds after it started is ready
+    if name in WORKERS:  # no port: alive a few seconds after it started is ready
         time.sleep(3)
         if proc.poll() is not None:
             raise RuntimeError(f"{name} exited: see {logs / (name + '.log')}")
@@ -581,8 +586,8 @@ def run_group(
     bare = [f"bare-{s}" for s in servers if f"bare-{s}" in PORTS]
     if CEILING not in bare:
         bare.insert(0, CEILING)
-    # On the broker tier the consumers run in a worker process of their own.
-    workers = ["worker"] if tier == "broker" else []
+    # On the broker tier the consumers run in worker processes of their own.
+    workers = list(WORKERS) if tier == "broker" else []
     with started(bare + servers + workers, env, DATA / tier / "logs") as procs:
         scenarios: list[tuple[str, str]] = [(b.removeprefix("bare-"), "bare ASGI") for b in bare]
         for server in servers:

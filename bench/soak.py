@@ -1,11 +1,11 @@
-"""Soak: ten minutes of mixed load on two server processes and a worker, minute by minute.
+"""Soak: ten minutes of mixed load on two server processes and the workers, minute by minute.
 
 Over the broker tier of bench/run.py (PostgreSQL, Redis, RabbitMQ; the same
 data, seeded if missing), two `minifb serve` processes (granian, one worker
-each) and one `minifb worker all` take an open-loop load at a fixed offered
-rate, spread over both servers: reads of the feed, new posts, comments and
-reactions on the posts the run made, and messages between people holding
-tokens. Each minute gives its requests, non-2xx answers, p50 and p99 (from
+each) and the tier's worker processes (the feed's, the other consumers')
+take an open-loop load at a fixed offered rate, spread over both servers:
+reads of the feed, new posts, comments and reactions on the posts the run
+made, and messages between people holding tokens. Each minute gives its requests, non-2xx answers, p50 and p99 (from
 when each request was due, so a stall shows as latency, not as fewer
 requests); every process's RSS is sampled every 10 s. The verdict compares
 each process's RSS at the end with its RSS after the first minutes.
@@ -35,6 +35,7 @@ import httpx
 from run import (
     DATA,
     HOST,
+    WORKERS,
     cleanup_tier,
     group_pids,
     prepare_tier,
@@ -190,7 +191,7 @@ def rss_of(procs: dict[str, Any]) -> dict[str, int]:
     found = {}
     for name, proc in procs.items():
         for pid in group_pids(proc.pid):
-            role = "" if name == "worker" else " supervisor" if pid == proc.pid else " worker"
+            role = "" if name in WORKERS else " supervisor" if pid == proc.pid else " worker"
             found[f"{name}{role}"] = rss_kb(pid)
     return found
 
@@ -287,8 +288,8 @@ def main() -> None:
     tokens_file = prepare_tier(TIER, env, args)
     tokens = [t for t in tokens_file.read_text().splitlines() if t]
     try:
-        ports: dict[str, int] = {**PORTS, "worker": 0}
-        with started([*SERVERS, "worker"], env, DATA / "soak" / "logs", ports) as procs:
+        ports: dict[str, int] = {**PORTS, **dict.fromkeys(WORKERS, 0)}
+        with started([*SERVERS, *WORKERS], env, DATA / "soak" / "logs", ports) as procs:
             first = PORTS[SERVERS[0]]
             statuses = asyncio.run(warm_up(SERVERS[0], tokens, ports=PORTS))
             print(f"warm-up {statuses}", flush=True)
