@@ -2,13 +2,14 @@
 
 Over the broker tier of bench/run.py (PostgreSQL, Redis, RabbitMQ; the same
 data, seeded if missing), two `minifb serve` processes (granian, one worker
-each) and the tier's worker processes (the feed's, the other consumers')
-take an open-loop load at a fixed offered rate, spread over both servers:
-reads of the feed, new posts, comments and reactions on the posts the run
-made, and messages between people holding tokens. Each minute gives its requests, non-2xx answers, p50 and p99 (from
-when each request was due, so a stall shows as latency, not as fewer
-requests); every process's RSS is sampled every 10 s. The verdict compares
-each process's RSS at the end with its RSS after the first minutes.
+each) and the tier's worker processes (the feed's, the other consumers') take
+an open-loop load at a fixed offered rate, spread over both servers: reads of
+the feed, new posts, comments and reactions on the posts the run made, and
+messages between people holding tokens. Each minute gives its requests,
+non-2xx answers, p50 and p99 (from when each request was due, so a stall shows
+as latency, not as fewer requests); every process's RSS is sampled every 10 s.
+The verdict compares each process's RSS at the end with its RSS after the
+first minutes.
 
     python bench/soak.py                         # 10 minutes at 200 requests a second
     python bench/soak.py --minutes 2 --rate 100  # a short try
