@@ -74,7 +74,7 @@ class TestDatabaseIndex:
         async with container.db.transaction() as session:
             assert await session.scalar(count, params) == 0
             # post.created replayed after the deletion: the row decides, not the event.
-            await service.index_post(session, container.search, int(post["id"]))
+            await service.index_posts(session, container.search, [int(post["id"])])
             assert await session.scalar(count, params) == 0
 
 

@@ -36,6 +36,10 @@ from minifb.models import DeadLetter, OutboxEvent, ProcessedEvent
 log = logging.getLogger("minifb.outbox")
 ROWS_KEY = "minifb.outbox_rows"
 HANDED_MAX = 10_000  # rows handed over and not yet published, at most; the sweep takes more
+# Handed-over rows published at once, at most. A batch waits for its confirms before the
+# next goes, so under a burst the batch grows rather than the round trips: the relay
+# shares its loop with the requests, and each of its round trips is slow then.
+HANDED_BATCH = 1000
 
 
 def record_event(
@@ -253,8 +257,8 @@ class OutboxRelay:
         """Publish a batch of the rows handed over (under the lock); they are marked with
         the next `_mark_published`. On a failure, what was published is marked at once
         and the rest left to the sweep."""
-        rows = self._handed[: self._batch_size]
-        del self._handed[: self._batch_size]
+        rows = self._handed[:HANDED_BATCH]
+        del self._handed[:HANDED_BATCH]
         if not self._unmarked:
             self._mark_due = asyncio.get_running_loop().time() + self._mark_every
         try:
@@ -400,6 +404,19 @@ async def purge(db: Database, now: datetime, *, keep: timedelta) -> int:
 
 EventEffect = Callable[[AsyncSession, Event], Awaitable[None]]
 BatchEffect = Callable[[AsyncSession, Sequence[Event]], Awaitable[None]]
+# The most events a consumer handles in one transaction (within the RabbitMQ prefetch).
+BATCH = 100
+
+
+def one_by_one(effect: EventEffect) -> BatchEffect:
+    """A batch's effect that is each event's `effect` in turn, in the batch's transaction:
+    for a consumer whose events share nothing to do together but the transaction."""
+
+    async def each(session: AsyncSession, events: Sequence[Event]) -> None:
+        for event in events:
+            await effect(session, event)
+
+    return each
 
 
 def idempotent(

@@ -16,15 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from minifb.adapters.cache import Cache
 from minifb.adapters.events import Event, EventBus
 from minifb.kit.db import Database
-from minifb.kit.outbox import idempotent_batches
+from minifb.kit.outbox import BATCH, idempotent_batches
 from minifb.models.post import Visibility
 from minifb.posts import feed, rendering
 from minifb.posts import repository as repo
 from minifb.posts.policy import FeedPolicy
 
 CONSUMER = "feed"
-# The most events handled in one transaction (within the broker's prefetch).
-BATCH = 100
 # What a post's cached body shows of its author.
 CARD_FIELDS = frozenset({"username", "display_name", "avatar_url"})
 Effect = Callable[[AsyncSession, Event], Awaitable[None]]

@@ -9,25 +9,26 @@ neither is indexed.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.events import Event, EventBus
 from minifb.adapters.search import SearchIndex
 from minifb.kit.db import Database
-from minifb.kit.outbox import idempotent
+from minifb.kit.outbox import BATCH, idempotent_batches
 from minifb.search import service
 
 CONSUMER = "search-indexer"
 # What a person is found by.
 SEARCHED_FIELDS = frozenset({"username", "display_name"})
 Effect = Callable[[AsyncSession, Event], Awaitable[None]]
+# Indexed as the post's row holds it now, so a run of them goes together.
+POST_WRITES = frozenset({"post.created", "post.updated"})
 
 
 def _effects(index: SearchIndex) -> dict[str, Effect]:
-    async def post_changed(session: AsyncSession, event: Event) -> None:
-        await service.index_post(session, index, int(event.data["post_id"]))
+    """What each event but a post's writing does (those are indexed together)."""
 
     async def post_deleted(session: AsyncSession, event: Event) -> None:
         await service.forget_post(session, index, int(event.data["post_id"]))
@@ -40,8 +41,6 @@ def _effects(index: SearchIndex) -> dict[str, Effect]:
             await service.index_person(session, index, int(event.data["user_id"]))
 
     return {
-        "post.created": post_changed,
-        "post.updated": post_changed,
         "post.deleted": post_deleted,
         "user.registered": person_registered,
         "user.updated": person_updated,
@@ -49,10 +48,22 @@ def _effects(index: SearchIndex) -> dict[str, Effect]:
 
 
 def register(bus: EventBus, db: Database, *, index: SearchIndex) -> None:
-    """Subscribe the search indexer to `bus` (`workers.registry` wires it)."""
+    """Subscribe the search indexer to `bus`, in batches (`workers.registry` wires it):
+    a run of new and edited posts in a batch is read and indexed together."""
     effects = _effects(index)
 
-    async def dispatch(session: AsyncSession, event: Event) -> None:
-        await effects[event.type](session, event)
+    async def dispatch(session: AsyncSession, events: Sequence[Event]) -> None:
+        posts: list[int] = []
+        for event in events:
+            if event.type in POST_WRITES:
+                posts.append(int(event.data["post_id"]))
+                continue
+            if posts:
+                await service.index_posts(session, index, posts)
+                posts = []
+            await effects[event.type](session, event)
+        if posts:
+            await service.index_posts(session, index, posts)
 
-    bus.subscribe(CONSUMER, list(effects), idempotent(db, CONSUMER, dispatch))
+    types = [*sorted(POST_WRITES), *effects]
+    bus.subscribe_batches(CONSUMER, types, idempotent_batches(db, CONSUMER, dispatch), size=BATCH)

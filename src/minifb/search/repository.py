@@ -246,6 +246,12 @@ async def post_doc(session: AsyncSession, post_id: int) -> PostDoc | None:
     return docs[0] if docs else None
 
 
+async def post_docs(session: AsyncSession, post_ids: Sequence[int]) -> list[PostDoc]:
+    """The documents of those of `post_ids` that exist, in id order."""
+    ids = set(post_ids)
+    return await _post_docs(session, Post.id.in_(ids), limit=len(ids))
+
+
 async def _post_docs(
     session: AsyncSession, where: ColumnElement[bool], *, limit: int
 ) -> list[PostDoc]:

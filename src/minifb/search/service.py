@@ -14,7 +14,7 @@ import binascii
 import enum
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -159,14 +159,14 @@ async def index_person(session: AsyncSession, index: SearchIndex, user_id: int) 
         await index.put_people(session, [doc])
 
 
-async def index_post(session: AsyncSession, index: SearchIndex, post_id: int) -> None:
-    """Index a post as the tables hold it now (gone: forgotten). Reading the row, not
-    the event's data, makes a late or repeated event harmless."""
-    doc = await repo.post_doc(session, post_id)
-    if doc is None:
-        await index.remove_post(session, post_id)
-    else:
-        await index.put_posts(session, [doc])
+async def index_posts(session: AsyncSession, index: SearchIndex, post_ids: Sequence[int]) -> None:
+    """Index posts as the tables hold them now (gone: forgotten), with one read of their
+    rows and one write to the index. Reading the rows, not the events' data, makes a
+    late or repeated event harmless."""
+    docs = await repo.post_docs(session, post_ids)
+    await index.put_posts(session, docs)
+    for gone in set(post_ids) - {doc.id for doc in docs}:
+        await index.remove_post(session, gone)
 
 
 async def forget_post(session: AsyncSession, index: SearchIndex, post_id: int) -> None:
