@@ -469,6 +469,19 @@ class TestBatches:
         assert handler.tries[handler.batches[0][0].id] == 5  # the outage spent no attempt
         assert await kind.dead_letters(bus) == []
 
+    async def test_a_batch_lingers_for_what_comes_soon_after_its_first(self, bus: EventBus) -> None:
+        lingering, eager = BatchRecorder(), BatchRecorder()
+        bus.subscribe_batches("lingering", ["*"], lingering, size=10, linger=1.0)
+        bus.subscribe_batches("eager", ["*"], eager, size=10)
+        await bus.start()
+        first = await publish_all(bus, [event()])
+        await asyncio.sleep(0.2)  # the first is taken by now
+        rest = await publish_all(bus, [event(), event()])
+        await drain(bus)
+        assert [ids(batch) for batch in lingering.batches] == [ids(first + rest)]
+        assert sorted(eager.ids) == ids(first + rest)
+        assert ids(eager.batches[0]) == ids(first)  # no linger: it went alone
+
     def test_a_batch_holds_one_event_at_least(self, bus: EventBus) -> None:
         with pytest.raises(ValueError, match="size"):
             bus.subscribe_batches("feed", ["*"], BatchRecorder(), size=0)

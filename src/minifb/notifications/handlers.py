@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.events import Event, EventBus
 from minifb.kit.db import Database
-from minifb.kit.outbox import BATCH, idempotent_batches, one_by_one
+from minifb.kit.outbox import consume_in_batches, one_by_one
 from minifb.models import NotificationType
 from minifb.notifications import repository as repo
 from minifb.notifications import service
@@ -173,9 +173,4 @@ async def handle(session: AsyncSession, event: Event) -> None:
 def register(bus: EventBus, db: Database) -> None:
     """Subscribe the notifications consumer to `bus`; each event is handled once, a
     batch of them in a transaction of `db` (`workers.registry` wires it)."""
-    bus.subscribe_batches(
-        CONSUMER,
-        [*NOTICES, *FORGETS],
-        idempotent_batches(db, CONSUMER, one_by_one(handle)),
-        size=BATCH,
-    )
+    consume_in_batches(bus, db, CONSUMER, [*NOTICES, *FORGETS], one_by_one(handle))

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from minifb.adapters.cache import Cache
 from minifb.adapters.events import Event, EventBus
 from minifb.kit.db import Database
-from minifb.kit.outbox import BATCH, idempotent_batches
+from minifb.kit.outbox import consume_in_batches
 from minifb.models.post import Visibility
 from minifb.posts import feed, rendering
 from minifb.posts import repository as repo
@@ -124,4 +124,4 @@ def register(bus: EventBus, db: Database, *, cache: Cache, policy: FeedPolicy) -
             await feed.fan_out(session, cache, policy, new_posts)
 
     types = ["post.created", *effects]
-    bus.subscribe_batches(CONSUMER, types, idempotent_batches(db, CONSUMER, dispatch), size=BATCH)
+    consume_in_batches(bus, db, CONSUMER, types, dispatch)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from minifb.adapters.events import Event, EventBus
 from minifb.adapters.search import SearchIndex
 from minifb.kit.db import Database
-from minifb.kit.outbox import BATCH, idempotent_batches
+from minifb.kit.outbox import consume_in_batches
 from minifb.search import service
 
 CONSUMER = "search-indexer"
@@ -66,4 +66,4 @@ def register(bus: EventBus, db: Database, *, index: SearchIndex) -> None:
             await service.index_posts(session, index, posts)
 
     types = [*sorted(POST_WRITES), *effects]
-    bus.subscribe_batches(CONSUMER, types, idempotent_batches(db, CONSUMER, dispatch), size=BATCH)
+    consume_in_batches(bus, db, CONSUMER, types, dispatch)

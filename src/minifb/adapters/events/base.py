@@ -99,8 +99,9 @@ class EventBus(Protocol):
       attempts; then the event is dead-lettered (kept for inspection) and
       the consumer goes on with the next one.
     - In batches if asked (`subscribe_batches`): the handler gets what is
-      waiting, up to its size, in order; a batch that raises is tried again
-      one event at a time, each with its own attempts.
+      waiting, and what arrives within the linger, up to its size, in order; a
+      batch that raises is tried again one event at a time, each with its own
+      attempts.
     - A service down is not the event's fault: a handler that raises
       `Unavailable` gets the event again after a back-off, as often as it
       takes, spending no attempt and never dead-lettered for it; the bus
@@ -122,10 +123,17 @@ class EventBus(Protocol):
         """
 
     def subscribe_batches(
-        self, consumer: str, types: Iterable[str], handler: BatchHandler, *, size: int
+        self,
+        consumer: str,
+        types: Iterable[str],
+        handler: BatchHandler,
+        *,
+        size: int,
+        linger: float = 0.0,
     ) -> None:
         """`subscribe`, the handler taking up to `size` events at once: those waiting
-        when it is free, never waiting for more to arrive."""
+        when it is free, and those arriving within `linger` seconds of a batch's first
+        (a little latency for fewer, fuller batches when events come steadily)."""
 
     async def publish(self, event: Event) -> None:
         """Hand an event to the bus; returns once the bus has accepted it.

@@ -30,18 +30,32 @@ log = logging.getLogger("minifb.events")
 T = TypeVar("T")
 
 
-async def next_batch(queue: asyncio.Queue[T | None], size: int) -> tuple[list[T], int]:
-    """Wait for the queue's next item, then take what else waits there, up to `size`
-    items or a stop (None); returns the items and how many were taken off the queue
-    (a stop included: more than the items), each to be marked done."""
+async def batch_from(
+    first: T | None, queue: asyncio.Queue[T | None], size: int, linger: float = 0.0
+) -> tuple[list[T], int]:
+    """A batch beginning with `first`, just taken off the queue: what else comes within
+    `linger` seconds of it, up to `size` items or a stop (None). Returns the items and how
+    many were taken off the queue (`first` and a stop included), each to be marked done."""
     batch: list[T] = []
-    item = await queue.get()
+    item = first
     taken = 1
+    deadline = asyncio.get_running_loop().time() + linger
     while item is not None:
         batch.append(item)
-        if len(batch) == size or queue.empty():
+        if len(batch) == size:
             break
-        item = queue.get_nowait()
+        if queue.empty():
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            try:
+                # A get cut short by the deadline leaves its item in the queue.
+                async with asyncio.timeout(left):
+                    item = await queue.get()
+            except TimeoutError:
+                break
+        else:
+            item = queue.get_nowait()
         taken += 1
     return batch, taken
 

@@ -15,7 +15,7 @@ from minifb.adapters.events.base import (
     one_at_a_time,
     publish_each,
 )
-from minifb.adapters.events.delivery import Delivery, next_batch
+from minifb.adapters.events.delivery import Delivery, batch_from
 from minifb.adapters.resilience import Backoff
 
 log = logging.getLogger("minifb.events")
@@ -27,6 +27,7 @@ class _Consumer:
     types: frozenset[str]
     handler: BatchHandler
     size: int  # the most events handed over at once
+    linger: float  # how long a batch waits for more after its first event
     # Paces the retries while a service the handler needs is down.
     backoff: Backoff
     # None asks the delivery task to stop once what was queued before it is done.
@@ -68,13 +69,19 @@ class MemoryEventBus:
         self.subscribe_batches(consumer, types, one_at_a_time(handler), size=1)
 
     def subscribe_batches(
-        self, consumer: str, types: Iterable[str], handler: BatchHandler, *, size: int
+        self,
+        consumer: str,
+        types: Iterable[str],
+        handler: BatchHandler,
+        *,
+        size: int,
+        linger: float = 0.0,
     ) -> None:
         if size < 1:
             raise ValueError("size must be at least 1")
         first, cap = self._backoff
         backoff = Backoff(f"consumer {consumer}", log, first=first, cap=cap)
-        entry = _Consumer(consumer, frozenset(types), handler, size, backoff)
+        entry = _Consumer(consumer, frozenset(types), handler, size, linger, backoff)
         self._consumers.append(entry)
         if self._started:
             entry.task = asyncio.create_task(self._deliver(entry), name=f"consumer:{consumer}")
@@ -118,9 +125,13 @@ class MemoryEventBus:
     async def _deliver(self, consumer: _Consumer) -> None:
         stopping = False
         while not stopping:
-            batch, taken = await next_batch(consumer.queue, consumer.size)
-            stopping = taken > len(batch)
+            first = await consumer.queue.get()
+            taken = 1
             try:
+                batch, taken = await batch_from(
+                    first, consumer.queue, consumer.size, consumer.linger
+                )
+                stopping = taken > len(batch)
                 if batch:
                     missed = await self._delivery.deliver(
                         consumer.name, consumer.handler, consumer.backoff, batch

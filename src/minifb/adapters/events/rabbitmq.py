@@ -53,7 +53,7 @@ from minifb.adapters.events.base import (
     NotAllPublished,
     one_at_a_time,
 )
-from minifb.adapters.events.delivery import Delivery, next_batch
+from minifb.adapters.events.delivery import Delivery, batch_from
 from minifb.adapters.resilience import Backoff, Unavailable
 
 log = logging.getLogger("minifb.events")
@@ -70,6 +70,7 @@ class _Consumer:
     types: frozenset[str]
     handler: BatchHandler
     size: int  # the most messages handed over at once
+    linger: float  # how long a batch waits for more after its first message
     backoff: Backoff  # paces the retries while a service the handler needs is down
     # Delivered messages waiting in this process; None asks the delivery task to stop.
     inbox: asyncio.Queue[AbstractIncomingMessage | None] = field(default_factory=asyncio.Queue)
@@ -159,7 +160,13 @@ class RabbitMQEventBus:
         self.subscribe_batches(consumer, types, one_at_a_time(handler), size=1)
 
     def subscribe_batches(
-        self, consumer: str, types: Iterable[str], handler: BatchHandler, *, size: int
+        self,
+        consumer: str,
+        types: Iterable[str],
+        handler: BatchHandler,
+        *,
+        size: int,
+        linger: float = 0.0,
     ) -> None:
         """A batch holds at most the prefetch: what the broker lets a consumer hold."""
         if consumer in self._consumers:
@@ -172,6 +179,7 @@ class RabbitMQEventBus:
             frozenset(types),
             handler,
             size,
+            linger,
             Backoff(f"consumer {consumer}", log, first=first, cap=cap),
         )
         self._consumers[consumer] = entry
@@ -523,10 +531,12 @@ class RabbitMQEventBus:
     async def _deliver(self, entry: _Consumer) -> None:
         stopping = False
         while not stopping:
-            batch, taken = await next_batch(entry.inbox, entry.size)
-            stopping = taken > len(batch)
+            first = await entry.inbox.get()
+            entry.handling = True  # held from now on, lingering for more included
+            taken = 1
             try:
-                entry.handling = True
+                batch, taken = await batch_from(first, entry.inbox, entry.size, entry.linger)
+                stopping = taken > len(batch)
                 if batch:
                     await self._handle(entry, batch)
             finally:
