@@ -110,7 +110,7 @@ class RabbitMQEventBus:
         max_attempts: int = 5,
         retry_delay: float = 0.05,
         backoff: tuple[float, float] = (0.5, 30.0),
-        prefetch: int = 128,
+        prefetch: int = 512,
         timeout: float = 5.0,
     ) -> None:
         """A failing handler is tried `max_attempts` times, `retry_delay` seconds apart
