@@ -22,7 +22,7 @@ CI_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 CI_REDIS_URL    ?= redis://127.0.0.1:6379/0
 CI_AMQP_URL     ?= amqp://guest:guest@127.0.0.1:5672/minifb_ci
 
-.PHONY: install lock run test lint imports typecheck unit integration format bench bench-soak bench-stream bench-media bench-search clean api-check
+.PHONY: install lock run test lint imports typecheck unit integration format bench bench-fanout bench-soak bench-stream bench-media bench-search clean api-check
 
 # A fresh machine: an old or missing Python, or one without its venv module
 # (Debian and Ubuntu ship it apart), ends with one line saying what to do.
@@ -106,7 +106,11 @@ BENCH_TIERS ?= embedded,selfhosted,broker
 BENCH_PG ?= postgresql+asyncpg://postgres@127.0.0.1:5432
 bench: install
 	BENCH_TIERS=$(BENCH_TIERS) $(BIN)/python bench/run.py
-	$(MAKE) --no-print-directory bench-stream bench-media bench-search
+	$(MAKE) --no-print-directory bench-fanout bench-stream bench-media bench-search
+
+# The feed's fan-out alone: one `minifb worker feed` on replayed new posts (bench/fanout.py).
+bench-fanout: install
+	$(BIN)/python bench/fanout.py
 
 # Ten minutes of mixed load on two servers and a worker (bench/soak.py): p99 and RSS a minute.
 bench-soak: install
