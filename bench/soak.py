@@ -11,7 +11,7 @@ as latency, not as fewer requests); every process's RSS is sampled every 10 s.
 The verdict compares each process's RSS at the end with its RSS after the
 first minutes.
 
-    python bench/soak.py                         # 10 minutes at 200 requests a second
+    python bench/soak.py                         # 10 minutes at 100 requests a second
     python bench/soak.py --minutes 2 --rate 100  # a short try
 
 Only 127.0.0.1 is loaded; the data is bench/run.py's (`minifb_bench`, kept
@@ -55,6 +55,7 @@ REACTIONS = ["like", "love", "haha", "wow"]
 SAMPLE_EVERY = 10.0  # seconds between RSS samples
 SETTLE_MINUTES = 2  # memory may grow while pools, caches and feeds fill up
 TIMEOUT = 10.0
+LATE = 1.0  # seconds behind its schedule at which the driver counts a request late
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Minute:
     requests: int = 0
     non_2xx: int = 0
     errors: int = 0
+    late: int = 0  # sent over `LATE` seconds after they were due: the driver fell behind
     latencies: list[float] = field(default_factory=list)
     rss_kb: dict[str, int] = field(default_factory=dict)  # at the minute's end
 
@@ -73,6 +75,7 @@ class Minute:
             "requests": self.requests,
             "non_2xx": self.non_2xx,
             "errors": self.errors,
+            "late": self.late,
             "p50_ms": statistics.median(ordered) * 1000,
             "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
             "rss_kb": self.rss_kb,
@@ -133,11 +136,18 @@ class Load:
         self.weights: list[int] = list(weights)
 
     async def run(self, clients: list[httpx.AsyncClient]) -> None:
+        """Until the wall clock says the time is up: a driver that falls behind its
+        schedule (this process short of CPU) sends less, and says so (`late`)."""
         began = time.monotonic()
+        end = began + self.seconds
         tasks: set[asyncio.Task[None]] = set()
         n = 0
-        while (due := began + n / self.rate) < began + self.seconds:
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
+        while (due := began + n / self.rate) < end and time.monotonic() < end:
+            wait = due - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            elif wait < -LATE:
+                self.minute_of(due, began).late += 1
             kind = self.rng.choices(self.kinds, self.weights)[0]
             task = asyncio.create_task(self.one(clients[n % len(clients)], kind, due, began))
             tasks.add(task)
@@ -146,8 +156,12 @@ class Load:
         if tasks:
             await asyncio.wait(tasks, timeout=TIMEOUT * 2)
 
+    def minute_of(self, due: float, began: float) -> Minute:
+        minute = int((due - began) // 60)
+        return self.minutes.setdefault(minute, Minute(minute))
+
     async def one(self, client: httpx.AsyncClient, kind: str, due: float, began: float) -> None:
-        minute = self.minutes.setdefault(int((due - began) // 60), Minute(int((due - began) // 60)))
+        minute = self.minute_of(due, began)
         token = self.rng.choice(self.cast.tokens)
         try:
             response = await self.send(client, kind, token)
@@ -236,15 +250,16 @@ async def soak(procs: dict[str, Any], cast: Cast, args: argparse.Namespace) -> d
 def table(minutes: list[dict[str, Any]]) -> str:
     names = sorted({name for m in minutes for name in m["rss_kb"]})
     lines = [
-        "| minute | requests | non-2xx | errors | p50 ms | p99 ms | "
+        "| minute | requests | non-2xx | errors | sent late | p50 ms | p99 ms | "
         + " | ".join(f"RSS MB {n}" for n in names)
         + " |",
-        "|---:|---:|---:|---:|---:|---:|" + "---:|" * len(names),
+        "|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(names),
     ]
     for m in minutes:
         rss = " | ".join(f"{m['rss_kb'].get(n, 0) / 1024:.1f}" for n in names)
         lines.append(
             f"| {m['minute'] + 1} | {m['requests']:,} | {m['non_2xx']} | {m['errors']} "
+            f"| {m['late']} "
             f"| {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {rss} |"
         )
     return "\n".join(lines)
@@ -269,7 +284,7 @@ def verdict(samples: list[dict[str, Any]]) -> list[str]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--minutes", type=int, default=10)
-    parser.add_argument("--rate", type=float, default=200.0, help="requests a second, in all")
+    parser.add_argument("--rate", type=float, default=100.0, help="requests a second, in all")
     parser.add_argument("--conversations", type=int, default=100)
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--posts-per-user", type=int, default=50)
