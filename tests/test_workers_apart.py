@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(
     not WORKERS_APART, reason="the pass with the workers apart (MINIFB_TEST_WORKERS=process)"
 )
 
-POSTS = 40
+POSTS = 100  # the most one page of search holds
 
 
 async def test_the_app_runs_only_the_stream(app: FastAPI) -> None:
