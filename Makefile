@@ -16,7 +16,8 @@ UV_COMPILE    = $(BIN)/uv pip compile --quiet --universal --generate-hashes --py
 
 # MINIFB_FULL_PASS=1 (what .ci/run sets; from the environment or `make test
 # MINIFB_FULL_PASS=1`, which make passes on to pytest) asks for the second pass
-# against the real services, and makes a missing service fail instead of skipping.
+# against the real services (and the API suite a third time, its workers in a
+# process of their own), and makes a missing service fail instead of skipping.
 FULL_PASS       := $(filter 1 true yes,$(MINIFB_FULL_PASS))
 CI_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 CI_REDIS_URL    ?= redis://127.0.0.1:6379/0
@@ -85,13 +86,17 @@ integration: install
 ifneq ($(FULL_PASS),)
 	MINIFB_TEST_DATABASE_URL=$(CI_DATABASE_URL) MINIFB_TEST_REDIS_URL=$(CI_REDIS_URL) \
 		MINIFB_TEST_AMQP_URL=$(CI_AMQP_URL) $(BIN)/pytest -q
+# The API suite once more on RabbitMQ, the workers in a process apart from the app's
+# (tests/fixtures/workers.py; the other tests are deselected).
+	MINIFB_TEST_DATABASE_URL=$(CI_DATABASE_URL) MINIFB_TEST_REDIS_URL=$(CI_REDIS_URL) \
+		MINIFB_TEST_AMQP_URL=$(CI_AMQP_URL) MINIFB_TEST_WORKERS=process $(BIN)/pytest -q
 # The feed once more, its cache a 3-node Redis Cluster the run starts (ElastiCache cluster mode).
 	MINIFB_TEST_DATABASE_URL=$(CI_DATABASE_URL) MINIFB_TEST_REDIS_CLUSTER=1 \
 		$(BIN)/pytest -q tests/posts/test_feed.py
 # The API against its own document: schemathesis on a live server.
 	$(MAKE) --no-print-directory api-check
 else
-	@echo "the second pass (PostgreSQL, Redis, RabbitMQ, a Redis Cluster, schemathesis) runs with MINIFB_FULL_PASS=1"
+	@echo "the second pass (PostgreSQL, Redis, RabbitMQ, the workers apart, a Redis Cluster, schemathesis) runs with MINIFB_FULL_PASS=1"
 endif
 
 format: install

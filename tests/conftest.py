@@ -9,6 +9,8 @@ URL) and `MINIFB_TEST_REDIS_URL` the same tests run against those servers: the
 run creates its own database and drops it at the end, and touches only Redis
 keys under its own prefix. With `MINIFB_TEST_REDIS_CLUSTER=1` the cache is a
 3-node Redis Cluster the run starts for itself (`redis_cluster`) instead.
+With `MINIFB_TEST_WORKERS=process` the apps' events go through RabbitMQ and
+their workers run in another process (`tests/fixtures/workers.py`).
 With `MINIFB_FULL_PASS=1` an unreachable service fails the run.
 """
 
@@ -33,10 +35,11 @@ from minifb.main import create_app
 from minifb.migrations import upgrade
 from tests.factories import People, Person, register_many
 from tests.fixtures.app import AppFactory
-from tests.fixtures.tiers import ON_CLUSTER, PG_SERVER_URL, REDIS_URL
+from tests.fixtures.tiers import AMQP_URL, ON_CLUSTER, PG_SERVER_URL, REDIS_URL
 
 # Fixtures of tests/fixtures/ modules that every suite may ask for.
 pytest_plugins = [
+    "tests.fixtures.workers",  # before `events`, which imports it
     "tests.fixtures.database",
     "tests.fixtures.events",
     "tests.fixtures.ids",
@@ -47,6 +50,7 @@ pytest_plugins = [
 if TYPE_CHECKING:
     # Not imported at run time: pytest must load the plugin first to rewrite its asserts.
     from tests.fixtures.redis_cluster import RedisCluster
+    from tests.fixtures.workers import SeparateWorkers
 
 
 def _run_sync(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
@@ -169,8 +173,15 @@ def _patient_readiness(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def settings(database_url: str, cache_url: str, cache_prefix: str, tmp_path: Path) -> Settings:
-    """Test settings: throttles off (tests sign up many people from one address).
+def settings(
+    database_url: str,
+    cache_url: str,
+    cache_prefix: str,
+    tmp_path: Path,
+    separate_workers: SeparateWorkers | None,
+) -> Settings:
+    """Test settings: throttles off (tests sign up many people from one address);
+    with the workers apart, events through RabbitMQ under the test's own prefix.
 
     The database's connect and pool-wait timeouts are long: these tests read
     behaviour, not time, and on a shared machine a stall of a second or two
@@ -178,8 +189,12 @@ def settings(database_url: str, cache_url: str, cache_prefix: str, tmp_path: Pat
     breaker, and turned correct requests into 503s. The tests of those
     timeouts set their own (tests/kit/test_db.py, tests/faults).
     """
+    events: dict[str, Any] = {}
+    if separate_workers is not None:
+        events = {"events_url": AMQP_URL, "events_prefix": separate_workers.prefix}
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
+        **events,
         environment="test",
         database_url=database_url,
         database_connect_timeout=10.0,
@@ -193,9 +208,12 @@ def settings(database_url: str, cache_url: str, cache_prefix: str, tmp_path: Pat
 
 
 @pytest.fixture
-async def make_client(settings: Settings) -> AsyncIterator[AppFactory]:
-    """Build an app (settings overridden by keyword) and a client speaking HTTP to it."""
-    stack: list[tuple[LifespanManager, httpx.AsyncClient]] = []
+async def make_client(
+    settings: Settings, separate_workers: SeparateWorkers | None
+) -> AsyncIterator[AppFactory]:
+    """Build an app (settings overridden by keyword) and a client speaking HTTP to it;
+    with the workers apart, its workers too, in the worker host process."""
+    stack: list[tuple[FastAPI, LifespanManager, httpx.AsyncClient]] = []
 
     async def factory(
         *,
@@ -205,6 +223,9 @@ async def make_client(settings: Settings) -> AsyncIterator[AppFactory]:
         **overrides: Any,
     ) -> tuple[FastAPI, httpx.AsyncClient]:
         app_settings = settings.model_copy(update=overrides)
+        remote = None
+        if separate_workers is not None:
+            app_settings, remote = await separate_workers.before_app(app_settings)
         app = create_app(app_settings, services=services, bare_routes=bare_routes)
         # Start-up is not what these tests time: on a loaded machine one start (a pool
         # to open, the worker id lease committed, the ended logins read) once took
@@ -213,13 +234,17 @@ async def make_client(settings: Settings) -> AsyncIterator[AppFactory]:
         await manager.__aenter__()
         transport = httpx.ASGITransport(app=manager.app, client=(client_ip, 40000))
         client = httpx.AsyncClient(transport=transport, base_url="http://test")
-        stack.append((manager, client))
+        stack.append((app, manager, client))
+        if separate_workers is not None:
+            separate_workers.attach(app, remote)
         return app, client
 
     yield factory
-    for manager, client in reversed(stack):
+    for app, manager, client in reversed(stack):
         await client.aclose()
         await manager.__aexit__(None, None, None)
+        if separate_workers is not None:
+            await separate_workers.after_app(app)
 
 
 @pytest.fixture

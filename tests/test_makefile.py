@@ -189,10 +189,15 @@ class TestTheFullPassIsAskedForByName:
         assert done.returncode == 0, done.stderr
         commands = done.stdout.replace("\\\n", " ").splitlines()  # continued lines joined
         runs = [command for command in commands if "pytest" in command]
-        assert len(runs) == 2, done.stdout
+        assert len(runs) == 3, done.stdout
         assert "MINIFB_TEST_DATABASE_URL=postgresql+asyncpg://" in runs[0]
         assert "MINIFB_TEST_REDIS_URL=redis://" in runs[0]
-        assert "MINIFB_TEST_REDIS_CLUSTER=1" in runs[1]
+        assert "MINIFB_TEST_WORKERS" not in runs[0]
+        # The API suite once more, the workers apart, on the same services.
+        for setting in ("DATABASE_URL=postgresql", "REDIS_URL=redis", "AMQP_URL=amqp"):
+            assert f"MINIFB_TEST_{setting}" in runs[1]
+        assert "MINIFB_TEST_WORKERS=process" in runs[1]
+        assert "MINIFB_TEST_REDIS_CLUSTER=1" in runs[2]
         # And the API against its own document, on a live server.
         assert "tests/contract/run.py" in commands[-1]
 

@@ -25,7 +25,10 @@ from tests.notifications.helpers import kinds
 
 __all__ = ["amqp_prefix"]  # the fixture, imported for the tests below
 
-pytestmark = needs_rabbitmq
+pytestmark = [
+    needs_rabbitmq,
+    pytest.mark.own_consumers("runs a `minifb worker` of its own beside the app"),
+]
 
 WAIT = 20.0  # seconds a worker's effect may take to show before the test fails
 

@@ -82,6 +82,7 @@ class TestOutboxPurge:
 
 
 class TestIdempotencyKeyPurge:
+    @pytest.mark.own_consumers("runs the housekeeping jobs of the app's process")
     async def test_keys_past_a_day_go_and_newer_ones_still_replay(
         self, app: FastAPI, client: httpx.AsyncClient
     ) -> None:
@@ -179,6 +180,7 @@ class TestHousekeeper:
         assert lines[1].startswith("housekeeping works again after 8 failed tries")
         assert not any(r.exc_info for r in records)
 
+    @pytest.mark.own_consumers("runs the housekeeping jobs of the app's process")
     async def test_the_app_registers_every_service_job(self, app: FastAPI) -> None:
         assert set(await _container(app).housekeeper.run_once()) == {
             "outbox",
