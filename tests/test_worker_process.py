@@ -11,6 +11,8 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from minifb.adapters.events.rabbitmq import RabbitMQEventBus
 from minifb.config import Settings
 from minifb.worker import STOP_WITHIN
