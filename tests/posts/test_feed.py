@@ -199,6 +199,7 @@ async def posts_to_replay(
     return follower, await replay_posts(app)
 
 
+@pytest.mark.own_consumers("counts the statements and cache calls of the app's own consumer")
 class TestBatchedFanOut:
     """The consumer takes new posts in batches: a batch costs one query for every author's
     followers, one insert of the handled marks and one pipeline of cache writes."""
