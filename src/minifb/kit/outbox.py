@@ -6,7 +6,8 @@ them sent; a sweep publishes whatever a commit could not hand over (the
 process died, the bus was down). A rolled-back transaction leaves no row, so
 nothing is published. Consumers wrapped by `idempotent` record each handled
 event id in the same transaction as their effect, so a redelivery changes
-nothing; an event whose effect keeps failing is parked as a dead letter
+nothing (`consume_in_batches`: a batch's ids in one insert, its effects in
+one transaction); an event whose effect keeps failing is parked as a dead letter
 (`kit.dead_letters`).
 """
 
