@@ -36,13 +36,14 @@ __all__ = ["amqp_prefix", "broker_env", "cache", "db", "redis_server", "shared_c
 pytestmark = needs_services
 
 FOLLOWERS = 20
-POSTS = 300
+POSTS = 600  # under a feed's size (800): every post stays in every feed
 EVERY = 3  # a comment on every third post, by the followers in turn
 COMMENTS = POSTS // EVERY
 AT_ONCE = 8  # requests in flight while the backlog is made
-# The worker is killed once it has handled this many of each: well past its prefetch.
-KILL_AFTER_POSTS = 60
-KILL_AFTER_COMMENTS = 15
+# The worker is killed once it has handled this many of each: once each consumer has
+# committed its first batch (of up to 100), with hundreds more held unacknowledged.
+KILL_AFTER_POSTS = 1
+KILL_AFTER_COMMENTS = 1
 # The workers' consumers, and the types of the test's events each handles.
 CONSUMED = {
     "feed": ("follow.created", "post.created"),
