@@ -185,6 +185,22 @@ def ids(events: Iterable[Event]) -> list[int]:
     return [e.id for e in events]
 
 
+async def mixed_types_published_together(
+    bus: EventBus,
+) -> tuple[list[Event], BatchRecorder, Recorder]:
+    """300 events of three types in one `publish_many`, to a consumer of them all (in
+    batches) and one of `post.created`; returns them and the two consumers' records."""
+    everything, posts = BatchRecorder(), Recorder()
+    bus.subscribe_batches("all", ["*"], everything, size=50)
+    bus.subscribe("posts", ["post.created"], posts)
+    await bus.start()
+    types = ["post.created", "post.created", "user.updated", "follow.created"]
+    sent = [event(types[i % 4], n=i) for i in range(300)]
+    await bus.publish_many(sent)
+    await drain(bus)
+    return sent, everything, posts
+
+
 class TestSubscription:
     async def test_a_consumer_receives_the_types_it_named_and_no_others(
         self, bus: EventBus
@@ -197,6 +213,13 @@ class TestSubscription:
         )
         await drain(bus)
         assert sorted(posts.ids) == [sent[0].id, sent[2].id]
+
+    async def test_events_of_several_types_published_together_reach_whom_they_should(
+        self, bus: EventBus
+    ) -> None:
+        sent, everything, posts = await mixed_types_published_together(bus)
+        assert sorted(everything.ids) == ids(sent)
+        assert sorted(posts.ids) == [e.id for e in sent if e.type == "post.created"]
 
     async def test_star_receives_every_type(self, bus: EventBus) -> None:
         everything = Recorder()
@@ -366,11 +389,13 @@ class TestServiceDown:
 
 
 class TestShutdown:
+    @pytest.mark.parametrize("together", [False, True], ids=["one by one", "together"])
     async def test_close_loses_nothing_that_was_accepted(
-        self, kind: BusKind, open_bus: Opener
+        self, kind: BusKind, open_bus: Opener, together: bool
     ) -> None:
         """In process, `close` handles what was queued; a broker's bus gives back what it
-        had not handled, and the next bus of the same consumer handles it."""
+        had not handled, and the next bus of the same consumer handles it (published
+        `together`, in one `publish_many`, too)."""
         handled: list[int] = []
 
         async def slow(e: Event) -> None:
@@ -380,7 +405,11 @@ class TestShutdown:
         bus = open_bus()
         bus.subscribe("feed", ["*"], slow)
         await bus.start()
-        sent = await publish_all(bus, [event() for _ in range(20)])
+        sent = [event() for _ in range(20)]
+        if together:
+            await bus.publish_many(sent)
+        else:
+            await publish_all(bus, sent)
         async with asyncio.timeout(WAIT):
             await bus.close()
         if not kind.keeps_on_close:
@@ -482,6 +511,34 @@ class TestBatches:
         assert sorted(eager.ids) == ids(first + rest)
         assert ids(eager.batches[0]) == ids(first)  # no linger: it went alone
 
+    async def test_what_was_published_together_is_handled_in_batches_of_the_size(
+        self, bus: EventBus
+    ) -> None:
+        handler = BatchRecorder()
+        bus.subscribe_batches("feed", ["*"], handler, size=8)
+        await bus.start()
+        sent = [event(n=i) for i in range(250)]
+        await bus.publish_many(sent)
+        await drain(bus)
+        assert handler.ids == ids(sent)  # each once, in order
+        assert max(len(batch) for batch in handler.batches) == 8
+
+    async def test_a_bad_event_published_with_others_costs_them_nothing(
+        self, kind: BusKind, open_bus: Opener
+    ) -> None:
+        bus = open_bus(max_attempts=2)
+        sent = [event(n=i) for i in range(30)]
+        poison = [sent[17], sent[20]]
+        handler = BatchRecorder(
+            lambda batch, _: RuntimeError("a bug") if any(e in batch for e in poison) else None
+        )
+        bus.subscribe_batches("feed", ["*"], handler, size=8)
+        await bus.start()
+        await bus.publish_many(sent)
+        await drain(bus)
+        assert sorted(handler.ids) == [e.id for e in sent if e not in poison]
+        assert await kind.dead_letters(bus) == [("feed", e) for e in poison]  # each alone
+
     def test_a_batch_holds_one_event_at_least(self, bus: EventBus) -> None:
         with pytest.raises(ValueError, match="size"):
             bus.subscribe_batches("feed", ["*"], BatchRecorder(), size=0)
@@ -508,6 +565,13 @@ class TestOrder:
         await bus.publish_many(batch)
         await drain(bus)
         assert received.ids == ids(batch)
+
+    async def test_events_of_several_types_published_together_keep_their_order(
+        self, bus: EventBus
+    ) -> None:
+        sent, everything, posts = await mixed_types_published_together(bus)
+        assert everything.ids == ids(sent)
+        assert posts.ids == [e.id for e in sent if e.type == "post.created"]
 
     async def test_batches_keep_the_order(self, bus: EventBus) -> None:
         handler = BatchRecorder(first_wait=0.05)

@@ -7,6 +7,9 @@ and on Redis (`MINIFB_TEST_REDIS_URL`).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
@@ -204,12 +207,29 @@ class TestBatchedFanOut:
     """The consumer takes new posts in batches: a batch costs one query for every author's
     followers, one insert of the handled marks and one pipeline of cache writes."""
 
+    @pytest.fixture
+    def recording(
+        self, app: FastAPI, queries: QueryLog, monkeypatch: pytest.MonkeyPatch
+    ) -> Callable[[], AbstractContextManager[CacheCalls]]:
+        """Opens a block whose statements `queries` keeps and whose cache calls it counts."""
+
+        @contextlib.contextmanager
+        def block() -> Iterator[CacheCalls]:
+            calls = CacheCalls(monkeypatch, cache_of(app))
+            queries.recording = True
+            try:
+                yield calls
+            finally:
+                queries.recording = False
+
+        return block
+
     async def test_a_batch_of_posts_costs_one_query_one_insert_one_pipeline(
         self,
         app: FastAPI,
         client: httpx.AsyncClient,
         queries: QueryLog,
-        monkeypatch: pytest.MonkeyPatch,
+        recording: Callable[[], AbstractContextManager[CacheCalls]],
     ) -> None:
         ann, bob, friend, follower, both = await people(client, 5)
         await befriend(client, ann, friend)
@@ -225,11 +245,9 @@ class TestBatchedFanOut:
         sent = await replay_posts(app)
         assert len(sent) == 6
 
-        calls = CacheCalls(monkeypatch, cache_of(app))
-        queries.recording = True
-        await app.state.container.bus.publish_many(sent)  # waiting together: one batch
-        await settle(app)
-        queries.recording = False
+        with recording() as calls:
+            await app.state.container.bus.publish_many(sent)  # waiting together: one batch
+            await settle(app)
 
         assert {who.id: await stored(app, who) for who in (ann, bob, friend, follower, both)} == (
             expected
@@ -247,7 +265,7 @@ class TestBatchedFanOut:
         app: FastAPI,
         client: httpx.AsyncClient,
         queries: QueryLog,
-        monkeypatch: pytest.MonkeyPatch,
+        recording: Callable[[], AbstractContextManager[CacheCalls]],
     ) -> None:
         follower, sent = await posts_to_replay(app, client, 5)
         bus = app.state.container.bus
@@ -256,12 +274,10 @@ class TestBatchedFanOut:
         before = await stored(app, follower)
         assert len(before) == 5
 
-        calls = CacheCalls(monkeypatch, cache_of(app))
-        queries.recording = True
-        for _ in range(2):
-            await bus.publish_many(sent)
-            await settle(app)
-        queries.recording = False
+        with recording() as calls:
+            for _ in range(2):
+                await bus.publish_many(sent)
+                await settle(app)
         assert await stored(app, follower) == before
         assert "zadd_many" not in calls.calls  # each was handled: nothing written again
         assert not [s for s in queries.selects() if "FROM follows" in s]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,7 +35,11 @@ class Event:
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Event:
-        body = orjson.loads(raw)
+        return cls.from_dict(orjson.loads(raw))
+
+    @classmethod
+    def from_dict(cls, body: Mapping[str, Any]) -> Event:
+        """The event of its JSON object, decoded (`to_json`'s inverse)."""
         actor = body.get("actor_id")
         return cls(
             id=int(body["id"]),

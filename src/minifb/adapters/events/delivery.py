@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -31,18 +31,26 @@ T = TypeVar("T")
 
 
 async def batch_from(
-    first: T | None, queue: asyncio.Queue[T | None], size: int, linger: float = 0.0
+    first: T | None,
+    queue: asyncio.Queue[T | None],
+    size: int,
+    linger: float = 0.0,
+    *,
+    weight: Callable[[T], int] | None = None,
 ) -> tuple[list[T], int]:
     """A batch beginning with `first`, just taken off the queue: what else comes within
-    `linger` seconds of it, up to `size` items or a stop (None). Returns the items and how
-    many were taken off the queue (`first` and a stop included), each to be marked done."""
+    `linger` seconds of it, up to `size` items (or their `weight`s: how many events each
+    carries) or a stop (None). Returns the items and how many were taken off the queue
+    (`first` and a stop included), each to be marked done."""
     batch: list[T] = []
     item = first
     taken = 1
+    held = 0
     deadline = asyncio.get_running_loop().time() + linger
     while item is not None:
         batch.append(item)
-        if len(batch) == size:
+        held += 1 if weight is None else weight(item)
+        if held >= size:
             break
         if queue.empty():
             left = deadline - asyncio.get_running_loop().time()

@@ -5,18 +5,20 @@ the names of the AWS tier's topic and queues):
 
 - the exchange `{prefix}events`, of type topic: an event goes out with its
   type as routing key (`post.created`), persistent, and `publish` returns
-  once the broker has confirmed it (publisher confirms);
+  once the broker has confirmed it (publisher confirms); `publish_many` sends
+  each run of up to `bundle` consecutive events of one type as one message,
+  a JSON array (docs/decisions/0131);
 - a queue `{prefix}{consumer}` per consumer, bound by each type it named
   (`#` for "*"): every process running that consumer takes from the same
   queue, so the consumers of several processes share the work;
 - a queue `{prefix}{consumer}.dead` of what the consumer gave up on, each
   message with the error, the consumer and the attempts in its headers.
 
-A consumer's messages are handled in the order they arrive, one at a time or
+A consumer's events are handled in the order they arrive, one at a time or
 in batches of what the process holds (`subscribe_batches`), with `prefetch`
-messages at most held in the process; each is acknowledged once its handler
-has returned (its transaction committed), so a process that dies mid-handler
-leaves it to the broker to deliver again. The tries are `delivery`'s: a
+messages at most held in the process; a message is acknowledged once its
+events' handler has returned (its transaction committed), so a process that
+dies mid-handler leaves it to the broker to deliver again. The tries are `delivery`'s: a
 failing batch is tried one event at a time, a failing event again with a
 doubling delay up to `max_attempts` tries, then the message goes to the
 dead-letter queue (confirmed) and is acknowledged; a handler that finds a
@@ -31,11 +33,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import aio_pika
+import orjson
 from aio_pika.abc import (
     AbstractChannel,
     AbstractConnection,
@@ -43,6 +46,7 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustConnection,
+    HeadersType,
 )
 
 from minifb.adapters.aio import cancel_and_wait, finish_or_cancel
@@ -53,7 +57,7 @@ from minifb.adapters.events.base import (
     NotAllPublished,
     one_at_a_time,
 )
-from minifb.adapters.events.delivery import Delivery, batch_from
+from minifb.adapters.events.delivery import Delivery, NotHandled, batch_from
 from minifb.adapters.resilience import Backoff, Unavailable
 
 log = logging.getLogger("minifb.events")
@@ -62,6 +66,7 @@ EVENTS = "events"  # the service's name in `Unavailable` and readiness
 ERROR_LENGTH = 2000  # what of an error's text a dead letter keeps
 # Connection and channel errors: the broker is down or went away.
 _BROKER_ERRORS = (aio_pika.exceptions.AMQPError, ConnectionError, OSError, TimeoutError)
+C = TypeVar("C", bound=AbstractConnection)
 
 
 @dataclass
@@ -111,16 +116,19 @@ class RabbitMQEventBus:
         retry_delay: float = 0.05,
         backoff: tuple[float, float] = (0.5, 30.0),
         prefetch: int = 512,
+        bundle: int = 100,
         timeout: float = 5.0,
     ) -> None:
         """A failing handler is tried `max_attempts` times, `retry_delay` seconds apart
         and doubling, then dead-lettered; one that finds a service `Unavailable` is
         retried without end, waiting from `backoff[0]` up to `backoff[1]` seconds.
+        `publish_many` sends up to `bundle` events of a type in one message.
         `timeout` bounds connecting, and each publish's wait for its confirm."""
         self._url = url
         self._prefix = prefix
         self._backoff = backoff
         self._prefetch = prefetch
+        self._bundle = bundle
         self._timeout = timeout
         self._consumers: dict[str, _Consumer] = {}
         self._connection: AbstractRobustConnection | None = None
@@ -191,36 +199,34 @@ class RabbitMQEventBus:
         """Returns once the broker has confirmed the event; `Unavailable` if it cannot."""
         exchange = await self._ready()
         try:
-            await self._send(exchange, event)
+            await self._send(exchange, [event])
         except _BROKER_ERRORS as exc:
             raise Unavailable(EVENTS) from exc
 
     async def publish_many(self, events: Sequence[Event]) -> None:
-        """All of them sent at once, in order, on the one channel; returns once the broker
-        has confirmed every one (`NotAllPublished`: how many of the first it had)."""
+        """All of them sent at once, in order, on the one channel, in `bundles`; returns
+        once the broker has confirmed every one (`NotAllPublished`: how many of the first
+        it had)."""
         try:
             exchange = await self._ready()
         except Unavailable as exc:
             raise NotAllPublished(0, exc) from exc
+        runs = bundles(events, self._bundle)
         sent = await asyncio.gather(
-            *(self._send(exchange, event) for event in events), return_exceptions=True
+            *(self._send(exchange, run) for run in runs), return_exceptions=True
         )
-        for done, outcome in enumerate(sent):
+        done = 0
+        for run, outcome in zip(runs, sent, strict=True):
             if isinstance(outcome, BaseException):
                 cause = Unavailable(EVENTS) if isinstance(outcome, _BROKER_ERRORS) else outcome
                 raise NotAllPublished(done, cause) from outcome
+            done += len(run)
 
-    async def _send(self, exchange: AbstractExchange, event: Event) -> None:
-        message = aio_pika.Message(
-            event.to_json(),
-            content_type="application/json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=str(event.id),
-            type=event.type,
-        )
+    async def _send(self, exchange: AbstractExchange, events: Sequence[Event]) -> None:
+        """One message of `events`, all of one type."""
         # Not mandatory: an event no consumer listens to is dropped, not returned.
         await exchange.publish(
-            message, routing_key=event.type, mandatory=False, timeout=self._timeout
+            _message(events), routing_key=events[0].type, mandatory=False, timeout=self._timeout
         )
 
     async def start(self) -> None:
@@ -397,14 +403,7 @@ class RabbitMQEventBus:
         """A connection of its own, closed after: it needs no subscription and no started
         bus, and is not robust (a queue that is not there closes the channel that asked,
         which a robust connection would open again). The broker's errors: `Unavailable`."""
-        try:
-            connection = await aio_pika.connect(
-                self._url,
-                timeout=self._timeout,
-                client_properties={"connection_name": "minifb dead letters"},
-            )
-        except _BROKER_ERRORS as exc:
-            raise Unavailable(EVENTS) from exc
+        connection = await self._open(aio_pika.connect, "minifb dead letters")
         try:
             yield connection
         except _BROKER_ERRORS as exc:
@@ -480,15 +479,18 @@ class RabbitMQEventBus:
         assert self._exchange is not None
         return self._exchange
 
-    async def _connect(self) -> None:
+    async def _open(self, connect: Callable[..., Awaitable[C]], name: str) -> C:
+        """A connection to the broker by `connect` (aio-pika's, robust or not), named
+        `name` in the broker's list; `Unavailable` if the broker does not answer."""
         try:
-            connection = await aio_pika.connect_robust(
-                self._url,
-                timeout=self._timeout,
-                client_properties={"connection_name": "minifb"},
+            return await connect(
+                self._url, timeout=self._timeout, client_properties={"connection_name": name}
             )
         except _BROKER_ERRORS as exc:
             raise Unavailable(EVENTS) from exc
+
+    async def _connect(self) -> None:
+        connection = await self._open(aio_pika.connect_robust, "minifb")
         try:
             publisher = await connection.channel(publisher_confirms=True)
             exchange = await publisher.declare_exchange(
@@ -535,7 +537,9 @@ class RabbitMQEventBus:
             entry.handling = True  # held from now on, lingering for more included
             taken = 1
             try:
-                batch, taken = await batch_from(first, entry.inbox, entry.size, entry.linger)
+                batch, taken = await batch_from(
+                    first, entry.inbox, entry.size, entry.linger, weight=_carried
+                )
                 stopping = taken > len(batch)
                 if batch:
                     await self._handle(entry, batch)
@@ -545,54 +549,94 @@ class RabbitMQEventBus:
                     entry.inbox.task_done()
 
     async def _handle(self, entry: _Consumer, batch: list[AbstractIncomingMessage]) -> None:
-        """Hand the batch's events over; acknowledge what was handled, park what was
-        given up on, give back what the bus closed on."""
-        events: dict[int, tuple[Event, AbstractIncomingMessage]] = {}
+        """Hand the events of the batch's messages over, `size` at a time; then settle
+        each message by what became of its events."""
+        events: dict[int, Event] = {}
+        carried: list[tuple[AbstractIncomingMessage, list[int]]] = []
         for message in batch:
             try:
-                event = Event.from_json(message.body)
+                read = read_events(message.body)
             except Exception as exc:
                 # No try can read it: straight to the dead letters, with why.
                 log.exception("consumer %s got an unreadable message", entry.name)
-                await self._dead_letter(entry, message, exc, attempts=0)
-                continue
-            if event.id in events:
-                # Published twice and both copies here: one is handled, both are settled.
-                await _settle(message.ack())
-                continue
-            events[event.id] = (event, message)
-        if not events:
-            return
-        missed = await self._delivery.deliver(
-            entry.name, entry.handler, entry.backoff, [event for event, _ in events.values()]
-        )
-        for not_handled in missed:
-            _, message = events.pop(not_handled.event.id)
-            if not_handled.error is None:
-                await _settle(message.nack(requeue=True))
-            else:
-                await self._dead_letter(
-                    entry, message, not_handled.error, attempts=not_handled.attempts
+                parked = await self._park(
+                    entry,
+                    message.body,
+                    message_id=message.message_id,
+                    type=message.type,
+                    error=exc,
+                    attempts=0,
                 )
-        for _, message in events.values():
-            await _settle(message.ack())
+                await _settle(message.ack() if parked else message.nack(requeue=True))
+                continue
+            carried.append((message, [event.id for event in read]))
+            for event in read:
+                # Published twice and both copies here: handled once, both settled.
+                events.setdefault(event.id, event)
+        pending = list(events.values())
+        missed: dict[int, NotHandled] = {}
+        for start in range(0, len(pending), entry.size):
+            chunk = pending[start : start + entry.size]
+            for not_handled in await self._delivery.deliver(
+                entry.name, entry.handler, entry.backoff, chunk
+            ):
+                missed[not_handled.event.id] = not_handled
+        parked_ids: set[int] = set()
+        for message, ids in carried:
+            await self._settle_carrier(
+                entry, message, [missed[i] for i in ids if i in missed], parked_ids
+            )
 
-    async def _dead_letter(
+    async def _settle_carrier(
         self,
         entry: _Consumer,
         message: AbstractIncomingMessage,
-        error: BaseException,
-        *,
-        attempts: int,
+        missed: list[NotHandled],
+        parked_ids: set[int],
     ) -> None:
-        """Park the message in the consumer's dead-letter queue (confirmed), then take it
-        off the consumer's queue; if the broker cannot take it, the message goes back."""
+        """Acknowledge a message whose events were all handled or parked; give it back
+        whole if one of them was given back or could not be parked (those handled are
+        skipped when it comes again: the consumers are idempotent)."""
+        if any(m.error is None for m in missed):
+            await _settle(message.nack(requeue=True))
+            return
+        for not_handled in missed:
+            if not_handled.event.id in parked_ids:
+                continue
+            event = not_handled.event
+            assert not_handled.error is not None
+            parked = await self._park(
+                entry,
+                event.to_json(),
+                message_id=str(event.id),
+                type=event.type,
+                error=not_handled.error,
+                attempts=not_handled.attempts,
+            )
+            if not parked:
+                await _settle(message.nack(requeue=True))
+                return
+            parked_ids.add(event.id)
+        await _settle(message.ack())
+
+    async def _park(
+        self,
+        entry: _Consumer,
+        body: bytes,
+        *,
+        message_id: str | None,
+        type: str | None,
+        error: BaseException,
+        attempts: int,
+    ) -> bool:
+        """Put `body` (one event, or a message no one could read) in the consumer's
+        dead-letter queue, with why; whether the broker confirmed it."""
         parked = aio_pika.Message(
-            message.body,
-            content_type=message.content_type,
+            body,
+            content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=message.message_id,
-            type=message.type,
+            message_id=message_id,
+            type=type,
             headers={
                 "x-consumer": entry.name,
                 "x-error": repr(error)[:ERROR_LENGTH],
@@ -607,10 +651,52 @@ class RabbitMQEventBus:
                 timeout=self._timeout,
             )
         except (*_BROKER_ERRORS, AssertionError):
-            log.warning("consumer %s could not park message %s", entry.name, message.message_id)
-            await _settle(message.nack(requeue=True))
-            return
-        await _settle(message.ack())
+            log.warning("consumer %s could not park message %s", entry.name, message_id)
+            return False
+        return True
+
+
+def bundles(events: Sequence[Event], most: int) -> list[list[Event]]:
+    """`events` in runs of one type, each at most `most` long, in order: each run goes out
+    as one message, so every queue gets its events in the order they were published."""
+    runs: list[list[Event]] = []
+    for event in events:
+        if runs and runs[-1][0].type == event.type and len(runs[-1]) < most:
+            runs[-1].append(event)
+        else:
+            runs.append([event])
+    return runs
+
+
+def _message(events: Sequence[Event]) -> aio_pika.Message:
+    """One event as its JSON object, several of one type as an array of them."""
+    first, last = events[0], events[-1]
+    headers: HeadersType | None = None
+    if len(events) == 1:
+        body, message_id = first.to_json(), str(first.id)
+    else:
+        body = b"[" + b",".join(event.to_json() for event in events) + b"]"
+        message_id, headers = f"{first.id}-{last.id}", {"x-events": len(events)}
+    return aio_pika.Message(
+        body,
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=message_id,
+        type=first.type,
+        headers=headers,
+    )
+
+
+def read_events(body: bytes) -> list[Event]:
+    """The events of a message's body: one JSON object, or an array of them."""
+    decoded = orjson.loads(body)
+    return [Event.from_dict(item) for item in (decoded if isinstance(decoded, list) else [decoded])]
+
+
+def _carried(message: AbstractIncomingMessage) -> int:
+    """How many events a delivered message says it carries (1 if it does not say)."""
+    count = (message.headers or {}).get("x-events", 1)
+    return count if isinstance(count, int) and count > 0 else 1
 
 
 async def _settle(acknowledgement: Any) -> None:
