@@ -13,11 +13,12 @@ from fastapi import FastAPI
 
 from minifb.kit import dead_letters
 from minifb.kit.outbox import record_event
-from minifb.notifications.handlers import CONSUMER
+from minifb.notifications.handlers import CONSUMER, Notice, deliver
 from minifb.notifications.schemas import NotificationRead
 from tests.factories import People, Person, befriend, block, comment, create_post, react
 from tests.fixtures.events import Events, settle
 from tests.fixtures.http import API
+from tests.fixtures.queries import QueryLog
 from tests.notifications.helpers import inbox, kinds
 
 
@@ -363,6 +364,17 @@ class TestMentions:
         assert created["mentions"] == [bob.username, "someone_else"]
         [commented] = await events("comment.created")
         assert commented["mentions"] == []
+
+    async def test_a_post_that_mentions_nobody_costs_no_query(
+        self, app: FastAPI, queries: QueryLog
+    ) -> None:
+        # Most posts: nobody to tell, so nothing to look up, not even the post.
+        async with app.state.container.db.transaction() as session:
+            queries.recording = True
+            made = await deliver(session, Notice(actor_id=1, post_id=2))
+            queries.recording = False
+        assert made == []
+        assert queries.selects() == []
 
 
 class TestPreferences:

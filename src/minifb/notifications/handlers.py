@@ -109,6 +109,8 @@ NOTICES: dict[str, Callable[[Event], Notice | None]] = {
 
 async def deliver(session: AsyncSession, notice: Notice) -> list[int]:
     """Make the notifications a notice calls for; returns the ids made or grown."""
+    if not notice.concerned and not notice.mentions:
+        return []  # nobody to tell (most posts): nothing to look up
     if notice.post_id is not None and not await posts.still_there(
         session, notice.post_id, notice.comment_id
     ):
