@@ -16,6 +16,7 @@ from minifb.messages.endpoints import router as messages_router
 from minifb.notifications.endpoints import presence_router
 from minifb.notifications.endpoints import router as notifications_router
 from minifb.notifications.stream import router as stream_router
+from minifb.posts.endpoints import BARE_ROUTES as POSTS_BARE_ROUTES
 from minifb.posts.endpoints import router as posts_router
 from minifb.posts.feed_endpoints import BARE_ROUTES as FEED_BARE_ROUTES
 from minifb.posts.feed_endpoints import router as feed_router
@@ -40,7 +41,7 @@ SERVICES: dict[str, tuple[list[APIRouter], list[APIRouter]]] = {
 # service name -> its hottest routes as bare ASGI apps (path template below PREFIX, app),
 # served by the gateway's innermost layer; each has a documented APIRoute twin.
 BARE_ROUTES: dict[str, list[tuple[str, BareApp]]] = {
-    "posts": FEED_BARE_ROUTES,
+    "posts": [*FEED_BARE_ROUTES, *POSTS_BARE_ROUTES],
     "messages": MESSAGES_BARE_ROUTES,
 }
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Path, Response, status
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import Receive, Scope, Send
 
-from minifb.kit.bare import BareApp, Declined
+from minifb.kit.bare import BareApp, Declined, headers_of, json_body, send_json
 from minifb.kit.deps import Ports, PortsDep, SessionDep
 from minifb.kit.errors import Unauthorized
 from minifb.kit.ids import MAX_ID
@@ -192,44 +191,22 @@ class SendMessageEndpoint:
     methods = frozenset({"POST"})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        authorization = content_type = None
-        for name, value in scope["headers"]:  # the first of each, as the twin reads them
-            if name == b"authorization" and authorization is None:
-                authorization = value.decode("latin-1")
-            elif name == b"content-type" and content_type is None:
-                content_type = value
+        headers = headers_of(scope, b"authorization", b"content-type")
         # In the twin's order: the body is parsed first, then the token is checked,
         # then the id and the body's fields.
-        if content_type is None or not _JSON.fullmatch(content_type):
-            raise Declined()
-        try:
-            parsed = orjson.loads(await _body(receive))
-        except orjson.JSONDecodeError:
-            raise Declined() from None
+        parsed = await json_body(headers.get(b"content-type"), receive)
         ports: Ports = scope["app"].state.container
-        principal = authenticate(ports.verifier, authorization)
+        principal = authenticate(ports.verifier, headers.get(b"authorization"))
         conversation_id = _plain_id(scope["path_params"]["conversation_id"])
         try:
             body = MessageCreate.model_validate(parsed)
         except ValidationError:
             raise Declined() from None
         created, result = await _send(ports, principal.user_id, conversation_id, body)
-        content = _MESSAGE.dump_json(result, by_alias=True)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 201 if created else 200,
-                "headers": [
-                    (b"content-length", str(len(content)).encode()),
-                    (b"content-type", b"application/json"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": content})
+        await send_json(send, 201 if created else 200, _MESSAGE.dump_json(result, by_alias=True))
 
 
 # What the bare app takes as it is; anything else is declined for the twin to answer.
-_JSON = re.compile(rb"application/json\s*(;.*)?", re.IGNORECASE | re.DOTALL)
 _DIGITS = re.compile(r"[1-9][0-9]{0,18}")
 _MESSAGE = TypeAdapter(MessageRead)  # how the twin's response model serialises
 
@@ -238,17 +215,6 @@ def _plain_id(segment: str) -> int:
     if not _DIGITS.fullmatch(segment) or int(segment) > MAX_ID:
         raise Declined()
     return int(segment)
-
-
-async def _body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":  # the client went away: the twin says how
-            raise Declined()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 # This service's bare routes (`gateway.bare_routes`): (path below the API prefix, app).
