@@ -513,6 +513,16 @@ async def test_zadd_many_adds_to_each_set_and_trims(cache: Cache) -> None:
     assert await cache.zscore("a", "v") is None
 
 
+async def test_zadd_many_gives_a_member_its_score_in_each_set(cache: Cache) -> None:
+    # The same member in several sets, with the same or another score there.
+    await cache.zadd_many(
+        {"a": {"x": 1, "y 2": 2}, "b": {"x": 5, "y 2": 2}, "c": {"y 2": 2, "": -1.5}}, keep=5
+    )
+    assert await cache.zrange_by_score("a") == [("x", 1.0), ("y 2", 2.0)]
+    assert await cache.zrange_by_score("b") == [("y 2", 2.0), ("x", 5.0)]
+    assert await cache.zrange_by_score("c") == [("", -1.5), ("y 2", 2.0)]
+
+
 async def test_zadd_many_reaches_thousands_of_sets(cache: Cache) -> None:
     keys = [f"feed:{i}" for i in range(2500)]
     await cache.zadd_many({key: {"p": 7} for key in keys}, keep=10)

@@ -81,12 +81,19 @@ return #KEYS
 # `keep` if ARGV[1] is not "". Then, for each key, its member count and as many
 # (score, member) pairs. One reply instead of two per key: the client's cost of a
 # reply, not Redis's work, is what a fan-out of thousands of keys spends.
+# ARGV: the size to keep ('' for all), the number n of (score, member) pairs, the n
+# pairs, then for each key the numbers (from 1) of its pairs, separated by spaces. A
+# fan-out adds each post to many feeds: each pair is sent once, not once a feed.
 _ZADD_MANY = """
-local at = 2
+local n = tonumber(ARGV[2])
 for i = 1, #KEYS do
-  local n = tonumber(ARGV[at])
-  redis.call('ZADD', KEYS[i], unpack(ARGV, at + 1, at + 2 * n))
-  at = at + 1 + 2 * n
+  local pairs = {}
+  for number in string.gmatch(ARGV[2 + 2 * n + i], '%d+') do
+    local at = 1 + 2 * tonumber(number)
+    pairs[#pairs + 1] = ARGV[at]
+    pairs[#pairs + 1] = ARGV[at + 1]
+  end
+  redis.call('ZADD', KEYS[i], unpack(pairs))
   if ARGV[1] ~= '' then
     redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(tonumber(ARGV[1]) + 1))
   end
@@ -245,16 +252,15 @@ class RedisCommands(ABC, Generic[ClientT]):
     ) -> None:
         if keep is not None:
             check_keep(keep)
-        checked = [
-            (self._k(key), {member: check_score(score) for member, score in members.items()})
-            for key, members in items.items()
-            if members
-        ]
+        checked = [(self._k(key), members) for key, members in items.items() if members]
+        # Every score checked before anything is written; a fan-out repeats a few.
+        for score in {score for _, members in checked for score in members.values()}:
+            check_score(score)
         for start in range(0, len(checked), _FANOUT_CHUNK):
             await self._zadd_chunk(checked[start : start + _FANOUT_CHUNK], keep)
 
     async def _zadd_chunk(
-        self, chunk: list[tuple[str, dict[str, float]]], keep: int | None
+        self, chunk: list[tuple[str, Mapping[str, float]]], keep: int | None
     ) -> None:
         """Add the members of each (prefixed) key, cutting it to `keep`: in one pipeline,
         which on a cluster sends each node its own commands, the nodes in parallel."""
@@ -360,14 +366,21 @@ class RedisCache(RedisCommands[Redis]):
         return await self._client.mget(names)
 
     async def _zadd_chunk(
-        self, chunk: list[tuple[str, dict[str, float]]], keep: int | None
+        self, chunk: list[tuple[str, Mapping[str, float]]], keep: int | None
     ) -> None:
         # One server, so one script call for the chunk (`_ZADD_MANY`).
-        args: list[str | int] = ["" if keep is None else keep]
+        numbers: dict[tuple[str, float], str] = {}
+        per_key = []
         for _, members in chunk:
-            args.append(len(members))
-            for member, score in members.items():
-                args += [_score_arg(score), member]
+            per_key.append(
+                " ".join(
+                    numbers.setdefault(pair, str(len(numbers) + 1)) for pair in members.items()
+                )
+            )
+        args: list[str | int] = ["" if keep is None else keep, len(numbers)]
+        for member, score in numbers:
+            args += [_score_arg(score), member]
+        args += per_key
         await self._evalsha(self._zadd_many_script, [name for name, _ in chunk], args)
 
     async def _set_all(self, items: dict[str, bytes], px: int | None) -> None:
