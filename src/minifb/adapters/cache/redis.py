@@ -78,12 +78,11 @@ return #KEYS
 """
 
 # zadd_many in one script: each key's members added, then the key cut to its newest
-# `keep` if ARGV[1] is not "". Then, for each key, its member count and as many
-# (score, member) pairs. One reply instead of two per key: the client's cost of a
-# reply, not Redis's work, is what a fan-out of thousands of keys spends.
-# ARGV: the size to keep ('' for all), the number n of (score, member) pairs, the n
-# pairs, then for each key the numbers (from 1) of its pairs, separated by spaces. A
-# fan-out adds each post to many feeds: each pair is sent once, not once a feed.
+# `keep` if ARGV[1] is not "". ARGV[2] is the number n of distinct (score, member)
+# pairs, the n pairs follow, then for each key the numbers (from 1) of its pairs,
+# separated by spaces. One reply instead of two per key: the client's cost of a reply,
+# not Redis's work, is what a fan-out of thousands of keys spends; and a fan-out adds
+# each post to many feeds, so each pair is sent once, not once a feed.
 _ZADD_MANY = """
 local n = tonumber(ARGV[2])
 for i = 1, #KEYS do

@@ -18,14 +18,14 @@ A consumer's events are handled in the order they arrive, one at a time or
 in batches of what the process holds (`subscribe_batches`), with `prefetch`
 messages at most held in the process; a message is acknowledged once its
 events' handler has returned (its transaction committed), so a process that
-dies mid-handler leaves it to the broker to deliver again. The tries are `delivery`'s: a
-failing batch is tried one event at a time, a failing event again with a
-doubling delay up to `max_attempts` tries, then the message goes to the
-dead-letter queue (confirmed) and is acknowledged; a handler that finds a
-service `Unavailable` spends no attempt and is tried again after a back-off as
-long as it takes. See
-docs/decisions/0126 for why retries wait in the process rather than in
-delay queues of the broker.
+dies mid-handler leaves it to the broker to deliver again. The tries are
+`delivery`'s: a failing batch is tried one event at a time, a failing event
+again with a doubling delay up to `max_attempts` tries, then the event goes
+to the dead-letter queue alone (confirmed) and its message is acknowledged
+once its other events are handled; a handler that finds a service
+`Unavailable` spends no attempt and is tried again after a back-off as long as
+it takes. See docs/decisions/0126 for why retries wait in the process rather
+than in delay queues of the broker.
 """
 
 from __future__ import annotations
