@@ -252,10 +252,9 @@ async def _window(
         authors = window.authors
     window.authors = authors
     if authors:
-        async with db.transaction() as session:
-            merged = await repo.posts_of(
-                session, authors, viewer_id=viewer_id, before=before, limit=count
-            )
+        merged = await repo.visible_posts_of(
+            db, authors, viewer_id=viewer_id, before=before, limit=count
+        )
         window.ids = sorted(set(window.ids).union(merged), reverse=True)[:count]
     return window
 

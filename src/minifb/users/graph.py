@@ -127,18 +127,20 @@ joined by `UNION ALL` to rows of the caller's own.
 """
 
 
-_ARE_FRIENDS = "EXISTS (SELECT 1 FROM friendships WHERE user_id = {a} AND friend_id = {b})"
-_HIDDEN = (
+ARE_FRIENDS_SQL = "EXISTS (SELECT 1 FROM friendships WHERE user_id = {a} AND friend_id = {b})"
+HIDDEN_SQL = (
     "EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = {a} AND blocked_id = {b})"
     " OR (blocked_id = {a} AND blocker_id = {b}))"
 )
+"""Whether two people are friends, and whether either blocked the other: templates for
+`str.format` with `{a}` and `{b}`, each a column or a placeholder of a person's id."""
 
 
 def _audiences(followers: str, author: str) -> str:
     ties = {"a": author, "b": "f.follower_id"}
     return (
-        f"SELECT {author}, f.follower_id, {_ARE_FRIENDS.format(**ties)}, "
-        f"{_HIDDEN.format(**ties)}\n{followers}"
+        f"SELECT {author}, f.follower_id, {ARE_FRIENDS_SQL.format(**ties)}, "
+        f"{HIDDEN_SQL.format(**ties)}\n{followers}"
     )
 
 

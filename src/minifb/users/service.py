@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from minifb.users.exceptions import UserNotFound
 from minifb.users.graph import (
+    ARE_FRIENDS_SQL,
     AUDIENCES_SQL,
     FRIEND,
     HIDDEN,
+    HIDDEN_SQL,
     TIES_SQL,
     are_friends,
     blocked_either_way,
@@ -42,9 +44,11 @@ from minifb.users.profiles import (
 from minifb.users.schemas import DisplayName, UserMe, Username, UserRead
 
 __all__ = [
+    "ARE_FRIENDS_SQL",
     "AUDIENCES_SQL",
     "FRIEND",
     "HIDDEN",
+    "HIDDEN_SQL",
     "TIES_SQL",
     "Audience",
     "DisplayName",
