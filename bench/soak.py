@@ -56,6 +56,10 @@ SAMPLE_EVERY = 10.0  # seconds between RSS samples
 SETTLE_MINUTES = 2  # memory may grow while pools, caches and feeds fill up
 TIMEOUT = 10.0
 LATE = 1.0  # seconds behind its schedule at which the driver counts a request late
+# Requests waiting for their answers, at most: past it, a request due is dropped and
+# counted rather than queued, so a stall of the servers cannot pile up thousands of
+# requests in the driver's connection pools (whose queue costs grow with its length).
+IN_FLIGHT = 400
 
 
 @dataclass
@@ -65,6 +69,7 @@ class Minute:
     non_2xx: int = 0
     errors: int = 0
     late: int = 0  # sent over `LATE` seconds after they were due: the driver fell behind
+    dropped: int = 0  # not sent: `IN_FLIGHT` requests were waiting for answers already
     latencies: list[float] = field(default_factory=list)
     rss_kb: dict[str, int] = field(default_factory=dict)  # at the minute's end
 
@@ -76,6 +81,7 @@ class Minute:
             "non_2xx": self.non_2xx,
             "errors": self.errors,
             "late": self.late,
+            "dropped": self.dropped,
             "p50_ms": statistics.median(ordered) * 1000,
             "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
             "rss_kb": self.rss_kb,
@@ -137,7 +143,8 @@ class Load:
 
     async def run(self, clients: list[httpx.AsyncClient]) -> None:
         """Until the wall clock says the time is up: a driver that falls behind its
-        schedule (this process short of CPU) sends less, and says so (`late`)."""
+        schedule (this process short of CPU) sends less, and says so (`late`); a request
+        due while `IN_FLIGHT` wait for their answers is not sent (`dropped`)."""
         began = time.monotonic()
         end = began + self.seconds
         tasks: set[asyncio.Task[None]] = set()
@@ -146,8 +153,14 @@ class Load:
             wait = due - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            elif wait < -LATE:
-                self.minute_of(due, began).late += 1
+            else:
+                await asyncio.sleep(0)  # behind: the requests in flight go on meanwhile
+                if wait < -LATE:
+                    self.minute_of(due, began).late += 1
+            if len(tasks) >= IN_FLIGHT:
+                self.minute_of(due, began).dropped += 1
+                n += 1
+                continue
             kind = self.rng.choices(self.kinds, self.weights)[0]
             task = asyncio.create_task(self.one(clients[n % len(clients)], kind, due, began))
             tasks.add(task)
@@ -250,16 +263,16 @@ async def soak(procs: dict[str, Any], cast: Cast, args: argparse.Namespace) -> d
 def table(minutes: list[dict[str, Any]]) -> str:
     names = sorted({name for m in minutes for name in m["rss_kb"]})
     lines = [
-        "| minute | requests | non-2xx | errors | sent late | p50 ms | p99 ms | "
+        "| minute | requests | non-2xx | errors | sent late | dropped | p50 ms | p99 ms | "
         + " | ".join(f"RSS MB {n}" for n in names)
         + " |",
-        "|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(names),
+        "|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(names),
     ]
     for m in minutes:
         rss = " | ".join(f"{m['rss_kb'].get(n, 0) / 1024:.1f}" for n in names)
         lines.append(
             f"| {m['minute'] + 1} | {m['requests']:,} | {m['non_2xx']} | {m['errors']} "
-            f"| {m['late']} "
+            f"| {m['late']} | {m['dropped']} "
             f"| {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {rss} |"
         )
     return "\n".join(lines)
