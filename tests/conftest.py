@@ -31,6 +31,7 @@ from fastapi import FastAPI
 
 from minifb.config import Settings
 from minifb.gateway import ops
+from minifb.kit.outages import NotKnownYet
 from minifb.main import create_app
 from minifb.migrations import upgrade
 from tests.factories import People, Person, register_many
@@ -213,13 +214,14 @@ async def make_client(
 ) -> AsyncIterator[AppFactory]:
     """Build an app (settings overridden by keyword) and a client speaking HTTP to it;
     with the workers apart, its workers too, in the worker host process."""
-    stack: list[tuple[FastAPI, LifespanManager, httpx.AsyncClient]] = []
+    stack: list[tuple[FastAPI, LifespanManager, httpx.AsyncClient | None]] = []
 
     async def factory(
         *,
         services: list[str] | None = None,
         client_ip: str = "127.0.0.1",
         bare_routes: bool = True,
+        ready: bool = True,
         **overrides: Any,
     ) -> tuple[FastAPI, httpx.AsyncClient]:
         app_settings = settings.model_copy(update=overrides)
@@ -232,19 +234,40 @@ async def make_client(
         # longer than the library's 5 s default in a full PostgreSQL pass.
         manager = LifespanManager(app, startup_timeout=30)
         await manager.__aenter__()
+        stack.append((app, manager, None))
+        if ready:
+            await _ready(app)
         transport = httpx.ASGITransport(app=manager.app, client=(client_ip, 40000))
         client = httpx.AsyncClient(transport=transport, base_url="http://test")
-        stack.append((app, manager, client))
+        stack[-1] = (app, manager, client)
         if separate_workers is not None:
             separate_workers.attach(app, remote)
         return app, client
 
     yield factory
     for app, manager, client in reversed(stack):
-        await client.aclose()
+        if client is not None:
+            await client.aclose()
         await manager.__aexit__(None, None, None)
         if separate_workers is not None:
             await separate_workers.after_app(app)
+
+
+async def _ready(app: FastAPI, *, within: float = 30.0) -> None:
+    """Wait, as a load balancer would, until the app may take requests: its ended
+    logins read (a start on a starved machine can miss the first read, and the
+    next comes seconds later). `make_client(ready=False)` for an app that must not be."""
+    revocations = app.state.container.revocations
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        try:
+            await revocations.check()
+        except NotKnownYet:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"the app was not ready within {within:.0f} s") from None
+            await asyncio.sleep(0.05)
+        else:
+            return
 
 
 @pytest.fixture

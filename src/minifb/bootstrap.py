@@ -80,13 +80,15 @@ class Container:
     def probes(self) -> dict[str, Callable[[], Awaitable[object]]]:
         """What readiness checks, by its name in the answer: every adapter of this
         process that a request needs, the database's schema at the newest migration,
-        and the lease of the worker id it mints with. A later adapter joins here."""
+        the lease of the worker id it mints with, and the ended logins it checks
+        tokens against. A later adapter joins here."""
         return {
             "database": self.db.ping,
             "schema": self.schema.ping,
             "cache": self.cache.ping,
             "events": self.bus.ping,
             "worker_id": self.worker_ids.check,
+            "ended_logins": self.revocations.check,
             "search": self.search.ping,
             "storage": self.media.storage.ping,
         }

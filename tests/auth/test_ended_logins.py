@@ -201,7 +201,7 @@ class TestUnknownEndedLoginsFailClosed:
             if PG_SERVER_URL
             else f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'minifb.db'}"
         )
-        _, blind = await make_client(database_url=unreadable)
+        _, blind = await make_client(database_url=unreadable, ready=False)
         for response in (
             await _me(blind, person.access_token),
             await _feed(blind, person.access_token),

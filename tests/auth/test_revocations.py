@@ -21,6 +21,7 @@ from minifb.auth.exceptions import EndedLoginsUnknown
 from minifb.auth.revocations import Revocations
 from minifb.bootstrap import Container
 from minifb.kit.db import Database
+from minifb.kit.outages import NotKnownYet
 from minifb.models import AuthSession, Base
 from tests.factories import register
 from tests.fixtures.app import AppFactory
@@ -136,9 +137,12 @@ class TestWhenTheDatabaseCannotBeRead:
                 revocations.is_revoked(1)
             assert refused.value.status == 503
             assert int(refused.value.headers["Retry-After"]) >= 1
+            with pytest.raises(NotKnownYet):  # and readiness says no
+                await revocations.check()
             await _put_back(folder)
             await _eventually(lambda: _knows(revocations))
             assert not revocations.is_revoked(1)
+            await revocations.check()
         finally:
             await revocations.stop()
 
@@ -176,6 +180,8 @@ class TestWhenTheDatabaseCannotBeRead:
             assert not revocations.is_revoked(7)
             await _take_away(db, folder)
             await _eventually(lambda: not _knows(revocations))
+            with pytest.raises(NotKnownYet):
+                await revocations.check()
             await _put_back(folder)
             await _eventually(lambda: _knows(revocations))
         finally:

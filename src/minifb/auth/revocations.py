@@ -11,7 +11,7 @@ after any restart of the app or the cache (docs/decisions/0102-ended-logins.md).
 
 What this process does not know it refuses: until the first load succeeds,
 or once the list has not been read for `stale_after` seconds, every token is
-answered 503 instead of being trusted.
+answered 503 instead of being trusted, and readiness says so.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from minifb.adapters.aio import cancel_and_wait
 from minifb.auth import repository as repo
 from minifb.auth.exceptions import EndedLoginsUnknown
 from minifb.kit.db import Database
-from minifb.kit.outages import is_outage
+from minifb.kit.outages import NotKnownYet, is_outage
 
 log = logging.getLogger("minifb.auth")
 
@@ -72,6 +72,12 @@ class Revocations:
         if not self._known:
             raise EndedLoginsUnknown(retry_after=math.ceil(self._max_backoff))
         return session_id in self._ended
+
+    async def check(self) -> None:
+        """Raise `NotKnownYet` while requests would be refused (readiness): a load
+        balancer sends nothing to a process that cannot check a login."""
+        if not self._known:
+            raise NotKnownYet("ended logins", retry_after=self._max_backoff)
 
     def add(self, session_ids: Iterable[int]) -> None:
         """Logins this process has just ended (committed): known here at once."""

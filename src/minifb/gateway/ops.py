@@ -27,9 +27,8 @@ from minifb.kit.errors import (
     Unauthorized,
     problem,
 )
-from minifb.kit.ids import WorkerIdUnavailable
 from minifb.kit.openapi import problems
-from minifb.kit.outages import is_outage
+from minifb.kit.outages import NotKnownYet, is_outage
 from minifb.kit.schema import SchemaOutdated
 
 log = logging.getLogger("minifb.gateway")
@@ -108,8 +107,9 @@ async def _check(name: str, ping: Ping) -> tuple[CheckResult, str | None]:
     except TimeoutError:
         log.warning("readiness: %s did not answer within %.1f s", name, READY_TIMEOUT)
         return "timeout", None
-    except WorkerIdUnavailable:
-        # The lease logs its own failures, once each; a probe a second would repeat them.
+    except NotKnownYet:
+        # The lease and the ended logins log their own failures, once each; a probe a
+        # second would repeat them.
         return "down", None
     except SchemaOutdated as exc:
         # Said once in the log at start-up; every probe until the upgrade would repeat it.

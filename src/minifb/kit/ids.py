@@ -19,7 +19,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from minifb.adapters.resilience import Unavailable
+from minifb.kit.outages import NotKnownYet
 
 EPOCH_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 WORKER_BITS = 10
@@ -48,7 +48,7 @@ def lease_clock() -> float:
     return _clock_gettime(_CLOCK)
 
 
-class WorkerIdUnavailable(Unavailable):
+class WorkerIdUnavailable(NotKnownYet):
     """This process holds no worker id now (its lease lapsed or is not taken yet)."""
 
     def __init__(self, *, retry_after: float = 1.0) -> None:

@@ -18,6 +18,13 @@ from minifb.adapters.resilience import Unavailable
 
 DATABASE = "database"
 
+
+class NotKnownYet(Unavailable):
+    """A state this process must hold before it serves (its worker id, the ended
+    logins) that it does not hold now. Readiness answers "down" for it without a
+    log line: whatever keeps the state logs its own failures, once each."""
+
+
 # SQLSTATEs of a server that cannot take the statement: class 08 (connection
 # exception: ConnectionDoesNotExistError and the like) and these.
 _DOWN_SQLSTATES = frozenset(
