@@ -84,7 +84,8 @@ async def fan_out(
     """
     limit = policy.fanout_limit
     audiences = await repo.audiences(session, {p.author_id for p in posts}, cap=limit + 1)
-    writes: dict[str, dict[str, float]] = {}
+    # Each feed's new members, by the feed's owner: a key and a member spelt once each.
+    members: dict[int, dict[str, float]] = {}
     for post in posts:
         targets = {post.author_id}
         followers = audiences[post.author_id]
@@ -93,10 +94,17 @@ async def fan_out(
         elif post.visibility != Visibility.only_me:
             friends_only = post.visibility == Visibility.friends
             targets.update(
-                f for f, friend, hidden in followers if not hidden and (friend or not friends_only)
+                follower
+                for _, follower, friend, hidden in followers
+                if not hidden and (friend or not friends_only)
             )
+        member, at = str(post.id), score(post.id)
         for target in targets:
-            writes.setdefault(feed_key(target), {})[str(post.id)] = score(post.id)
+            owned = members.get(target)
+            if owned is None:
+                owned = members[target] = {}
+            owned[member] = at
+    writes = {feed_key(target): owned for target, owned in members.items()}
     await cache.zadd_many(writes, keep=policy.size + 1)
 
 

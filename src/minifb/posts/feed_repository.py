@@ -9,25 +9,21 @@ post from `visibility.visible_sql` (`visible_text` in raw SQL).
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from minifb.kit.db import Database
+from minifb.kit.db import Database, driver_rows
 from minifb.kit.ids import MAX_ID
 from minifb.models import Post
 from minifb.posts.visibility import Relations, visible_sql, visible_text
 from minifb.users import service as users
 
-
-class Follower(NamedTuple):
-    """A follower of an author, as fan-out sees them."""
-
-    id: int
-    friend: bool  # a friend of the author
-    hidden: bool  # blocked either way with the author
+# A follower of an author, as fan-out sees them: (author id, follower id, a friend
+# of the author, blocked either way with the author), the row as the driver gives it.
+Follower = tuple[int, int, bool, bool]
 
 
 async def audiences(
@@ -36,15 +32,13 @@ async def audiences(
     """Up to `cap` followers of each of `author_ids`: in one query, what fan-out needs both
     to spot a big author and to pick who may see a post."""
     found: dict[int, list[Follower]] = {author: [] for author in author_ids}
-    # Raw, per dialect: the fan-out's one query a batch skips SQL compilation.
-    conn = await session.connection()
-    dialect = conn.dialect.name
+    # Raw, per dialect and on the driver: the fan-out's one query a batch skips SQL
+    # compilation and SQLAlchemy's rows.
+    dialect = session.get_bind().dialect.name
     authors = list(author_ids)
     params = (authors if dialect == "postgresql" else orjson.dumps(authors).decode(), cap)
-    result = await conn.exec_driver_sql(users.AUDIENCES_SQL[dialect], params)
-    rows: Sequence[Sequence[Any]] = result.all()
-    for author, follower, friend, hidden in rows:
-        found[int(author)].append(Follower(int(follower), bool(friend), bool(hidden)))
+    for row in await driver_rows(session, users.AUDIENCES_SQL[dialect], params):
+        found[row[0]].append(row)
     return found
 
 
