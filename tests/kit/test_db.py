@@ -7,14 +7,16 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from minifb.adapters.resilience import CircuitBreaker, Unavailable
-from minifb.kit.db import Database
+from minifb.kit.db import Database, among, utcnow
+from minifb.models import ProcessedEvent
 from tests.fixtures.tiers import PG_SERVER_URL
 
 needs_postgres = pytest.mark.skipif(
@@ -295,3 +297,33 @@ class TestPool:
             await asyncio.sleep(0.2)  # the server's goodbye reaches the idle connection
             await _select_one(db, way)
             assert db.breaker.state == "closed"
+
+
+class TestAmong:
+    async def test_it_finds_the_ids_given_with_one_statement_text_for_any_count(
+        self, database_url: str
+    ) -> None:
+        """Big ids (past 2^53) come back exact, none is found twice, and one id, five or
+        none are the same statement, so the driver prepares it once."""
+        big = 2**62 + 1
+        texts: list[str] = []
+        async with database(database_url) as db:
+
+            @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
+            def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+                texts.append(statement)
+
+            async with db.transaction() as session:
+                at = utcnow()
+                for event_id in (1, 2, 3, big):
+                    session.add(ProcessedEvent(consumer="probe", event_id=event_id, handled_at=at))
+                await session.flush()
+                texts.clear()
+                column = ProcessedEvent.event_id
+                found = [
+                    set(await session.scalars(select(column).where(among(session, column, ids))))
+                    for ids in ([2], [1, 2, 2, big, 9], [])
+                ]
+        assert found == [{2}, {1, 2, big}, set()]
+        assert len(texts) == 3
+        assert len(set(texts)) == 1

@@ -22,10 +22,17 @@ from minifb.bootstrap import Container
 from minifb.kit.db import Database
 from minifb.kit.deps import SessionDep
 from minifb.kit.errors import Conflict
-from minifb.kit.outbox import OutboxRelay, event_row, idempotent, record_event
+from minifb.kit.outbox import (
+    OutboxRelay,
+    event_row,
+    idempotent,
+    idempotent_batches,
+    record_event,
+)
 from minifb.models import OutboxEvent, ProcessedEvent
 from tests.factories import register
 from tests.fixtures.app import AppFactory
+from tests.fixtures.queries import QueryLog
 
 
 def _container(app: FastAPI) -> Container:
@@ -432,6 +439,34 @@ class TestIdempotentConsumers:
         await container.bus.publish(event)
         await container.bus.drain()
         assert sorted(effects) == ["one", "two"]
+
+    async def test_batches_mark_each_event_once_in_one_statement_text(
+        self, app: FastAPI, queries: QueryLog
+    ) -> None:
+        """Batches of any size, with an event twice and one handled before: each event has
+        one effect, and every batch's marks go in one statement of the same text, so
+        the driver prepares and keeps one statement, not one per batch size."""
+        container = _container(app)
+        effects: list[int] = []
+
+        async def effect(session: AsyncSession, events: Sequence[Event]) -> None:
+            effects.extend(event.id for event in events)
+
+        handle = idempotent_batches(container.db, "batcher", effect)
+        at = datetime.now(UTC)
+        events = [
+            Event(id=700 + n, type="thing.happened", occurred_at=at, actor_id=None)
+            for n in range(6)
+        ]
+        queries.recording = True
+        await handle(events[:2])
+        await handle([events[2], events[3], events[2]])
+        await handle(events[1:6])  # 701 and 702 and 703 again, 704 and 705 new
+        queries.recording = False
+        assert effects == [700, 701, 702, 703, 704, 705]
+        marks = [s for s in queries.statements if "INSERT INTO processed_events" in s]
+        assert len(marks) == 3
+        assert len(set(marks)) == 1
 
 
 class TestAfterCommit:

@@ -7,12 +7,26 @@ import contextlib
 import logging
 import math
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, DateTime, MetaData, event, make_url, text
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    MetaData,
+    String,
+    bindparam,
+    column,
+    event,
+    func,
+    make_url,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, ExceptionContext, Result
 from sqlalchemy.exc import InvalidatePoolError
@@ -23,8 +37,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeDecorator
 
 from minifb.adapters.resilience import CircuitBreaker, Unavailable
@@ -477,12 +492,41 @@ def insert_ignore(session: AsyncSession, table: Any) -> Insert:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
+def id_table(session: AsyncSession, ids: Iterable[int]) -> TableValuedAlias:
+    """`ids` as a table of one column, `value`, bound as one value: an array on
+    PostgreSQL (`unnest`), JSON text on SQLite (`json_each`).
+
+    A statement using it has the same text however many ids there are. An
+    `IN` list or a many-row `VALUES` is rendered anew for each count, and each
+    text is one more statement the driver prepares and keeps (up to its cache
+    size per pooled connection): a process's memory crept up for many minutes
+    as batches of new sizes came by (docs/performance.md, "Soak").
+    """
+    values = list(ids)
+    if session.get_bind().dialect.name == "postgresql":
+        array = bindparam(None, values, type_=postgresql.ARRAY(BigInteger))
+        return func.unnest(array).table_valued(column("value", BigInteger)).render_derived()
+    as_json = bindparam(None, orjson.dumps(values).decode(), type_=String)
+    return func.json_each(as_json).table_valued(column("value", BigInteger))
+
+
+def among(
+    session: AsyncSession,
+    target: ColumnElement[Any] | QueryableAttribute[Any],
+    ids: Collection[int],
+) -> ColumnElement[bool]:
+    """`target IN ids`, with one statement text for any number of ids (`id_table`)."""
+    return target.in_(select(id_table(session, ids).c.value))
+
+
 __all__ = [
     "Base",
     "BigInteger",
     "Database",
     "UTCDateTime",
     "affected",
+    "among",
+    "id_table",
     "insert_ignore",
     "utcnow",
 ]

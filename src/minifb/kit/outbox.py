@@ -21,14 +21,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy import String, delete, insert, literal, select, true, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from minifb.adapters.aio import cancel_and_wait
 from minifb.adapters.events import BatchHandler, Event, EventBus, Handler, NotAllPublished
 from minifb.adapters.resilience import Backoff
 from minifb.kit.commit_hooks import before_commit, wrote_events
-from minifb.kit.db import Database, affected, insert_ignore, utcnow
+from minifb.kit.db import Database, UTCDateTime, affected, id_table, insert_ignore, utcnow
 from minifb.kit.dead_letters import ATTEMPTS, FIRST_DELAY, dead_lettered
 from minifb.kit.ids import MAX_ID, min_id_at, new_id
 from minifb.kit.outages import is_outage
@@ -499,16 +499,17 @@ def idempotent_batches(
 async def _claim(session: AsyncSession, consumer: str, events: Sequence[Event]) -> list[Event]:
     """Mark `events` handled by `consumer` in one insert; returns those not marked before
     (each once), in order."""
-    now = utcnow()
     unique = list({event.id: event for event in events}.values())
-    # On the table, not the entity, and the rows given to one statement: compiled once
-    # however many there are, and no ORM bulk machinery per row.
+    # On the table, not the entity, and the ids bound as one value: the same statement
+    # text for every batch size (`id_table`), and no ORM bulk machinery per row.
     table = ProcessedEvent.__table__
+    ids = id_table(session, [event.id for event in unique])
+    rows = select(literal(consumer, String), ids.c.value, literal(utcnow(), UTCDateTime()))
+    columns = ["consumer", "event_id", "handled_at"]
+    # WHERE: SQLite would read the ON of ON CONFLICT as the SELECT's join condition.
+    claim = insert_ignore(session, table).from_select(columns, rows.where(true()))
     conn = await session.connection()
-    result = await conn.execute(
-        insert_ignore(session, table).returning(table.c.event_id),
-        [{"consumer": consumer, "event_id": e.id, "handled_at": now} for e in unique],
-    )
+    result = await conn.execute(claim.returning(table.c.event_id))
     claimed = set(result.scalars())
     skipped = len(unique) - len(claimed)
     if skipped:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from minifb.kit.db import affected
+from minifb.kit.db import affected, among
 from minifb.models import Media, MediaStatus, Message, Post, User
 
 
@@ -56,12 +56,13 @@ async def attach(session: AsyncSession, media_ids: Sequence[int], **where: int |
 
 
 async def of_posts(session: AsyncSession, post_ids: Collection[int]) -> list[Media]:
-    query = select(Media).where(Media.post_id.in_(post_ids)).order_by(Media.position)
+    query = select(Media).where(among(session, Media.post_id, post_ids)).order_by(Media.position)
     return list((await session.execute(query)).scalars())
 
 
 async def of_messages(session: AsyncSession, message_ids: Collection[int]) -> list[Media]:
-    query = select(Media).where(Media.message_id.in_(message_ids)).order_by(Media.position)
+    attached = among(session, Media.message_id, message_ids)
+    query = select(Media).where(attached).order_by(Media.position)
     return list((await session.execute(query)).scalars())
 
 

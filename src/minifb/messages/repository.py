@@ -17,7 +17,7 @@ from sqlalchemy import Select, delete, false, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from minifb.kit.db import Database, affected, insert_ignore
+from minifb.kit.db import Database, affected, among, insert_ignore
 from minifb.models import Conversation, ConversationKind, ConversationMember, Message, User
 from minifb.models.user import MessagesPolicy
 from minifb.users import service as users
@@ -108,7 +108,7 @@ async def stances(
             User.messages_from,
             users.are_friends(viewer_id, User.id),
             users.blocked_either_way(viewer_id, User.id),
-        ).where(User.id.in_(list(people)))
+        ).where(among(session, User.id, people))
     )
     return {
         person: Stance(messages_from=policy, friend=bool(friend), hidden=bool(hidden))
@@ -402,7 +402,7 @@ async def members_of(
             Member.last_read_message_id,
         )
         .join(User, User.id == Member.user_id)
-        .where(Member.conversation_id.in_(list(conversation_ids)))
+        .where(among(session, Member.conversation_id, conversation_ids))
         .order_by(Member.conversation_id, Member.joined_at, Member.user_id)
     )
     found: dict[int, list[MemberRow]] = {}

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from minifb.kit.db import affected, insert_ignore
+from minifb.kit.db import affected, among, insert_ignore
 from minifb.models import Notification, NotificationActor, NotificationType, User
 from minifb.users import service as users
 
@@ -69,7 +69,7 @@ async def hidden_among(session: AsyncSession, actor_id: int, people: Collection[
         return set()
     hidden = users.hidden_from(actor_id).subquery()
     column = hidden.c[0]
-    rows = await session.scalars(select(column).where(column.in_(list(people))))
+    rows = await session.scalars(select(column).where(among(session, column, people)))
     return set(rows)
 
 
@@ -202,5 +202,5 @@ async def comment_ids_about(session: AsyncSession, post_id: int) -> set[int]:
 async def delete_about_comments(session: AsyncSession, comment_ids: Collection[int]) -> int:
     if not comment_ids:
         return 0
-    query = delete(Notification).where(Notification.comment_id.in_(list(comment_ids)))
+    query = delete(Notification).where(among(session, Notification.comment_id, comment_ids))
     return affected(await session.execute(query))

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Row, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from minifb.kit.db import affected
+from minifb.kit.db import affected, among
 from minifb.models import Comment, Post, Reaction, User
 from minifb.models.post import Visibility
 from minifb.models.reaction import ReactionType, TargetKind
@@ -117,7 +117,9 @@ async def existing(session: AsyncSession, post_id: int, comment_ids: Collection[
     """Which of `comment_ids` are comments of the post."""
     if not comment_ids:
         return set()
-    query = select(Comment.id).where(Comment.post_id == post_id, Comment.id.in_(list(comment_ids)))
+    query = select(Comment.id).where(
+        Comment.post_id == post_id, among(session, Comment.id, comment_ids)
+    )
     return set(await session.scalars(query))
 
 
@@ -207,6 +209,6 @@ async def my_reactions(
     query = select(Reaction.target_id, Reaction.type).where(
         Reaction.user_id == viewer_id,
         Reaction.target_kind == TargetKind.comment,
-        Reaction.target_id.in_(list(comment_ids)),
+        among(session, Reaction.target_id, comment_ids),
     )
     return dict((await session.execute(query)).all())

@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy import ColumnElement, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from minifb.kit.db import Database, affected
+from minifb.kit.db import Database, affected, among
 from minifb.media.schemas import MediaCard
 from minifb.models import Comment, OutboxEvent, Post, Reaction, User
 from minifb.models.post import Visibility
@@ -74,7 +74,7 @@ async def load_posts(session: AsyncSession, post_ids: Collection[int]) -> list[P
     query = (
         select(*_RENDER_COLUMNS)
         .join(User, User.id == Post.author_id)
-        .where(Post.id.in_(list(post_ids)))
+        .where(among(session, Post.id, post_ids))
     )
     return [
         PostRow._make((*row[:_COUNTS_AT], tuple(row[_COUNTS_AT:]), ()))

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import NamedFromClause
 
 from minifb.adapters.search.base import After, Hit, PersonDoc, PostDoc, Viewer
+from minifb.kit.db import among
 from minifb.models import Post, User
 from minifb.posts import service as posts
 from minifb.users import service as users
@@ -249,7 +250,7 @@ async def post_doc(session: AsyncSession, post_id: int) -> PostDoc | None:
 async def post_docs(session: AsyncSession, post_ids: Sequence[int]) -> list[PostDoc]:
     """The documents of those of `post_ids` that exist, in id order."""
     ids = set(post_ids)
-    return await _post_docs(session, Post.id.in_(ids), limit=len(ids))
+    return await _post_docs(session, among(session, Post.id, ids), limit=len(ids))
 
 
 async def _post_docs(
@@ -290,7 +291,8 @@ async def counts(session: AsyncSession) -> tuple[int, int]:
 async def users_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, User]:
     if not ids:
         return {}
-    return {u.id: u for u in await session.scalars(select(User).where(User.id.in_(ids)))}
+    found = await session.scalars(select(User).where(among(session, User.id, ids)))
+    return {u.id: u for u in found}
 
 
 async def ties(session: AsyncSession, viewer_id: int) -> Viewer:

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, delete, exists, false, func, or_, select, 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
-from minifb.kit.db import affected, insert_ignore
+from minifb.kit.db import affected, among, insert_ignore
 from minifb.models import Block, Friendship, User
 from minifb.users import graph
 
@@ -64,7 +64,7 @@ async def get_users(session: AsyncSession, user_ids: Collection[int]) -> dict[in
     """Several people by id, in one query."""
     if not user_ids:
         return {}
-    rows = await session.scalars(select(User).where(User.id.in_(list(user_ids))))
+    rows = await session.scalars(select(User).where(among(session, User.id, user_ids)))
     return {u.id: u for u in rows}
 
 
@@ -120,7 +120,7 @@ async def mutual_friend_counts(
         select(theirs.user_id, func.count())
         .select_from(mine)
         .join(theirs, theirs.friend_id == mine.friend_id)
-        .where(mine.user_id == viewer_id, theirs.user_id.in_(ids))
+        .where(mine.user_id == viewer_id, among(session, theirs.user_id, ids))
         .group_by(theirs.user_id)
     )
     return dict((await session.execute(query)).all())
