@@ -163,6 +163,25 @@ class TestMistakes:
         assert result.exit_code == 1
         _assert_one_clear_line(result.output, "error: a worker takes events from a broker")
 
+    def test_a_worker_settles_the_allocator_before_it_runs(
+        self, fresh_db: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import minifb.cli
+        import minifb.worker
+
+        steps: list[object] = []
+
+        async def run(_settings: object, names: list[str]) -> None:
+            steps.append(names)
+
+        monkeypatch.setenv("MINIFB_EVENTS_URL", "amqp://guest:guest@127.0.0.1:5672/")
+        monkeypatch.setattr(minifb.cli, "_migrated_database", lambda _settings: None)
+        monkeypatch.setattr(minifb.cli, "settle_malloc", lambda: steps.append("malloc"))
+        monkeypatch.setattr(minifb.worker, "run", run)
+        result = runner.invoke(app, ["worker", "feed"])
+        assert result.exit_code == 0, result.output
+        assert steps == ["malloc", ["feed"]]
+
     def test_a_worker_of_no_known_name_is_named(
         self, fresh_db: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:

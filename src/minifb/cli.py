@@ -24,6 +24,7 @@ from rich.progress import (
 
 import minifb
 from minifb.config import Settings
+from minifb.kit.malloc import settle_malloc
 
 if TYPE_CHECKING:
     from minifb.adapters.events.rabbitmq import RabbitMQEventBus
@@ -512,6 +513,7 @@ def worker(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="NAME") from None
     _migrated_database(settings)
+    settle_malloc()
     asyncio.run(worker_process.run(settings, chosen))
 
 
