@@ -163,6 +163,23 @@ class TestMistakes:
         assert result.exit_code == 1
         _assert_one_clear_line(result.output, "error: a worker takes events from a broker")
 
+    def test_a_worker_of_no_known_name_is_named(
+        self, fresh_db: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("MINIFB_EVENTS_URL", "amqp://guest:guest@127.0.0.1:5672/")
+        result = runner.invoke(app, ["worker", "feeds"])
+        assert result.exit_code == 2
+        assert "no worker named feeds" in result.output
+
+
+def _assert_one_clear_line(output: str, expected: str) -> None:
+    assert "Traceback" not in output
+    lines = output.strip().splitlines()
+    assert len(lines) == 1, output
+    assert expected in lines[0]
+
+
+class TestWorker:
     def test_a_worker_settles_the_allocator_before_it_runs(
         self, fresh_db: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -181,21 +198,6 @@ class TestMistakes:
         result = runner.invoke(app, ["worker", "feed"])
         assert result.exit_code == 0, result.output
         assert steps == ["malloc", ["feed"]]
-
-    def test_a_worker_of_no_known_name_is_named(
-        self, fresh_db: Path, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        monkeypatch.setenv("MINIFB_EVENTS_URL", "amqp://guest:guest@127.0.0.1:5672/")
-        result = runner.invoke(app, ["worker", "feeds"])
-        assert result.exit_code == 2
-        assert "no worker named feeds" in result.output
-
-
-def _assert_one_clear_line(output: str, expected: str) -> None:
-    assert "Traceback" not in output
-    lines = output.strip().splitlines()
-    assert len(lines) == 1, output
-    assert expected in lines[0]
 
 
 class TestSeed:
