@@ -34,6 +34,7 @@ from minifb.adapters.cache import (
 )
 from minifb.adapters.cache.base import ZRange
 from minifb.adapters.cache.memory_store import MemoryStore
+from minifb.adapters.cache.redis import connect
 from tests.fixtures.redis_cluster import RedisCluster, redis_cluster
 from tests.fixtures.tcp_relay import TcpRelay
 from tests.fixtures.tiers import FULL_PASS
@@ -735,6 +736,35 @@ def test_rediss_urls_must_verify_the_server(query: str) -> None:
         RedisCache.from_url(f"rediss://:secret@cache.example.com:6379/0?{query}")
     with pytest.raises(ValueError, match="verify"):
         RedisClusterCache.from_url(f"rediss+cluster://:secret@cache.example.com:6379?{query}")
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("redis://127.0.0.1:6379/0", redis.asyncio.Connection),
+        ("rediss://cache.example.com:6379/0", redis.asyncio.SSLConnection),
+        ("unix:///run/redis.sock", redis.asyncio.UnixDomainSocketConnection),
+    ],
+)
+async def test_connections_pack_commands_in_c_as_redis_py_would_in_python(
+    url: str, kind: type[redis.asyncio.Connection]
+) -> None:
+    client = connect(url, timeout=0.2)
+    try:
+        made = client.connection_pool.connection_class
+        # Still the kind of connection the URL asks for (TLS, a Unix socket).
+        assert issubclass(made, kind)
+        connection, python = made(), kind()
+        command = ("CLIENT SETNAME", "x")  # two words in one: sent as two arguments
+        script = ("EVALSHA", "ab" * 20, 2, "k:{1}", b"k:{2}", 1.5, 10**18, memoryview(b"v"))
+        for args in (command, script):
+            assert b"".join(connection.pack_command(*args)) == b"".join(python.pack_command(*args))
+        # Packed by hiredis, not by the Python code of redis-py's asyncio connection.
+        assert made.pack_command is not kind.pack_command
+        with pytest.raises(redis.DataError):
+            connection.pack_command("SET", "k", None)
+    finally:
+        await client.aclose()
 
 
 async def test_ping_raises_when_redis_is_unreachable() -> None:

@@ -11,7 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
@@ -440,8 +442,27 @@ def connect(url: str, *, max_connections: int = 64, timeout: float = 5.0) -> Red
         socket_timeout=timeout,
         **options,
     )
+    # The class the URL chose (plain, TLS or a Unix socket), packing in C; set
+    # after from_url because the URL's choice overrides a keyword there.
+    pool.connection_class = packing_in_c(pool.connection_class)
     # from_pool: closing the client closes the pool as well.
     return Redis.from_pool(pool)
+
+
+class _HiredisPacking(AbstractConnection):
+    _packer = HiredisRespSerializer()
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        packed: list[bytes] = self._packer.pack(*args)
+        return packed
+
+
+def packing_in_c(connection_class: type[AbstractConnection]) -> type[AbstractConnection]:
+    """`connection_class` packing commands with hiredis, as redis-py's synchronous
+    client does; its asyncio client packs them in Python, argument by argument:
+    a tenth of the feed worker's time went to packing the fan-out's large script
+    calls, and hiredis packs such a call (10,000 arguments) four times faster."""
+    return type(connection_class.__name__, (_HiredisPacking, connection_class), {})
 
 
 def refuse_unverified_tls(url: str) -> None:
