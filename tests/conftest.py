@@ -44,6 +44,7 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.events",
     "tests.fixtures.ids",
+    "tests.fixtures.passwords",
     "tests.fixtures.queries",
     "tests.fixtures.redis_cluster",
 ]
