@@ -47,6 +47,7 @@ pytest_plugins = [
     "tests.fixtures.passwords",
     "tests.fixtures.queries",
     "tests.fixtures.redis_cluster",
+    "tests.fixtures.watchdog",
 ]
 
 if TYPE_CHECKING:
