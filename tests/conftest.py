@@ -44,10 +44,8 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.events",
     "tests.fixtures.ids",
-    "tests.fixtures.passwords",
     "tests.fixtures.queries",
     "tests.fixtures.redis_cluster",
-    "tests.fixtures.watchdog",
 ]
 
 if TYPE_CHECKING:

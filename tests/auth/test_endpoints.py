@@ -142,7 +142,6 @@ class TestLogin:
         assert wrong.status_code == unknown.status_code == 401
         assert wrong.json() == unknown.json()
 
-    @pytest.mark.real_passwords
     async def test_unknown_account_and_wrong_password_take_the_same_time(
         self, client: httpx.AsyncClient
     ) -> None:
